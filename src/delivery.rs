@@ -1,0 +1,311 @@
+//! The delivery model: one webhook request as its sender made it, and what happened to it.
+//!
+//! Bodies are bytes, end to end: nothing in this module parses or re-serializes a body.
+//! Everything else (verification, the Port diff, Slack, the store, the UI) reads from these types.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// Header name/value pairs in arrival order. Repeated headers are repeated entries.
+pub type Headers = Vec<(String, String)>;
+
+/// A webhook request exactly as the sender made it to the relay.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookRequest {
+    /// `POST`, `PUT`, `PATCH`, `DELETE`, `GET`, ... as sent.
+    pub method: String,
+    /// The path after the channel: empty or beginning with `/` (`/any/sub/path`).
+    pub path: String,
+    /// The raw query string without the leading `?` (repeated keys and encoding untouched).
+    pub query: String,
+    /// The sender's headers in arrival order (names as the relay saw them).
+    pub headers: Headers,
+    /// The body bytes, never re-serialized.
+    #[serde(with = "body_b64")]
+    pub body: Bytes,
+}
+
+impl WebhookRequest {
+    /// The first value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a header, by case-insensitive name, in arrival order.
+    pub fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Replace every value of `name` with one value (appended at the end when absent).
+    pub fn set_header(&mut self, name: &str, value: impl Into<String>) {
+        let value = value.into();
+        if let Some(pos) = self
+            .headers
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            self.headers[pos].1 = value;
+            let mut i = pos + 1;
+            while i < self.headers.len() {
+                if self.headers[i].0.eq_ignore_ascii_case(name) {
+                    self.headers.remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+        } else {
+            self.headers.push((name.to_string(), value));
+        }
+    }
+
+    /// The path and query as a request target would show them (`/sub/path?a=1`).
+    pub fn path_and_query(&self) -> String {
+        let path = if self.path.is_empty() {
+            "/"
+        } else {
+            &self.path
+        };
+        if self.query.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}?{}", self.query)
+        }
+    }
+
+    /// `content-type` without parameters, lower-cased (`application/json`).
+    pub fn media_type(&self) -> Option<String> {
+        self.header("content-type").map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+    }
+
+    /// The body parsed as JSON, when it is JSON. Never used for forwarding.
+    pub fn json_body(&self) -> Option<serde_json::Value> {
+        if self.body.is_empty() {
+            return None;
+        }
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// Whether the body bytes are the sender's own.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BodyOrigin {
+    /// The relay carried the raw bytes: signatures can be checked byte-exact.
+    #[default]
+    Exact,
+    /// The relay only carried parsed JSON; the body was rebuilt (as `JSON.stringify` would).
+    Reserialized {
+        /// Which relay did it (`smee.io`), said to the user when a signature fails.
+        relay: String,
+    },
+}
+
+impl BodyOrigin {
+    pub fn is_exact(&self) -> bool {
+        matches!(self, BodyOrigin::Exact)
+    }
+}
+
+/// One attempt to hand a delivery to a target (the first forward, a retry, or a replay).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// The target URL the request went to (path and query included).
+    pub target: String,
+    /// When the attempt started, milliseconds since the Unix epoch.
+    pub started_at_ms: i64,
+    /// Whether this attempt was a replay asked for by the user.
+    pub replay: bool,
+    /// Milliseconds from sending to the end of the response head (or to the error).
+    pub latency_ms: f64,
+    pub outcome: AttemptOutcome,
+}
+
+/// What the target answered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    Response {
+        status: u16,
+        headers: Headers,
+        /// The response body, cut at the configured bound.
+        #[serde(with = "body_b64")]
+        body: Bytes,
+        /// The full size of the response body (larger than `body.len()` when cut).
+        body_size: u64,
+    },
+    /// No response: connection refused, timeout, bad target, ...
+    Error { message: String },
+}
+
+impl Attempt {
+    pub fn status(&self) -> Option<u16> {
+        match &self.outcome {
+            AttemptOutcome::Response { status, .. } => Some(*status),
+            AttemptOutcome::Error { .. } => None,
+        }
+    }
+
+    pub fn is_success(&self) -> bool {
+        matches!(self.status(), Some(s) if (200..300).contains(&s))
+    }
+}
+
+/// Serde helper: bytes as standard base64 in JSON.
+pub mod body_b64 {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&B64.encode(b))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
+        let s = String::deserialize(d)?;
+        B64.decode(s.as_bytes())
+            .map(Bytes::from)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A short, stable delivery id: 10 lower-case base32 characters (50 random bits).
+pub fn new_delivery_id() -> String {
+    const ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let mut bits: u64 = rand::random();
+    (0..10)
+        .map(|_| {
+            let c = ALPHABET[(bits & 31) as usize] as char;
+            bits >>= 5;
+            c
+        })
+        .collect()
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A short label for the kind of event a request carries, from well-known headers and
+/// Port's payload fields: `push` (GitHub), `UPDATE entity` (Port), `invoice.paid` (Stripe).
+pub fn event_label(req: &WebhookRequest) -> Option<String> {
+    for h in [
+        "x-github-event",
+        "x-gitlab-event",
+        "x-event-key",
+        "x-scalr-event",
+    ] {
+        if let Some(v) = req.header(h) {
+            return Some(v.to_string());
+        }
+    }
+    let json = req.json_body()?;
+    let obj = json.as_object()?;
+    // Port changelog: action + resourceType; Port automation trigger data: event.action ...
+    let port = obj
+        .get("event")
+        .filter(|e| e.is_object())
+        .and_then(|e| e.as_object())
+        .unwrap_or(obj);
+    if let (Some(a), Some(r)) = (
+        port.get("action").and_then(|v| v.as_str()),
+        port.get("resourceType").and_then(|v| v.as_str()),
+    ) {
+        return Some(format!("{a} {r}"));
+    }
+    if let Some(t) = obj.get("type").and_then(|v| v.as_str()) {
+        return Some(t.to_string());
+    }
+    if let Some(t) = obj.get("event_name").or_else(|| obj.get("event-name")) {
+        return t.as_str().map(str::to_string);
+    }
+    obj.get("action")
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(headers: &[(&str, &str)], body: &str) -> WebhookRequest {
+        WebhookRequest {
+            method: "POST".into(),
+            path: String::new(),
+            query: String::new(),
+            headers: headers
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            body: Bytes::copy_from_slice(body.as_bytes()),
+        }
+    }
+
+    #[test]
+    fn header_lookup_is_case_insensitive_and_keeps_repeats() {
+        let r = req(&[("X-Multi", "one"), ("x-multi", "two")], "");
+        assert_eq!(r.header("x-MULTI"), Some("one"));
+        assert_eq!(r.header_all("X-multi").collect::<Vec<_>>(), ["one", "two"]);
+    }
+
+    #[test]
+    fn set_header_replaces_all_values() {
+        let mut r = req(&[("A", "1"), ("b", "2"), ("a", "3")], "");
+        r.set_header("a", "9");
+        assert_eq!(
+            r.headers,
+            vec![("A".into(), "9".into()), ("b".into(), "2".into())]
+        );
+        r.set_header("c", "x");
+        assert_eq!(r.headers.last().unwrap().0, "c");
+    }
+
+    #[test]
+    fn event_labels() {
+        assert_eq!(
+            event_label(&req(&[("X-GitHub-Event", "push")], "{}")).as_deref(),
+            Some("push")
+        );
+        let port = r#"{"action":"UPDATE","resourceType":"entity"}"#;
+        assert_eq!(
+            event_label(&req(&[], port)).as_deref(),
+            Some("UPDATE entity")
+        );
+        let auto = r#"{"inputs":null,"event":{"action":"CREATE","resourceType":"entity"}}"#;
+        assert_eq!(
+            event_label(&req(&[], auto)).as_deref(),
+            Some("CREATE entity")
+        );
+        assert_eq!(event_label(&req(&[], "not json")), None);
+    }
+
+    #[test]
+    fn ids_are_short_and_distinct() {
+        let a = new_delivery_id();
+        let b = new_delivery_id();
+        assert_eq!(a.len(), 10);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn request_round_trips_through_json_byte_exact() {
+        let mut r = req(&[("Content-Type", "application/octet-stream")], "");
+        r.body = Bytes::from_static(&[0, 255, 1, 2, b'"', 0xc3]);
+        let s = serde_json::to_string(&r).unwrap();
+        let back: WebhookRequest = serde_json::from_str(&s).unwrap();
+        assert_eq!(back, r);
+    }
+}

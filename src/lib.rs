@@ -1,0 +1,24 @@
+//! hookrelay: a byte-exact, Smee-compatible webhook relay with signature verification,
+//! Port diffs, Slack notifications, a delivery store and a terminal UI.
+//!
+//! Module map (find a concept by its file name):
+//! - [`delivery`]: the delivery model (request as sent, attempts, ids).
+//! - [`wire`]: the SSE event JSON (smee.io's fields plus the exact request), encode and decode.
+//! - [`sse`]: the SSE parser and the reconnecting subscription.
+//! - [`forward`]: rebuilding a request for the target and sending it.
+//! - [`server`]: the relay server (`hookrelay serve`, the embedded default).
+//! - [`verify`]: signature verification and re-signing.
+//! - [`store`]: the SQLite delivery history.
+//! - [`port`]: Port payloads and their property diffs.
+//! - [`slack`]: Slack incoming-webhook notifications.
+//! - [`tui`]: the terminal UI.
+
+pub mod delivery;
+pub mod port;
+pub mod server;
+pub mod slack;
+pub mod sse;
+pub mod store;
+pub mod tui;
+pub mod verify;
+pub mod wire;

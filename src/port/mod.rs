@@ -1,0 +1,1 @@
+//! Port payloads and their diffs (issue 5).

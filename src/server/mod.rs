@@ -1,0 +1,1 @@
+//! The Smee-compatible relay server.

@@ -1,0 +1,1 @@
+//! The SSE source: an incremental parser and a reconnecting subscription.

@@ -1,0 +1,1 @@
+//! The durable delivery store (issue 4).
