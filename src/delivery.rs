@@ -120,6 +120,46 @@ impl BodyOrigin {
     }
 }
 
+/// One captured delivery: the request, where it came from, and everything that happened to it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Short stable id (see [`new_delivery_id`]); commands accept unique prefixes.
+    pub id: String,
+    /// The channel URL the delivery came through.
+    pub channel: String,
+    /// The relay's SSE event id, when it sent one.
+    pub relay_event_id: Option<String>,
+    /// When hookrelay received it, milliseconds since the Unix epoch.
+    pub received_at_ms: i64,
+    pub request: WebhookRequest,
+    pub origin: BodyOrigin,
+    pub verification: Option<crate::verify::Verification>,
+    /// Forwarding attempts in order (first forward, retries, replays).
+    pub attempts: Vec<Attempt>,
+    pub slack: Option<crate::slack::SlackResult>,
+}
+
+impl Delivery {
+    pub fn new(channel: impl Into<String>, request: WebhookRequest, origin: BodyOrigin) -> Self {
+        Delivery {
+            id: new_delivery_id(),
+            channel: channel.into(),
+            relay_event_id: None,
+            received_at_ms: now_ms(),
+            request,
+            origin,
+            verification: None,
+            attempts: Vec::new(),
+            slack: None,
+        }
+    }
+
+    /// The most recent attempt, if any.
+    pub fn last_attempt(&self) -> Option<&Attempt> {
+        self.attempts.last()
+    }
+}
+
 /// One attempt to hand a delivery to a target (the first forward, a retry, or a replay).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Attempt {

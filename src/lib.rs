@@ -14,6 +14,7 @@
 //! - [`tui`]: the terminal UI.
 
 pub mod delivery;
+pub mod events;
 pub mod port;
 pub mod server;
 pub mod slack;

@@ -1,1 +1,3 @@
-//! Port payloads and their diffs (issue 5).
+//! Port payloads and their property diffs (issue 5).
+
+pub mod diff;

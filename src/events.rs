@@ -1,0 +1,53 @@
+//! Messages between the IO tasks (subscription, forwarder, store, Slack) and the one loop that
+//! shows them (the TUI, or the plain / JSON log). IO tasks never touch the terminal.
+
+use bytes::Bytes;
+
+use crate::delivery::{Attempt, Delivery};
+use crate::slack::SlackResult;
+
+/// The subscription's connection state, as the header of the UI shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConnState {
+    Connecting,
+    Connected,
+    /// Lost; the next try is in `retry_in_ms`. `reason` says why (refused, 503, watchdog, ...).
+    Reconnecting {
+        retry_in_ms: u64,
+        reason: String,
+    },
+}
+
+/// Something happened that the user should see.
+#[derive(Clone, Debug)]
+pub enum AppEvent {
+    Conn(ConnState),
+    /// A new delivery (verification already attached).
+    Delivery(Box<Delivery>),
+    /// An attempt finished for a delivery (forward, retry or replay).
+    Attempt {
+        id: String,
+        attempt: Attempt,
+    },
+    /// Slack answered for a delivery.
+    Slack {
+        id: String,
+        result: SlackResult,
+    },
+    /// A gap the relay announced: events that could not be recovered.
+    Gap(String),
+    /// A problem that did not stop anything: a malformed event, a store error, ...
+    Problem(String),
+}
+
+/// What the user asks the IO side to do.
+#[derive(Clone, Debug)]
+pub enum Command {
+    /// Send a captured delivery to the target again, re-signed when `resign`, with an edited
+    /// body when `body` is given.
+    Replay {
+        id: String,
+        resign: bool,
+        body: Option<Bytes>,
+    },
+}
