@@ -15,11 +15,17 @@
 
 pub mod delivery;
 pub mod events;
+pub mod forward;
+pub mod logline;
+pub mod pipeline;
 pub mod port;
 pub mod server;
+pub mod sanitize;
+pub mod services;
 pub mod slack;
 pub mod sse;
 pub mod store;
+pub mod tls;
 pub mod tui;
 pub mod verify;
 pub mod wire;

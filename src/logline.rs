@@ -1,0 +1,328 @@
+//! The plain and JSON log of a forward job: one line per delivery attempt, plus connection
+//! changes, gaps, problems and Slack answers. Used when the terminal UI is not.
+//!
+//! Everything that comes from a payload goes through [`crate::sanitize::display_safe`] before it
+//! is printed; the JSON lines rely on serde's escaping.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use serde_json::json;
+
+use crate::delivery::{Attempt, AttemptOutcome, Delivery, event_label};
+use crate::events::{AppEvent, ConnState};
+use crate::sanitize::display_safe;
+
+/// What the log remembers of a delivery until its attempts are printed.
+#[derive(Clone, Debug)]
+struct Seen {
+    received_at_ms: i64,
+    method: String,
+    path: String,
+    event: Option<String>,
+    summary: Option<String>,
+    verification: Option<crate::verify::Verification>,
+    size: usize,
+    reserialized: Option<String>,
+}
+
+/// Turns app events into log lines.
+pub struct LogSink<W: Write> {
+    out: W,
+    json: bool,
+    seen: HashMap<String, Seen>,
+    order: std::collections::VecDeque<String>,
+    /// Counters for the closing summary.
+    pub received: u64,
+    pub forwarded_ok: u64,
+    pub failed: u64,
+}
+
+const REMEMBERED: usize = 10_000;
+
+impl<W: Write> LogSink<W> {
+    pub fn new(out: W, json: bool) -> Self {
+        LogSink {
+            out,
+            json,
+            seen: HashMap::new(),
+            order: Default::default(),
+            received: 0,
+            forwarded_ok: 0,
+            failed: 0,
+        }
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+
+    /// Write what an event means. Errors writing the log are ignored (a closed pipe).
+    pub fn handle(&mut self, ev: &AppEvent) {
+        let _ = self.write(ev);
+    }
+
+    fn write(&mut self, ev: &AppEvent) -> std::io::Result<()> {
+        match ev {
+            AppEvent::Conn(state) => {
+                let text = match state {
+                    ConnState::Connecting => return Ok(()),
+                    ConnState::Connected => "connected to the relay".to_string(),
+                    ConnState::Reconnecting {
+                        retry_in_ms,
+                        reason,
+                    } => format!("connection lost ({reason}); retrying in {retry_in_ms} ms"),
+                };
+                self.note("connection", &text)
+            }
+            AppEvent::Gap(g) => self.note("gap", &format!("the relay says events were lost: {g}")),
+            AppEvent::Problem(p) => self.note("problem", p),
+            AppEvent::Delivery(d) => {
+                self.received += 1;
+                self.remember(d);
+                Ok(())
+            }
+            AppEvent::Attempt { id, attempt } => {
+                if attempt.is_success() {
+                    self.forwarded_ok += 1;
+                } else {
+                    self.failed += 1;
+                }
+                self.attempt_line(id, attempt)
+            }
+            AppEvent::Slack { id, result } => {
+                if self.json {
+                    let v = json!({"type": "slack", "id": id, "result": result});
+                    writeln!(self.out, "{v}")
+                } else {
+                    let verdict = if result.ok { "sent" } else { "FAILED" };
+                    writeln!(
+                        self.out,
+                        "{}  {id}  slack {verdict}: {}",
+                        clock(crate::delivery::now_ms()),
+                        display_safe(&result.explanation)
+                    )
+                }
+            }
+        }
+    }
+
+    fn note(&mut self, kind: &str, text: &str) -> std::io::Result<()> {
+        if self.json {
+            let v = json!({"type": kind, "time": iso(crate::delivery::now_ms()), "message": text});
+            writeln!(self.out, "{v}")
+        } else {
+            writeln!(
+                self.out,
+                "{}  {kind}: {}",
+                clock(crate::delivery::now_ms()),
+                display_safe(text)
+            )
+        }
+    }
+
+    fn remember(&mut self, d: &Delivery) {
+        let seen = Seen {
+            received_at_ms: d.received_at_ms,
+            method: d.request.method.clone(),
+            path: d.request.path_and_query(),
+            event: event_label(&d.request),
+            summary: None,
+            verification: d.verification.clone(),
+            size: d.request.body.len(),
+            reserialized: match &d.origin {
+                crate::delivery::BodyOrigin::Exact => None,
+                crate::delivery::BodyOrigin::Reserialized { relay } => Some(relay.clone()),
+            },
+        };
+        self.order.push_back(d.id.clone());
+        self.seen.insert(d.id.clone(), seen);
+        while self.order.len() > REMEMBERED {
+            if let Some(old) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+    }
+
+    fn attempt_line(&mut self, id: &str, a: &Attempt) -> std::io::Result<()> {
+        let seen = self.seen.get(id).cloned();
+        let (status, error, resp_size) = match &a.outcome {
+            AttemptOutcome::Response {
+                status, body_size, ..
+            } => (Some(*status), None, Some(*body_size)),
+            AttemptOutcome::Error { message } => (None, Some(message.clone()), None),
+        };
+        if self.json {
+            let mut v = json!({
+                "type": "attempt",
+                "id": id,
+                "time": iso(a.started_at_ms),
+                "target": a.target,
+                "replay": a.replay,
+                "status": status,
+                "error": error,
+                "latency_ms": (a.latency_ms * 1000.0).round() / 1000.0,
+                "response_size": resp_size,
+            });
+            if let Some(s) = &seen {
+                v["received_at"] = json!(iso(s.received_at_ms));
+                v["method"] = json!(s.method);
+                v["path"] = json!(s.path);
+                v["event"] = json!(s.event);
+                v["summary"] = json!(s.summary);
+                v["size"] = json!(s.size);
+                v["verification"] = json!(s.verification);
+                v["body_reserialized_by"] = json!(s.reserialized);
+            }
+            return writeln!(self.out, "{v}");
+        }
+        let mut line = format!("{}  {id}", clock(a.started_at_ms));
+        if let Some(s) = &seen {
+            line.push_str(&format!("  {} {}", s.method, display_safe(&s.path)));
+            if let Some(e) = &s.event {
+                line.push_str(&format!("  [{}]", display_safe(e)));
+            }
+            if let Some(v) = &s.verification {
+                line.push_str(&format!("  sig:{}", outcome_word(v.outcome)));
+            }
+        }
+        if a.replay {
+            line.push_str("  (replay)");
+        }
+        match (status, &error) {
+            (Some(st), _) => line.push_str(&format!("  -> {st}")),
+            (None, Some(e)) => line.push_str(&format!("  -> error: {}", display_safe(e))),
+            _ => {}
+        }
+        line.push_str(&format!("  {:.1} ms", a.latency_ms));
+        if let Some(s) = &seen {
+            line.push_str(&format!("  {}", human_size(s.size as u64)));
+            if let Some(sum) = &s.summary {
+                line.push_str(&format!("  {}", display_safe(sum)));
+            }
+            if let Some(relay) = &s.reserialized {
+                line.push_str(&format!("  (body re-serialized by {relay})"));
+            }
+        }
+        writeln!(self.out, "{line}")
+    }
+}
+
+/// One word for a verification outcome, as the log and the UI badge show it.
+pub fn outcome_word(o: crate::verify::Outcome) -> &'static str {
+    use crate::verify::Outcome::*;
+    match o {
+        Valid => "valid",
+        Invalid => "INVALID",
+        Stale => "stale",
+        Future => "future",
+        MissingHeader => "missing-header",
+        MalformedHeader => "malformed",
+        NoSecret => "no-secret",
+        Reserialized => "re-serialized",
+        Unsigned => "unsigned",
+    }
+}
+
+/// `1.2 KB`-style sizes.
+pub fn human_size(n: u64) -> String {
+    if n < 1024 {
+        format!("{n} B")
+    } else if n < 1024 * 1024 {
+        format!("{:.1} KiB", n as f64 / 1024.0)
+    } else {
+        format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0))
+    }
+}
+
+fn clock(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.with_timezone(&chrono::Local).format("%H:%M:%S%.3f").to_string())
+        .unwrap_or_default()
+}
+
+fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::{BodyOrigin, WebhookRequest};
+    use bytes::Bytes;
+
+    fn delivery() -> Delivery {
+        let req = WebhookRequest {
+            method: "POST".into(),
+            path: "/hook\u{1b}[31m".into(),
+            query: "a=1".into(),
+            headers: vec![("X-GitHub-Event".into(), "push".into())],
+            body: Bytes::from_static(b"{}"),
+        };
+        let mut d = Delivery::new("http://relay/ch", req, BodyOrigin::Exact);
+        d.id = "abcdefghij".into();
+        d
+    }
+
+    fn attempt(status: Option<u16>) -> Attempt {
+        Attempt {
+            target: "http://127.0.0.1:1/hook".into(),
+            started_at_ms: 0,
+            replay: false,
+            latency_ms: 1.25,
+            outcome: match status {
+                Some(s) => AttemptOutcome::Response {
+                    status: s,
+                    headers: vec![],
+                    body: Bytes::new(),
+                    body_size: 0,
+                },
+                None => AttemptOutcome::Error {
+                    message: "connection refused".into(),
+                },
+            },
+        }
+    }
+
+    #[test]
+    fn plain_line_has_the_facts_and_no_escape_bytes() {
+        let mut sink = LogSink::new(Vec::new(), false);
+        sink.handle(&AppEvent::Delivery(Box::new(delivery())));
+        sink.handle(&AppEvent::Attempt {
+            id: "abcdefghij".into(),
+            attempt: attempt(Some(200)),
+        });
+        sink.handle(&AppEvent::Attempt {
+            id: "abcdefghij".into(),
+            attempt: attempt(None),
+        });
+        let out = String::from_utf8(sink.into_inner()).unwrap();
+        let lines: Vec<_> = out.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].contains("abcdefghij  POST /hook"), "{out}");
+        assert!(lines[0].contains("[push]") && lines[0].contains("-> 200") && lines[0].contains("1.2 ms"));
+        assert!(lines[1].contains("-> error: connection refused"));
+        assert!(!out.contains('\u{1b}'), "escape byte reached the log: {out:?}");
+    }
+
+    #[test]
+    fn json_lines_parse() {
+        let mut sink = LogSink::new(Vec::new(), true);
+        sink.handle(&AppEvent::Delivery(Box::new(delivery())));
+        sink.handle(&AppEvent::Attempt {
+            id: "abcdefghij".into(),
+            attempt: attempt(Some(503)),
+        });
+        sink.handle(&AppEvent::Problem("bad event".into()));
+        let out = String::from_utf8(sink.into_inner()).unwrap();
+        let vals: Vec<serde_json::Value> =
+            out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(vals[0]["status"], 503);
+        assert_eq!(vals[0]["event"], "push");
+        assert_eq!(vals[0]["path"], "/hook\u{1b}[31m?a=1");
+        assert_eq!(vals[1]["type"], "problem");
+        assert_eq!(vals.len(), 2);
+    }
+}
