@@ -13,7 +13,9 @@
 //! - [`slack`]: Slack incoming-webhook notifications.
 //! - [`tui`]: the terminal UI.
 
+pub mod cli;
 pub mod delivery;
+pub mod demo;
 pub mod events;
 pub mod forward;
 pub mod logline;

@@ -1,0 +1,191 @@
+//! The command line: clap definitions and dispatch. Each command's work lives in its own file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+mod forward;
+mod send;
+
+/// hookrelay: relay, verify, inspect and replay webhooks on your machine.
+#[derive(Debug, Parser)]
+#[command(name = "hookrelay", version, about, long_about = None, infer_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Log level for the diagnostic log on stderr (or HOOKRELAY_LOG / RUST_LOG).
+    #[arg(long, global = true, default_value = "info")]
+    pub log: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Subscribe to a channel and forward every webhook to your dev server
+    /// (with no channel URL: run a relay on loopback and print its URL).
+    Forward(ForwardArgs),
+    /// Run a self-hosted Smee-compatible relay server.
+    Serve(ServeArgs),
+    /// See it all work: a relay, a sample dev server and signed Port events, no setup.
+    Demo(DemoArgs),
+    /// POST a payload to a channel (for scripts and tests).
+    Send(send::SendArgs),
+}
+
+/// `hookrelay forward`: flags of pysmee (positional URL and TARGET) and smee-client (-u -t -p -P).
+#[derive(Debug, Args, Clone)]
+pub struct ForwardArgs {
+    /// Channel URL (smee.io, any Smee-compatible relay, or `hookrelay serve`).
+    #[arg(value_name = "URL")]
+    pub url_pos: Option<String>,
+    /// Where to forward (your dev server).
+    #[arg(value_name = "TARGET")]
+    pub target_pos: Option<String>,
+    /// Channel URL (smee-client's flag).
+    #[arg(short = 'u', long = "url", conflicts_with = "url_pos")]
+    pub url: Option<String>,
+    /// Full target URL (smee-client's flag).
+    #[arg(short = 't', long = "target", conflicts_with = "target_pos")]
+    pub target: Option<String>,
+    /// Target port on localhost when no target URL is given.
+    #[arg(short = 'p', long, env = "PORT", default_value_t = 3000)]
+    pub port: u16,
+    /// Target path when no target URL is given.
+    #[arg(short = 'P', long, default_value = "/")]
+    pub path: String,
+    /// Address of the embedded relay (used when no channel URL is given).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Deliveries forwarded at once; 1 keeps the sender's order.
+    #[arg(long, default_value_t = 1)]
+    pub concurrency: usize,
+    /// How long a delivery is retried while the target is down (refused, 502, 503, 504).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "2m")]
+    pub retry_for: Duration,
+    /// Time allowed for the target to answer.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub timeout: Duration,
+    /// The relay's keep-alive interval; two silent intervals mean a dead connection.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub keepalive: Duration,
+    /// Print JSON lines instead of text (never opens the UI).
+    #[arg(long)]
+    pub json: bool,
+    /// Keep the plain log even on a terminal.
+    #[arg(long)]
+    pub no_tui: bool,
+    /// Do not mark replays with `x-hookrelay-replay-of`.
+    #[arg(long)]
+    pub no_replay_header: bool,
+}
+
+/// `hookrelay serve`.
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on (default 127.0.0.1:$PORT, or 127.0.0.1:3300).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Largest webhook body accepted (413 beyond).
+    #[arg(long, default_value_t = 25 << 20)]
+    pub max_body: usize,
+    /// Events each channel keeps for clients that reconnect.
+    #[arg(long, default_value_t = 1000)]
+    pub ring_len: usize,
+    /// Channels at most.
+    #[arg(long, default_value_t = 1000)]
+    pub max_channels: usize,
+    /// Subscribers per channel at most.
+    #[arg(long, default_value_t = 64)]
+    pub max_subscribers: usize,
+    /// Keep-alive `ping` interval.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub ping_interval: Duration,
+}
+
+/// `hookrelay demo`.
+#[derive(Debug, Args, Clone)]
+pub struct DemoArgs {
+    /// Keep the plain log even on a terminal.
+    #[arg(long)]
+    pub no_tui: bool,
+    /// Print JSON lines.
+    #[arg(long)]
+    pub json: bool,
+    /// Pause between sample events.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "700ms")]
+    pub interval: Duration,
+    /// Where the demo keeps its history (default: a temporary file, removed at exit).
+    #[arg(long)]
+    pub store: Option<PathBuf>,
+}
+
+/// Parse arguments and run. Returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("hookrelay: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("hookrelay: {e:#}");
+            1
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    crate::tls::install_provider();
+    let command = cli
+        .command
+        .unwrap_or_else(|| Command::Forward(ForwardArgs::parse_from(["forward"])));
+    init_logging(&cli.log);
+    match command {
+        Command::Forward(a) => forward::run(a).await,
+        Command::Serve(a) => forward::serve(a).await,
+        Command::Demo(a) => forward::demo(a).await,
+        Command::Send(a) => send::run(a).await,
+    }
+}
+
+/// Diagnostics go to stderr without colour codes, so logged input can never drive the
+/// terminal (tracing-subscriber ≥ 0.3.20 escapes it too; RUSTSEC-2025-0055).
+fn init_logging(level: &str) {
+    let filter = std::env::var("HOOKRELAY_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| format!("hookrelay={level},warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
+}
+
+impl ForwardArgs {
+    /// The channel URL, if one was given (positional or `-u`).
+    pub fn channel(&self) -> Option<String> {
+        self.url.clone().or_else(|| self.url_pos.clone())
+    }
+
+    /// The target URL: `-t`/positional, else `http://127.0.0.1:PORT/PATH`.
+    pub fn target_url(&self) -> String {
+        self.target.clone().or_else(|| self.target_pos.clone()).unwrap_or_else(|| {
+            let path = if self.path.starts_with('/') {
+                self.path.clone()
+            } else {
+                format!("/{}", self.path)
+            };
+            format!("http://127.0.0.1:{}{path}", self.port)
+        })
+    }
+}
