@@ -1,1 +1,284 @@
-//! The Smee-compatible relay server.
+//! The Smee-compatible relay server (`hookrelay serve`, and the embedded default).
+//!
+//! Speaks smee.io's protocol so smee-client and pysmee work unchanged, and goes further:
+//! - any method, any sub-path, any content type and body is a webhook, carried byte-exact to
+//!   subscribers that ask for the extended event (`X-Hookrelay-Wire: 1` or `?wire=hookrelay`,
+//!   see [`crate::wire`]);
+//! - event ids (`<epoch>-<seq>`) survive reconnects: a client sending `Last-Event-ID` gets
+//!   exactly what it missed from the channel's ring, or an `event: gap` saying what is gone;
+//! - every size and queue is bounded (see [`ServerConfig`]).
+//!
+//! Files: [`hub`] (channels, rings, cursors), [`routes`] (HTTP handlers), [`page`] (the help
+//! pages), [`stream`] (the SSE response).
+
+pub mod hub;
+mod page;
+mod routes;
+mod stream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use hub::HubError;
+use hub::{Hub, HubLimits};
+
+/// Configuration of a relay server. Every limit bounds memory whatever senders and
+/// subscribers do; [`Default`] gives values fit for a developer machine.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Address to bind (port 0 picks a free port). Default `127.0.0.1:3300`.
+    pub listen: SocketAddr,
+    /// Largest webhook body accepted; larger ones get `413`. Default 25 MiB.
+    pub max_body_bytes: usize,
+    /// Most channels alive at once; a new channel beyond it gets `503` (channels idle longer
+    /// than [`channel_idle_ttl`](Self::channel_idle_ttl) with no subscribers are evicted
+    /// first). Default 1000.
+    pub max_channels: usize,
+    /// Most concurrent subscribers (SSE streams) on one channel; more get `503`. Default 32.
+    pub max_subscribers_per_channel: usize,
+    /// Most recent events each channel keeps for resuming subscribers. Default 512.
+    pub ring_len: usize,
+    /// Most bytes of events (bodies + headers) each channel keeps. The newest event is always
+    /// kept, so a ring may exceed this by one event of at most `max_body_bytes`. Default 64 MiB.
+    pub ring_bytes: usize,
+    /// Most events handed to one subscriber's connection at a time before the ring is read
+    /// again; a subscriber further behind is served from the ring in later batches (or told
+    /// of a gap when the ring dropped what it missed). Default 64.
+    pub subscriber_queue: usize,
+    /// Interval of `event: ping` keep-alives on idle streams. Default 30 s.
+    pub ping_interval: Duration,
+    /// Budget of event bytes retained across all rings; the oldest events (of any channel)
+    /// are evicted first. May be exceeded by the event being published. Default 256 MiB.
+    pub retained_bytes_total: usize,
+    /// A channel with no subscribers and no traffic for this long may be evicted. Default 1 h.
+    pub channel_idle_ttl: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3300)),
+            max_body_bytes: 25 * 1024 * 1024,
+            max_channels: 1000,
+            max_subscribers_per_channel: 32,
+            ring_len: 512,
+            ring_bytes: 64 * 1024 * 1024,
+            subscriber_queue: 64,
+            ping_interval: Duration::from_secs(30),
+            retained_bytes_total: 256 * 1024 * 1024,
+            channel_idle_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl ServerConfig {
+    fn validate(&self) -> std::io::Result<()> {
+        let bad = |what: &str| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("invalid relay configuration: {what}"),
+            ))
+        };
+        if self.max_channels == 0 || self.max_subscribers_per_channel == 0 {
+            return bad("max_channels and max_subscribers_per_channel must be at least 1");
+        }
+        if self.ring_len == 0 || self.subscriber_queue == 0 {
+            return bad("ring_len and subscriber_queue must be at least 1");
+        }
+        if self.ping_interval.is_zero() {
+            return bad("ping_interval must be more than zero");
+        }
+        Ok(())
+    }
+}
+
+/// Shared state of the HTTP handlers.
+pub(crate) struct AppState {
+    pub hub: Arc<Hub>,
+    pub cfg: ServerConfig,
+    pub local_addr: SocketAddr,
+    /// Flips to `true` on shutdown: streams end.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// A running relay server.
+pub struct RelayServer {
+    local_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    janitor: JoinHandle<()>,
+    hub: Arc<Hub>,
+}
+
+/// A snapshot of a relay's memory use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RelayStats {
+    /// Channels alive.
+    pub channels: usize,
+    /// Event bytes retained across all rings (bounded by `retained_bytes_total`).
+    pub retained_bytes: usize,
+}
+
+impl RelayServer {
+    /// Bind `cfg.listen` and serve in a spawned task.
+    pub async fn start(cfg: ServerConfig) -> std::io::Result<RelayServer> {
+        cfg.validate()?;
+        let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
+        let local_addr = listener.local_addr()?;
+        let hub = Arc::new(Hub::new(
+            HubLimits {
+                max_channels: cfg.max_channels,
+                max_subscribers_per_channel: cfg.max_subscribers_per_channel,
+                ring_len: cfg.ring_len,
+                ring_bytes: cfg.ring_bytes,
+                retained_bytes_total: cfg.retained_bytes_total,
+                batch: cfg.subscriber_queue,
+                channel_idle_ttl: cfg.channel_idle_ttl,
+            },
+            new_epoch(),
+        ));
+        let (tx, rx) = watch::channel(false);
+        let state = Arc::new(AppState {
+            hub: Arc::clone(&hub),
+            cfg: cfg.clone(),
+            local_addr,
+            shutdown: rx.clone(),
+        });
+        let app = routes::router(state);
+        let mut stop = rx.clone();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "relay server stopped");
+            }
+        });
+        let janitor = tokio::spawn(janitor(Arc::clone(&hub), cfg.channel_idle_ttl));
+        tracing::info!(
+            url = %format!("http://{local_addr}"),
+            epoch = hub.epoch(),
+            "relay listening on http://{local_addr} (new channel: http://{local_addr}/new)"
+        );
+        Ok(RelayServer {
+            local_addr,
+            shutdown: tx,
+            task,
+            janitor,
+            hub,
+        })
+    }
+
+    /// The bound address (the real port when `listen` had port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `http://IP:PORT` of this server.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.local_addr)
+    }
+
+    /// Channels alive and bytes retained now.
+    pub fn stats(&self) -> RelayStats {
+        RelayStats {
+            channels: self.hub.channel_count(),
+            retained_bytes: self.hub.retained_bytes(),
+        }
+    }
+
+    /// A fresh channel URL (128 random bits, base64url).
+    pub fn new_channel(&self) -> String {
+        format!("{}/{}", self.base_url(), new_channel_name())
+    }
+
+    /// Stop accepting, end every stream, and wait (at most 5 s) for connections to close.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        self.janitor.abort();
+        let mut task = self.task;
+        if tokio::time::timeout(Duration::from_secs(5), &mut task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("relay connections did not close within 5 s; aborting them");
+            task.abort();
+        }
+        tracing::info!("relay stopped");
+    }
+}
+
+/// Periodically drop idle channels so their rings do not hold memory forever.
+async fn janitor(hub: Arc<Hub>, ttl: Duration) {
+    let every = (ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(300));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        hub.evict_idle();
+    }
+}
+
+/// A fresh channel name: 128 random bits in base64url (22 characters).
+pub fn new_channel_name() -> String {
+    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>())
+}
+
+/// This run's epoch: start time in ms, base36, plus random digits (two runs never share one).
+fn new_epoch() -> String {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let salt = rand::random::<u32>() % (36 * 36 * 36);
+    format!("{}{:0>3}", base36(ms), base36(u64::from(salt)))
+}
+
+fn base36(mut n: u64) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).expect("ascii digits")
+}
+
+/// Whether a channel name is valid: `[A-Za-z0-9_-]{1,128}`.
+pub fn valid_channel_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_epochs() {
+        let n = new_channel_name();
+        assert_eq!(n.len(), 22);
+        assert!(valid_channel_name(&n));
+        assert_ne!(n, new_channel_name());
+        assert!(!valid_channel_name(""));
+        assert!(!valid_channel_name("a.b"));
+        assert!(!valid_channel_name(&"a".repeat(129)));
+        assert_eq!(base36(0), "0");
+        assert_eq!(base36(36 * 36 + 35), "10z");
+        let e = new_epoch();
+        assert!(e.bytes().all(|b| b.is_ascii_alphanumeric()), "{e}");
+    }
+}

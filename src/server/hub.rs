@@ -1,0 +1,491 @@
+//! Channels, their rings of recent events, and the subscribers' cursors.
+//!
+//! One short lock guards every channel. Publishing pushes the event into its channel's ring
+//! (evicting the oldest events over the ring's count and byte limits and over the global
+//! retained-bytes budget) and then wakes the channel's subscribers. A subscriber is only a
+//! cursor (the next sequence number it wants) into the ring: it takes what the ring holds from
+//! its cursor on, so a slow subscriber never blocks the sender or the others, holds no queue of
+//! its own, and learns of a gap (with counts) when the ring dropped events before it read them.
+//!
+//! Event ids are `<epoch>-<seq>`: the epoch names this server run, seq counts per channel from 1.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::delivery::WebhookRequest;
+
+/// The limits the hub enforces (a subset of [`super::ServerConfig`]).
+#[derive(Clone, Debug)]
+pub(crate) struct HubLimits {
+    pub max_channels: usize,
+    pub max_subscribers_per_channel: usize,
+    pub ring_len: usize,
+    pub ring_bytes: usize,
+    pub retained_bytes_total: usize,
+    pub batch: usize,
+    pub channel_idle_ttl: Duration,
+}
+
+/// Why the hub refused a publish or a subscription.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum HubError {
+    #[error(
+        "this relay already has {0} channels (its limit); try again later or use an existing channel"
+    )]
+    TooManyChannels(usize),
+    #[error("this channel already has {0} subscribers (its limit)")]
+    TooManySubscribers(usize),
+}
+
+/// One published webhook.
+#[derive(Debug)]
+pub(crate) struct Event {
+    pub seq: u64,
+    /// `<epoch>-<seq>`.
+    pub id: String,
+    pub received_at_ms: i64,
+    pub request: WebhookRequest,
+    /// Bytes this event accounts for in the ring and global budgets.
+    pub size: usize,
+    /// Global publish order, to evict the oldest event across channels first.
+    gseq: u64,
+}
+
+impl Event {
+    fn size_of(req: &WebhookRequest) -> usize {
+        let headers: usize = req.headers.iter().map(|(n, v)| n.len() + v.len() + 16).sum();
+        req.body.len() + headers + req.method.len() + req.path.len() + req.query.len() + 128
+    }
+}
+
+struct Channel {
+    ring: VecDeque<Arc<Event>>,
+    ring_bytes: usize,
+    last_seq: u64,
+    subscribers: usize,
+    last_active: Instant,
+    wake: watch::Sender<u64>,
+}
+
+impl Channel {
+    fn new() -> Self {
+        Channel {
+            ring: VecDeque::new(),
+            ring_bytes: 0,
+            last_seq: 0,
+            subscribers: 0,
+            last_active: Instant::now(),
+            wake: watch::Sender::new(0),
+        }
+    }
+
+    /// The lowest sequence number the ring can still give (`last_seq + 1` when empty).
+    fn first_available(&self) -> u64 {
+        self.ring.front().map_or(self.last_seq + 1, |e| e.seq)
+    }
+}
+
+#[derive(Default)]
+struct State {
+    channels: HashMap<String, Channel>,
+    retained: usize,
+    gseq: u64,
+}
+
+/// All channels of one server run.
+pub(crate) struct Hub {
+    state: Mutex<State>,
+    limits: HubLimits,
+    epoch: String,
+}
+
+/// A gap a subscriber is told about (`event: gap`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Gap {
+    /// Id given to the gap event, so a client that reconnects right after it resumes past it.
+    pub id: String,
+    /// The JSON `data` of the gap event.
+    pub data: serde_json::Value,
+}
+
+/// What a subscriber takes from its channel in one step.
+pub(crate) struct Batch {
+    pub gap: Option<Gap>,
+    pub events: Vec<Arc<Event>>,
+}
+
+/// A subscriber's place in its channel. Dropping it unregisters the subscriber.
+pub(crate) struct Subscription {
+    hub: Arc<Hub>,
+    channel: String,
+    next: u64,
+    wake: watch::Receiver<u64>,
+    /// A gap to announce first (the relay restarted since the client's Last-Event-ID).
+    pub restart_gap: Option<Gap>,
+}
+
+impl Hub {
+    pub fn new(limits: HubLimits, epoch: String) -> Self {
+        Hub {
+            state: Mutex::new(State::default()),
+            limits,
+            epoch,
+        }
+    }
+
+    /// This server run's epoch (the part of event ids before the last `-`).
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves consistent data (every update is a few
+        // infallible steps), so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn event_id(&self, seq: u64) -> String {
+        format!("{}-{seq}", self.epoch)
+    }
+
+    /// Get or create a channel, evicting expired idle channels when at the limit.
+    fn channel_mut<'a>(
+        &self,
+        st: &'a mut State,
+        name: &str,
+    ) -> Result<&'a mut Channel, HubError> {
+        if !st.channels.contains_key(name) {
+            if st.channels.len() >= self.limits.max_channels {
+                evict_idle(st, self.limits.channel_idle_ttl);
+            }
+            if st.channels.len() >= self.limits.max_channels {
+                return Err(HubError::TooManyChannels(self.limits.max_channels));
+            }
+            st.channels.insert(name.to_string(), Channel::new());
+        }
+        Ok(st.channels.get_mut(name).expect("inserted above"))
+    }
+
+    /// Publish a webhook to a channel; returns its event id.
+    pub fn publish(
+        &self,
+        channel: &str,
+        request: WebhookRequest,
+        received_at_ms: i64,
+    ) -> Result<String, HubError> {
+        let size = Event::size_of(&request);
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        st.gseq += 1;
+        let gseq = st.gseq;
+        let ch = self.channel_mut(st, channel)?;
+        ch.last_seq += 1;
+        let seq = ch.last_seq;
+        let event = Arc::new(Event {
+            seq,
+            id: format!("{}-{seq}", self.epoch),
+            received_at_ms,
+            request,
+            size,
+            gseq,
+        });
+        let id = event.id.clone();
+        ch.ring.push_back(event);
+        ch.ring_bytes += size;
+        ch.last_active = Instant::now();
+        let mut freed = 0;
+        // Keep the newest event even when it alone is over the byte limit.
+        while ch.ring.len() > 1
+            && (ch.ring.len() > self.limits.ring_len || ch.ring_bytes > self.limits.ring_bytes)
+        {
+            let old = ch.ring.pop_front().expect("len > 1");
+            ch.ring_bytes -= old.size;
+            freed += old.size;
+        }
+        ch.wake.send_replace(seq);
+        st.retained = st.retained + size - freed;
+        self.enforce_budget(st, gseq);
+        Ok(id)
+    }
+
+    /// Evict the globally oldest events while over the retained-bytes budget, sparing `keep`.
+    fn enforce_budget(&self, st: &mut State, keep: u64) {
+        while st.retained > self.limits.retained_bytes_total {
+            let oldest = st
+                .channels
+                .iter()
+                .filter_map(|(name, ch)| ch.ring.front().map(|e| (e.gseq, name.clone())))
+                .min();
+            let Some((gseq, name)) = oldest else { break };
+            if gseq == keep {
+                break;
+            }
+            let ch = st.channels.get_mut(&name).expect("found above");
+            let old = ch.ring.pop_front().expect("has a front");
+            ch.ring_bytes -= old.size;
+            st.retained -= old.size;
+        }
+    }
+
+    /// Register a subscriber. `last_event_id` is the client's `Last-Event-ID`, if any.
+    pub fn subscribe(
+        self: &Arc<Self>,
+        channel: &str,
+        last_event_id: Option<&str>,
+    ) -> Result<Subscription, HubError> {
+        let mut guard = self.lock();
+        let max_subs = self.limits.max_subscribers_per_channel;
+        let ch = self.channel_mut(&mut guard, channel)?;
+        if ch.subscribers >= max_subs {
+            return Err(HubError::TooManySubscribers(max_subs));
+        }
+        let fresh = ch.last_seq + 1;
+        let mut restart_gap = None;
+        let next = match last_event_id.map(|raw| (raw, parse_event_id(raw))) {
+            None => fresh,
+            Some((raw, None)) => {
+                tracing::debug!(channel, last_event_id = raw, "unparseable Last-Event-ID; treating as a fresh subscriber");
+                fresh
+            }
+            Some((_, Some((epoch, seq)))) if epoch == self.epoch => {
+                if seq >= fresh {
+                    tracing::debug!(channel, seq, "Last-Event-ID ahead of this channel; treating as a fresh subscriber");
+                    fresh
+                } else {
+                    seq + 1
+                }
+            }
+            Some((raw, Some(_))) => {
+                restart_gap = Some(Gap {
+                    id: self.event_id(0),
+                    data: json!({
+                        "reason": "relay_restarted",
+                        "message": "the relay restarted since this subscriber's last event; events it held before the restart are gone",
+                        "last_event_id": raw,
+                        "epoch": self.epoch,
+                        "missed": null,
+                    }),
+                });
+                1
+            }
+        };
+        ch.subscribers += 1;
+        ch.last_active = Instant::now();
+        let wake = ch.wake.subscribe();
+        Ok(Subscription {
+            hub: Arc::clone(self),
+            channel: channel.to_string(),
+            next,
+            wake,
+            restart_gap,
+        })
+    }
+
+    /// Drop channels with no subscribers that have been idle longer than the TTL.
+    pub fn evict_idle(&self) -> usize {
+        let mut st = self.lock();
+        evict_idle(&mut st, self.limits.channel_idle_ttl)
+    }
+
+    /// Bytes retained across all rings.
+    pub fn retained_bytes(&self) -> usize {
+        self.lock().retained
+    }
+
+    /// Number of live channels.
+    pub fn channel_count(&self) -> usize {
+        self.lock().channels.len()
+    }
+}
+
+fn evict_idle(st: &mut State, ttl: Duration) -> usize {
+    let now = Instant::now();
+    let before = st.channels.len();
+    let mut freed = 0;
+    st.channels.retain(|_, ch| {
+        let keep = ch.subscribers > 0 || now.duration_since(ch.last_active) < ttl;
+        if !keep {
+            freed += ch.ring_bytes;
+        }
+        keep
+    });
+    st.retained -= freed;
+    let evicted = before - st.channels.len();
+    if evicted > 0 {
+        tracing::debug!(evicted, "evicted idle channels");
+    }
+    evicted
+}
+
+/// Split `<epoch>-<seq>`; the epoch is alphanumeric, seq a decimal number.
+pub(crate) fn parse_event_id(raw: &str) -> Option<(&str, u64)> {
+    let (epoch, seq) = raw.trim().rsplit_once('-')?;
+    if epoch.is_empty() || !epoch.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((epoch, seq.parse().ok()?))
+}
+
+impl Subscription {
+    /// Take what the ring holds from this subscriber's cursor on (at most the batch limit),
+    /// with a gap first when the ring no longer holds some of it. Empty when caught up.
+    pub fn take(&mut self) -> Batch {
+        // Mark the wake-up seen *before* reading the ring: a publish after the read wakes us.
+        self.wake.borrow_and_update();
+        let hub = Arc::clone(&self.hub);
+        let st = hub.lock();
+        let Some(ch) = st.channels.get(&self.channel) else {
+            return Batch {
+                gap: None,
+                events: Vec::new(),
+            };
+        };
+        let mut gap = None;
+        let first = ch.first_available();
+        if self.next < first {
+            let (from, to) = (self.next, first - 1);
+            gap = Some(Gap {
+                id: hub.event_id(to),
+                data: json!({
+                    "reason": "not_retained",
+                    "message": "the relay dropped these events from its buffer before this subscriber received them",
+                    "missed_from": hub.event_id(from),
+                    "missed_to": hub.event_id(to),
+                    "missed": to - from + 1,
+                }),
+            });
+            self.next = first;
+        }
+        let skip = (self.next - first) as usize;
+        let events: Vec<Arc<Event>> = ch
+            .ring
+            .iter()
+            .skip(skip)
+            .take(self.hub.limits.batch.max(1))
+            .cloned()
+            .collect();
+        if let Some(last) = events.last() {
+            self.next = last.seq + 1;
+        }
+        Batch { gap, events }
+    }
+
+    /// Wait until something is published after the last [`take`](Self::take).
+    pub async fn wait(&mut self) {
+        if self.wake.changed().await.is_err() {
+            // The sender lives as long as the channel, which lives while we are subscribed.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut st = self.hub.lock();
+        if let Some(ch) = st.channels.get_mut(&self.channel) {
+            ch.subscribers = ch.subscribers.saturating_sub(1);
+            ch.last_active = Instant::now();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn limits() -> HubLimits {
+        HubLimits {
+            max_channels: 2,
+            max_subscribers_per_channel: 2,
+            ring_len: 3,
+            ring_bytes: 1 << 20,
+            retained_bytes_total: 1 << 20,
+            batch: 100,
+            channel_idle_ttl: Duration::from_secs(3600),
+        }
+    }
+
+    fn req(body: &'static [u8]) -> WebhookRequest {
+        WebhookRequest {
+            method: "POST".into(),
+            path: String::new(),
+            query: String::new(),
+            headers: vec![],
+            body: Bytes::from_static(body),
+        }
+    }
+
+    fn seqs(b: &Batch) -> Vec<u64> {
+        b.events.iter().map(|e| e.seq).collect()
+    }
+
+    #[test]
+    fn ids_parse() {
+        assert_eq!(parse_event_id("abc12-7"), Some(("abc12", 7)));
+        assert_eq!(parse_event_id("7"), None);
+        assert_eq!(parse_event_id("a-b"), None);
+        assert_eq!(parse_event_id("-3"), None);
+        assert_eq!(parse_event_id("a_b-3"), None);
+    }
+
+    #[test]
+    fn resume_gap_and_restart() {
+        let hub = Arc::new(Hub::new(limits(), "ep".into()));
+        for _ in 0..5 {
+            hub.publish("c", req(b"x"), 0).unwrap();
+        }
+        // ring holds 3..=5
+        let mut s = hub.subscribe("c", Some("ep-1")).unwrap();
+        let b = s.take();
+        let gap = b.gap.as_ref().unwrap();
+        assert_eq!(gap.data["missed"], 1);
+        assert_eq!(gap.data["missed_from"], "ep-2");
+        assert_eq!(seqs(&b), vec![3, 4, 5]);
+        assert!(s.take().events.is_empty());
+
+        let mut s2 = hub.subscribe("c", Some("other-9")).unwrap();
+        assert_eq!(s2.restart_gap.as_ref().unwrap().data["reason"], "relay_restarted");
+        let b = s2.take();
+        assert_eq!(b.gap.as_ref().unwrap().data["missed"], 2);
+        assert_eq!(seqs(&b), vec![3, 4, 5]);
+
+        assert_eq!(
+            hub.subscribe("c", None).err(),
+            Some(HubError::TooManySubscribers(2))
+        );
+        drop(s);
+        let mut fresh = hub.subscribe("c", Some("garbage")).unwrap();
+        assert!(fresh.take().events.is_empty());
+        hub.publish("c", req(b"y"), 0).unwrap();
+        assert_eq!(seqs(&fresh.take()), vec![6]);
+    }
+
+    #[test]
+    fn budgets_bound_memory() {
+        let mut l = limits();
+        l.ring_len = 100;
+        l.retained_bytes_total = 3 * Event::size_of(&req(b"0123456789"));
+        let hub = Arc::new(Hub::new(l, "ep".into()));
+        for _ in 0..4 {
+            hub.publish("a", req(b"0123456789"), 0).unwrap();
+        }
+        hub.publish("b", req(b"0123456789"), 0).unwrap();
+        assert!(hub.retained_bytes() <= hub.limits.retained_bytes_total);
+        assert_eq!(
+            hub.publish("c", req(b""), 0).err(),
+            Some(HubError::TooManyChannels(2))
+        );
+        let mut s = hub.subscribe("a", Some("ep-0")).unwrap();
+        let b = s.take();
+        assert_eq!(b.gap.as_ref().unwrap().data["missed"], 2);
+        assert_eq!(seqs(&b), vec![3, 4]);
+    }
+}
