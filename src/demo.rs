@@ -104,7 +104,10 @@ impl SampleTarget {
     pub async fn start(secret: &str) -> std::io::Result<SampleTarget> {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let state = (secret.to_string(), seen.clone());
-        let app = Router::new().fallback(handle).with_state(state);
+        let app = Router::new()
+            .fallback(handle)
+            .with_state(state)
+            .layer(axum::extract::DefaultBodyLimit::max(32 << 20));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {

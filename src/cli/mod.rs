@@ -11,10 +11,14 @@ mod send;
 
 /// hookrelay: relay, verify, inspect and replay webhooks on your machine.
 #[derive(Debug, Parser)]
-#[command(name = "hookrelay", version, about, long_about = None, infer_subcommands = true)]
+#[command(name = "hookrelay", version, about, long_about = None)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// With no command, hookrelay forwards (`hookrelay URL TARGET` works like `forward`).
+    #[command(flatten)]
+    pub forward: ForwardArgs,
     /// Log level for the diagnostic log on stderr (or HOOKRELAY_LOG / RUST_LOG).
     #[arg(long, global = true, default_value = "info")]
     pub log: String,
@@ -145,9 +149,7 @@ pub fn main() -> i32 {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     crate::tls::install_provider();
-    let command = cli
-        .command
-        .unwrap_or_else(|| Command::Forward(ForwardArgs::parse_from(["forward"])));
+    let command = cli.command.unwrap_or(Command::Forward(cli.forward));
     init_logging(&cli.log);
     match command {
         Command::Forward(a) => forward::run(a).await,

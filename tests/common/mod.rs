@@ -50,7 +50,10 @@ impl Recorder {
 
     pub async fn start_on(addr: SocketAddr) -> Recorder {
         let shared = Shared::default();
-        let app = Router::new().fallback(record).with_state(shared.clone());
+        let app = Router::new()
+            .fallback(record)
+            .with_state(shared.clone())
+            .layer(axum::extract::DefaultBodyLimit::disable());
         let listener = bind_retrying(addr).await;
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
