@@ -88,7 +88,7 @@ fn port_signature_ok(r: &common::Received) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_captured_scenario_arrives_exactly_as_sent() {
     let (server, target, channel, p) = setup("/hook").await;
-    let client = reqwest::Client::new();
+    let client = common::http();
     let all = scenarios();
     for s in &all {
         let mut url = format!("{channel}/sub/{}", s.name);
@@ -146,7 +146,7 @@ async fn every_captured_scenario_arrives_exactly_as_sent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn port_examples_arrive_signed_and_byte_identical() {
     let (server, target, channel, p) = setup("/api/port").await;
-    let client = reqwest::Client::new();
+    let client = common::http();
     let mut sent = Vec::new();
     let mut names: Vec<_> = std::fs::read_dir(fixture("port"))
         .unwrap()
@@ -202,7 +202,7 @@ async fn port_examples_arrive_signed_and_byte_identical() {
 async fn a_25_mib_binary_body_arrives_byte_identical() {
     let (server, target, channel, p) = setup("/big").await;
     let body: Vec<u8> = (0..25usize << 20).map(|i| (i * 31 % 251) as u8).collect();
-    let resp = reqwest::Client::new()
+    let resp = common::http()
         .put(format!("{channel}/upload?x=1"))
         .header("content-type", "application/octet-stream")
         .body(body.clone())

@@ -137,3 +137,9 @@ async fn record(
 pub fn fixture(rel: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
 }
+
+/// An HTTP client for tests (TLS provider installed, as the binary does at start).
+pub fn http() -> reqwest::Client {
+    hookrelay::tls::install_provider();
+    reqwest::Client::new()
+}
