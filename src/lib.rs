@@ -13,6 +13,7 @@
 //! - [`slack`]: Slack incoming-webhook notifications.
 //! - [`tui`]: the terminal UI.
 
+pub mod bench;
 pub mod cli;
 pub mod delivery;
 pub mod demo;

@@ -37,30 +37,42 @@ pub const WIRE_VERSION: u64 = 1;
 /// Keys of the smee shape that are not headers.
 const SMEE_FIELDS: [&str; 5] = ["body", "query", "timestamp", "bodyB", "hookrelay"];
 
-/// Build the `data` JSON of one webhook event.
+/// Build the `data` JSON of one webhook event (one line: no CR or LF in it).
 pub fn encode_event(req: &WebhookRequest, received_at_ms: i64, extended: bool) -> String {
-    let mut obj = Map::new();
     // Flat headers, smee.io style: lower-cased, repeated values joined with ", " (as Node does).
+    let mut flat: Vec<(String, String)> = Vec::with_capacity(req.headers.len());
     for (name, value) in &req.headers {
         let key = name.to_ascii_lowercase();
         if SMEE_FIELDS.contains(&key.as_str()) {
             continue; // carried in `hookrelay.headers`; the flat shape cannot hold them
         }
-        match obj.get_mut(&key) {
-            Some(Value::String(prev)) => {
+        match flat.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, prev)) => {
                 prev.push_str(", ");
                 prev.push_str(value);
             }
-            _ => {
-                obj.insert(key, Value::String(value.clone()));
-            }
+            None => flat.push((key, value.clone())),
         }
     }
-    obj.insert("body".into(), smee_body(req));
-    obj.insert("query".into(), Value::Object(query_object(&req.query)));
-    obj.insert("timestamp".into(), Value::from(received_at_ms));
+    let b64_len = if extended { req.body.len() / 3 * 4 + 4 } else { 0 };
+    let mut out = String::with_capacity(req.body.len() + b64_len + 256);
+    out.push('{');
+    for (k, v) in &flat {
+        push_json_str(&mut out, k);
+        out.push(':');
+        push_json_str(&mut out, v);
+        out.push(',');
+    }
+    out.push_str("\"body\":");
+    push_smee_body(&mut out, req);
+    out.push_str(",\"query\":");
+    out.push_str(&Value::Object(query_object(&req.query)).to_string());
+    out.push_str(",\"timestamp\":");
+    out.push_str(&received_at_ms.to_string());
     if extended {
-        obj.insert("bodyB".into(), Value::String(B64.encode(&req.body)));
+        out.push_str(",\"bodyB\":\"");
+        B64.encode_string(&req.body, &mut out);
+        out.push('"');
         let headers: Vec<Value> = req
             .headers
             .iter()
@@ -72,9 +84,31 @@ pub fn encode_event(req: &WebhookRequest, received_at_ms: i64, extended: bool) -
         ext.insert("path".into(), Value::String(req.path.clone()));
         ext.insert("query".into(), Value::String(req.query.clone()));
         ext.insert("headers".into(), Value::Array(headers));
-        obj.insert("hookrelay".into(), Value::Object(ext));
+        out.push_str(",\"hookrelay\":");
+        out.push_str(&Value::Object(ext).to_string());
     }
-    Value::Object(obj).to_string()
+    out.push('}');
+    out
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    out.push_str(&Value::String(s.to_string()).to_string());
+}
+
+/// Write the smee `body`. A JSON body with no line breaks is written as the sender's own
+/// bytes (validated, not re-serialized: fast for large payloads); other JSON is re-serialized
+/// compactly so the event stays on one line.
+fn push_smee_body(out: &mut String, req: &WebhookRequest) {
+    let raw_ok = !req.body.is_empty()
+        && memchr::memchr2(b'\n', b'\r', &req.body).is_none()
+        && serde_json::from_slice::<serde::de::IgnoredAny>(&req.body).is_ok();
+    if raw_ok {
+        if let Ok(text) = std::str::from_utf8(&req.body) {
+            out.push_str(text.trim_matches(|c| c == ' ' || c == '\t'));
+            return;
+        }
+    }
+    out.push_str(&smee_body(req).to_string());
 }
 
 /// The `body` field of the smee shape: what smee.io's clients will `JSON.stringify` and send.
@@ -372,6 +406,20 @@ mod tests {
         assert!(v.get("bodyB").is_none() && v.get("hookrelay").is_none());
         // numbers keep their source text; the object is compact
         assert!(data.contains(r#""body":{"a":1.0,"b":"café"}"#), "{data}");
+    }
+
+    #[test]
+    fn compact_json_bodies_are_embedded_as_sent() {
+        let mut r = sample();
+        r.body = Bytes::from_static(br#"{"a":1.0,"s":"caf\u00e9 \/","big":12345678901234567890}"#);
+        let data = encode_event(&r, 1, false);
+        assert!(data.contains(r#""body":{"a":1.0,"s":"caf\u00e9 \/","big":12345678901234567890}"#), "{data}");
+        let v: Value = serde_json::from_str(&data).unwrap();
+        assert_eq!(v["body"]["s"], "café /");
+        // invalid JSON on one line is not embedded raw
+        r.body = Bytes::from_static(b"{\"a\":");
+        let v: Value = serde_json::from_str(&encode_event(&r, 1, false)).unwrap();
+        assert_eq!(v["body"], "{\"a\":");
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// POST a payload to a channel (for scripts and tests).
     Send(send::SendArgs),
+    /// Measure latency, a 1 MB event, a burst and memory on loopback (the peers' figures).
+    Bench(crate::bench::BenchArgs),
 }
 
 /// `hookrelay forward`: flags of pysmee (positional URL and TARGET) and smee-client (-u -t -p -P).
@@ -156,6 +158,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(a) => forward::serve(a).await,
         Command::Demo(a) => forward::demo(a).await,
         Command::Send(a) => send::run(a).await,
+        Command::Bench(a) => crate::bench::run(a).await,
     }
 }
 

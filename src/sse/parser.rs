@@ -159,6 +159,15 @@ impl Parser {
         };
         match field {
             b"data" => {
+                if self.data.is_empty() {
+                    // the common case, one data line: move it rather than copy it
+                    let skip = line.len() - value.len();
+                    let mut line = line;
+                    line.drain(..skip);
+                    line.push(b'\n');
+                    self.data = line;
+                    return;
+                }
                 self.data.extend_from_slice(value);
                 self.data.push(b'\n');
             }
