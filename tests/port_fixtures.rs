@@ -280,3 +280,52 @@ fn strip_ansi(s: &str) -> String {
     }
     out
 }
+
+#[test]
+fn blueprint_changes_and_port_initiated_automations() {
+    let body = json!({
+        "action": "UPDATE", "resourceType": "blueprint", "status": "SUCCESS",
+        "trigger": {"by": {"orgId": "o", "userId": "u1"}, "origin": "API", "at": "2024-01-01T00:00:00Z"},
+        "context": {"blueprint": "service", "entity": null},
+        "diff": {
+            "before": {"identifier": "service", "schema": {"properties": {"tier": {"type": "string"}}}},
+            "after": {"identifier": "service", "schema": {"properties": {"tier": {"type": "number"}, "owner": {"type": "string"}}}}
+        }
+    });
+    let ev = port::parse(&body).unwrap();
+    assert_eq!(
+        (ev.resource_type.as_str(), ev.entity.as_deref()),
+        ("blueprint", None)
+    );
+    assert_eq!(
+        ev.changes(),
+        vec![
+            Change::Changed {
+                path: "schema.properties.tier.type".into(),
+                before: json!("string"),
+                after: json!("number")
+            },
+            Change::Added {
+                path: "schema.properties.owner".into(),
+                value: json!({"type": "string"})
+            },
+        ]
+    );
+    assert_eq!(
+        ev.summary(),
+        "UPDATE blueprint (service) by u1: schema.properties.tier.type string -> number, +schema.properties.owner={\"type\":\"string\"}"
+    );
+
+    let by_port = json!({
+        "inputs": null, "trigger": {"by": {"orgId": "o", "byPort": true}, "origin": "AUTOMATION"},
+        "event": {"action": "UPDATE", "resourceType": "entity",
+                  "trigger": {"by": {"orgId": "o", "byPort": true}, "origin": "API", "at": "2024-01-01T00:00:00Z"},
+                  "context": {"blueprintIdentifier": "svc", "entityIdentifier": "e1"},
+                  "diff": {"before": {"properties": {"n": 1}}, "after": {"properties": {"n": 2}}}},
+        "action": {"identifier": "automation"}, "run": {"id": "r_1"}
+    });
+    let ev = port::parse(&by_port).unwrap();
+    assert_eq!(ev.kind, PortKind::Automation);
+    assert_eq!(ev.triggered_by, "Port");
+    assert_eq!(ev.summary(), "UPDATE entity e1 (svc) by Port: n 1 -> 2");
+}
