@@ -220,7 +220,7 @@ async fn server_errors_are_retried_then_given_up() {
 
 #[tokio::test]
 async fn rate_limit_honours_retry_after() {
-    let (fake, url) = fake_slack(vec![Reply::RetryAfter("1")]).await;
+    let (fake, url) = fake_slack(vec![Reply::RetryAfter("2")]).await;
     let (notifier, mut results) = start(config(url));
     notifier.notify("d1".into(), message(1));
     let (_, result) = next(&mut results).await;

@@ -123,10 +123,12 @@ pub fn build_message(ev: &PortEvent) -> Value {
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": code_section(&label, &body, share)}}));
     }
     blocks.push(json!({"type": "divider"}));
-    json!({
+    let msg = json!({
         "text": fallback(&ev.summary()),
         "blocks": blocks,
-    })
+    });
+    debug_assert_eq!(check_limits(&msg), Ok(()));
+    msg
 }
 
 /// "Triggered by *user* · UI · 2024-06-09T12:28:18.477Z"
