@@ -92,12 +92,19 @@ fn pctl(sorted: &[f64], p: f64) -> f64 {
         return f64::NAN;
     }
     let k = (sorted.len() - 1) as f64 * p / 100.0;
-    let (f, c) = (k.floor() as usize, (k.ceil() as usize).min(sorted.len() - 1));
+    let (f, c) = (
+        k.floor() as usize,
+        (k.ceil() as usize).min(sorted.len() - 1),
+    );
     sorted[f] + (sorted[c] - sorted[f]) * (k - f as f64)
 }
 
 fn small_body(seq: i64) -> Vec<u8> {
-    format!(r#"{{"action":"bench","seq":{seq},"pad":"{}"}}"#, "x".repeat(200)).into_bytes()
+    format!(
+        r#"{{"action":"bench","seq":{seq},"pad":"{}"}}"#,
+        "x".repeat(200)
+    )
+    .into_bytes()
 }
 
 /// Run the benchmark and print the figures.
@@ -121,7 +128,9 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
 
     // the relay's floor: a plain subscriber on the same channel
     crate::tls::install_provider();
-    let http = reqwest::Client::builder().pool_max_idle_per_host(1).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()?;
     let raw_seen: Arc<Mutex<HashMap<i64, Instant>>> = Default::default();
     {
         let resp = http
@@ -191,7 +200,10 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     let mut warm = -1i64;
     loop {
         post(warm, small_body(warm)).await?;
-        if wait_for(&shared, warm, Duration::from_millis(500)).await.is_some() {
+        if wait_for(&shared, warm, Duration::from_millis(500))
+            .await
+            .is_some()
+        {
             break;
         }
         if started.elapsed() > Duration::from_secs(20) {
@@ -234,7 +246,14 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     let send_ms = t_burst.elapsed().as_secs_f64() * 1000.0;
     let drain_end = Instant::now() + Duration::from_secs(60);
     loop {
-        let n = shared.0.lock().expect("arrivals").at.keys().filter(|k| **k >= base).count();
+        let n = shared
+            .0
+            .lock()
+            .expect("arrivals")
+            .at
+            .keys()
+            .filter(|k| **k >= base)
+            .count();
         if n >= a.burst || Instant::now() > drain_end {
             break;
         }
@@ -277,8 +296,13 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&result)?);
         return Ok(());
     }
-    println!("hookrelay bench (loopback; relay = hookrelay serve in-process; client = {})", exe.display());
-    println!("| seq p50 / p90 / p99 / max (ms) | raw SSE p50 (ms) | 1 MB p50 / max (ms) | burst delivered | in order | dup | last send -> last delivery (ms) | RSS idle -> peak (MiB) |");
+    println!(
+        "hookrelay bench (loopback; relay = hookrelay serve in-process; client = {})",
+        exe.display()
+    );
+    println!(
+        "| seq p50 / p90 / p99 / max (ms) | raw SSE p50 (ms) | 1 MB p50 / max (ms) | burst delivered | in order | dup | last send -> last delivery (ms) | RSS idle -> peak (MiB) |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     println!(
         "| {:.2} / {:.2} / {:.2} / {:.2} | {:.2} | {:.1} / {:.1} | {}/{} | {} | {} | {:.0} / {:.0} | {:.1} -> {:.1} |",

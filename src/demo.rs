@@ -35,12 +35,36 @@ pub enum Signing {
 }
 
 const ASSETS: [(&str, &[u8], Signing); 6] = [
-    ("entity update", include_bytes!("../assets/demo/01-changelog-entity-update.json"), Signing::Valid),
-    ("entity create", include_bytes!("../assets/demo/02-changelog-entity-create.json"), Signing::Valid),
-    ("health status change", include_bytes!("../assets/demo/03-changelog-entity-update-healthstatus.json"), Signing::Valid),
-    ("automation trigger", include_bytes!("../assets/demo/07-automation-entity-updated-trigger-data.json"), Signing::Valid),
-    ("entity delete, signed an hour ago", include_bytes!("../assets/demo/04-changelog-entity-delete.json"), Signing::Stale),
-    ("entity update, body changed after signing", include_bytes!("../assets/demo/01-changelog-entity-update.json"), Signing::Tampered),
+    (
+        "entity update",
+        include_bytes!("../assets/demo/01-changelog-entity-update.json"),
+        Signing::Valid,
+    ),
+    (
+        "entity create",
+        include_bytes!("../assets/demo/02-changelog-entity-create.json"),
+        Signing::Valid,
+    ),
+    (
+        "health status change",
+        include_bytes!("../assets/demo/03-changelog-entity-update-healthstatus.json"),
+        Signing::Valid,
+    ),
+    (
+        "automation trigger",
+        include_bytes!("../assets/demo/07-automation-entity-updated-trigger-data.json"),
+        Signing::Valid,
+    ),
+    (
+        "entity delete, signed an hour ago",
+        include_bytes!("../assets/demo/04-changelog-entity-delete.json"),
+        Signing::Stale,
+    ),
+    (
+        "entity update, body changed after signing",
+        include_bytes!("../assets/demo/01-changelog-entity-update.json"),
+        Signing::Tampered,
+    ),
 ];
 
 /// The sample events, serialized compactly as Port sends them.
@@ -146,7 +170,10 @@ async fn handle(
     let (status, answer) = if !valid {
         (StatusCode::UNAUTHORIZED, r#"{"error":"invalid signature"}"#)
     } else if !fresh {
-        (StatusCode::UNAUTHORIZED, r#"{"error":"timestamp outside tolerance"}"#)
+        (
+            StatusCode::UNAUTHORIZED,
+            r#"{"error":"timestamp outside tolerance"}"#,
+        )
     } else {
         (StatusCode::OK, r#"{"ok":true}"#)
     };

@@ -34,6 +34,11 @@ pub enum AppEvent {
         id: String,
         result: SlackResult,
     },
+    /// The Slack message a delivery would have produced (`--slack-preview`, no webhook).
+    SlackPreview {
+        id: String,
+        message: serde_json::Value,
+    },
     /// A gap the relay announced: events that could not be recovered.
     Gap(String),
     /// A problem that did not stop anything: a malformed event, a store error, ...

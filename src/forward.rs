@@ -57,9 +57,9 @@ pub enum TargetError {
 
 impl Target {
     pub fn parse(s: &str) -> Result<Target, TargetError> {
-        let uri: hyper::Uri = s
-            .parse()
-            .map_err(|e: hyper::http::uri::InvalidUri| TargetError::Invalid(s.into(), e.to_string()))?;
+        let uri: hyper::Uri = s.parse().map_err(|e: hyper::http::uri::InvalidUri| {
+            TargetError::Invalid(s.into(), e.to_string())
+        })?;
         if uri.scheme_str() != Some("http") {
             return Err(TargetError::Scheme(s.into()));
         }
@@ -175,22 +175,22 @@ impl Forwarder {
         let url = target.url_for(req);
         let started_at_ms = now_ms();
         let start = Instant::now();
-        let outcome = match tokio::time::timeout(self.timeout, self.exchange(&url, req, extra)).await
-        {
-            Ok(Ok((status, headers, body, body_size))) => AttemptOutcome::Response {
-                status,
-                headers,
-                body,
-                body_size,
-            },
-            Ok(Err(message)) => AttemptOutcome::Error { message },
-            Err(_) => AttemptOutcome::Error {
-                message: format!(
-                    "the target did not answer within {} s",
-                    self.timeout.as_secs_f64()
-                ),
-            },
-        };
+        let outcome =
+            match tokio::time::timeout(self.timeout, self.exchange(&url, req, extra)).await {
+                Ok(Ok((status, headers, body, body_size))) => AttemptOutcome::Response {
+                    status,
+                    headers,
+                    body,
+                    body_size,
+                },
+                Ok(Err(message)) => AttemptOutcome::Error { message },
+                Err(_) => AttemptOutcome::Error {
+                    message: format!(
+                        "the target did not answer within {} s",
+                        self.timeout.as_secs_f64()
+                    ),
+                },
+            };
         Attempt {
             target: url,
             started_at_ms,
@@ -284,14 +284,23 @@ mod tests {
     fn urls_join_path_and_query() {
         let t = Target::parse("http://localhost:3000/api/slack").unwrap();
         assert_eq!(t.url_for(&req("", "")), "http://localhost:3000/api/slack");
-        assert_eq!(t.url_for(&req("/a/b", "x=1&x=2")), "http://localhost:3000/api/slack/a/b?x=1&x=2");
+        assert_eq!(
+            t.url_for(&req("/a/b", "x=1&x=2")),
+            "http://localhost:3000/api/slack/a/b?x=1&x=2"
+        );
         let t = Target::parse("http://localhost:3000/?k=v").unwrap();
         assert_eq!(t.url_for(&req("", "")), "http://localhost:3000/?k=v");
-        assert_eq!(t.url_for(&req("/h", "a=%20")), "http://localhost:3000/h?k=v&a=%20");
+        assert_eq!(
+            t.url_for(&req("/h", "a=%20")),
+            "http://localhost:3000/h?k=v&a=%20"
+        );
         let t = Target::parse("http://127.0.0.1:9").unwrap();
         assert_eq!(t.url_for(&req("", "")), "http://127.0.0.1:9/");
         assert_eq!(t.as_str(), "http://127.0.0.1:9/");
-        assert!(matches!(Target::parse("https://x"), Err(TargetError::Scheme(_))));
+        assert!(matches!(
+            Target::parse("https://x"),
+            Err(TargetError::Scheme(_))
+        ));
         assert!(Target::parse("not a url").is_err());
     }
 
@@ -311,7 +320,17 @@ mod tests {
         .iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
-        let names: Vec<_> = forwarded_headers(&r).into_iter().map(|(n, v)| format!("{n}={v}")).collect();
-        assert_eq!(names, ["Content-Type=application/json", "X-Multi=one", "x-multi=two"]);
+        let names: Vec<_> = forwarded_headers(&r)
+            .into_iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "Content-Type=application/json",
+                "X-Multi=one",
+                "x-multi=two"
+            ]
+        );
     }
 }

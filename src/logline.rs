@@ -90,6 +90,23 @@ impl<W: Write> LogSink<W> {
                 }
                 self.attempt_line(id, attempt)
             }
+            AppEvent::SlackPreview { id, message } => {
+                if self.json {
+                    let v = json!({"type": "slack_preview", "id": id, "message": message});
+                    writeln!(self.out, "{v}")
+                } else {
+                    let text = crate::slack::preview_text(message);
+                    writeln!(
+                        self.out,
+                        "{}  {id}  slack preview (no webhook configured; this is what would be sent):",
+                        clock(crate::delivery::now_ms())
+                    )?;
+                    for line in text.lines() {
+                        writeln!(self.out, "    {}", display_safe(line))?;
+                    }
+                    writeln!(self.out, "    block kit: {message}")
+                }
+            }
             AppEvent::Slack { id, result } => {
                 if self.json {
                     let v = json!({"type": "slack", "id": id, "result": result});
@@ -127,7 +144,7 @@ impl<W: Write> LogSink<W> {
             method: d.request.method.clone(),
             path: d.request.path_and_query(),
             event: event_label(&d.request),
-            summary: None,
+            summary: crate::port::parse_bytes(&d.request.body).map(|e| e.summary()),
             verification: d.verification.clone(),
             size: d.request.body.len(),
             reserialized: match &d.origin {
@@ -237,7 +254,11 @@ pub fn human_size(n: u64) -> String {
 
 fn clock(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.with_timezone(&chrono::Local).format("%H:%M:%S%.3f").to_string())
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%H:%M:%S%.3f")
+                .to_string()
+        })
         .unwrap_or_default()
 }
 
@@ -302,9 +323,16 @@ mod tests {
         let lines: Vec<_> = out.lines().collect();
         assert_eq!(lines.len(), 2);
         assert!(lines[0].contains("abcdefghij  POST /hook"), "{out}");
-        assert!(lines[0].contains("[push]") && lines[0].contains("-> 200") && lines[0].contains("1.2 ms"));
+        assert!(
+            lines[0].contains("[push]")
+                && lines[0].contains("-> 200")
+                && lines[0].contains("1.2 ms")
+        );
         assert!(lines[1].contains("-> error: connection refused"));
-        assert!(!out.contains('\u{1b}'), "escape byte reached the log: {out:?}");
+        assert!(
+            !out.contains('\u{1b}'),
+            "escape byte reached the log: {out:?}"
+        );
     }
 
     #[test]
@@ -317,8 +345,10 @@ mod tests {
         });
         sink.handle(&AppEvent::Problem("bad event".into()));
         let out = String::from_utf8(sink.into_inner()).unwrap();
-        let vals: Vec<serde_json::Value> =
-            out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let vals: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(vals[0]["status"], 503);
         assert_eq!(vals[0]["event"], "push");
         assert_eq!(vals[0]["path"], "/hook\u{1b}[31m?a=1");

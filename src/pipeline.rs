@@ -159,7 +159,11 @@ pub fn start(cfg: PipelineConfig, services: Services) -> Pipeline {
             cancel.clone(),
         )));
     }
-    tasks.push(tokio::spawn(command_loop(shared.clone(), cmd_rx, cancel.clone())));
+    tasks.push(tokio::spawn(command_loop(
+        shared.clone(),
+        cmd_rx,
+        cancel.clone(),
+    )));
     if let Some(task) = shared.services.spawn_result_relay(shared.events.clone()) {
         tasks.push(task);
     }
@@ -192,10 +196,8 @@ async fn intake(
                 let decoded = match wire::decode_event(&data, shared.cfg.max_event_bytes) {
                     Ok(d) => d,
                     Err(e) => {
-                        let msg = format!(
-                            "skipped event {}: {e}",
-                            id.as_deref().unwrap_or("(no id)")
-                        );
+                        let msg =
+                            format!("skipped event {}: {e}", id.as_deref().unwrap_or("(no id)"));
                         tracing::warn!("{msg}");
                         shared.emit(AppEvent::Problem(msg)).await;
                         continue;
@@ -208,11 +210,21 @@ async fn intake(
                 shared.remember(&d);
                 let forward = shared.services.may_forward(&d);
                 shared.emit(AppEvent::Delivery(Box::new(d.clone()))).await;
-                shared.services.notify_slack(&d);
+                if let Some(message) = shared.services.notify_slack(&d) {
+                    shared
+                        .emit(AppEvent::SlackPreview {
+                            id: d.id.clone(),
+                            message,
+                        })
+                        .await;
+                }
                 if let Err(reason) = forward {
                     tracing::warn!("not forwarded {}: {reason}", d.id);
                     shared
-                        .emit(AppEvent::Problem(format!("{} not forwarded: {reason}", d.id)))
+                        .emit(AppEvent::Problem(format!(
+                            "{} not forwarded: {reason}",
+                            d.id
+                        )))
                         .await;
                     continue;
                 }
@@ -235,7 +247,9 @@ async fn intake(
 fn retryable(a: &Attempt) -> bool {
     match a.status() {
         Some(s) => matches!(s, 502..=504),
-        None => !matches!(&a.outcome, crate::delivery::AttemptOutcome::Error { message } if message.contains("did not answer")),
+        None => {
+            !matches!(&a.outcome, crate::delivery::AttemptOutcome::Error { message } if message.contains("did not answer"))
+        }
     }
 }
 
@@ -297,7 +311,13 @@ async fn command_loop(
         };
         match cmd {
             Command::Replay { id, resign, body } => {
-                let found = shared.recent.lock().expect("recent lock").map.get(&id).cloned();
+                let found = shared
+                    .recent
+                    .lock()
+                    .expect("recent lock")
+                    .map
+                    .get(&id)
+                    .cloned();
                 let found = match found {
                     Some(d) => Some(d),
                     None => shared.services.load(&id).await,
@@ -315,7 +335,9 @@ async fn command_loop(
                 if resign {
                     if let Err(e) = shared.services.resign(&mut req) {
                         shared
-                            .emit(AppEvent::Problem(format!("replay {id}: cannot re-sign: {e}")))
+                            .emit(AppEvent::Problem(format!(
+                                "replay {id}: cannot re-sign: {e}"
+                            )))
                             .await;
                         continue;
                     }

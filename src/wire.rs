@@ -54,7 +54,11 @@ pub fn encode_event(req: &WebhookRequest, received_at_ms: i64, extended: bool) -
             None => flat.push((key, value.clone())),
         }
     }
-    let b64_len = if extended { req.body.len() / 3 * 4 + 4 } else { 0 };
+    let b64_len = if extended {
+        req.body.len() / 3 * 4 + 4
+    } else {
+        0
+    };
     let mut out = String::with_capacity(req.body.len() + b64_len + 256);
     out.push('{');
     for (k, v) in &flat {
@@ -413,7 +417,10 @@ mod tests {
         let mut r = sample();
         r.body = Bytes::from_static(br#"{"a":1.0,"s":"caf\u00e9 \/","big":12345678901234567890}"#);
         let data = encode_event(&r, 1, false);
-        assert!(data.contains(r#""body":{"a":1.0,"s":"caf\u00e9 \/","big":12345678901234567890}"#), "{data}");
+        assert!(
+            data.contains(r#""body":{"a":1.0,"s":"caf\u00e9 \/","big":12345678901234567890}"#),
+            "{data}"
+        );
         let v: Value = serde_json::from_str(&data).unwrap();
         assert_eq!(v["body"]["s"], "café /");
         // invalid JSON on one line is not embedded raw

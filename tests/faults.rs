@@ -122,7 +122,10 @@ async fn client_started_before_the_server() {
     let target = Recorder::start().await;
     let client = forward(&channel, &target.url("/hook"));
     let first = client.wait_line("connection lost", Duration::from_secs(10));
-    assert!(first.contains("cannot connect") || first.contains("refused"), "{first}");
+    assert!(
+        first.contains("cannot connect") || first.contains("refused"),
+        "{first}"
+    );
     std::thread::sleep(Duration::from_millis(800));
     let _server = serve(port);
     client.wait_line("connected to the relay", Duration::from_secs(15));

@@ -36,7 +36,12 @@ fn scenarios() -> Vec<Scenario> {
             .as_array()
             .unwrap()
             .iter()
-            .map(|h| (h[0].as_str().unwrap().to_string(), h[1].as_str().unwrap().to_string()))
+            .map(|h| {
+                (
+                    h[0].as_str().unwrap().to_string(),
+                    h[1].as_str().unwrap().to_string(),
+                )
+            })
             .filter(|(n, _)| !n.eq_ignore_ascii_case("transfer-encoding"))
             .collect();
         out.push(Scenario {
@@ -74,7 +79,10 @@ async fn setup(target_path: &str) -> (RelayServer, Recorder, String, Pipeline) {
     .unwrap();
     let target = Recorder::start().await;
     let channel = server.new_channel();
-    let cfg = PipelineConfig::new(channel.clone(), Target::parse(&target.url(target_path)).unwrap());
+    let cfg = PipelineConfig::new(
+        channel.clone(),
+        Target::parse(&target.url(target_path)).unwrap(),
+    );
     let mut p = pipeline::start(cfg, Services::default());
     connected(&mut p).await;
     (server, target, channel, p)
@@ -102,14 +110,24 @@ async fn every_captured_scenario_arrives_exactly_as_sent() {
             req = req.header(n.as_str(), v.as_str());
         }
         req = if s.chunked {
-            let chunks: Vec<Result<Bytes, std::io::Error>> =
-                s.body.chunks(50).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
-            req.body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+            let chunks: Vec<Result<Bytes, std::io::Error>> = s
+                .body
+                .chunks(50)
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect();
+            req.body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                chunks,
+            )))
         } else {
             req.body(s.body.clone())
         };
         let resp = req.send().await.unwrap();
-        assert!(resp.status().is_success(), "{}: relay answered {}", s.name, resp.status());
+        assert!(
+            resp.status().is_success(),
+            "{}: relay answered {}",
+            s.name,
+            resp.status()
+        );
     }
     let got = target.wait_for(all.len(), Duration::from_secs(20)).await;
     assert_eq!(got.len(), all.len(), "nothing duplicated");
@@ -117,7 +135,12 @@ async fn every_captured_scenario_arrives_exactly_as_sent() {
         // in order: the n-th request the target saw is the n-th scenario sent
         assert_eq!(r.path, format!("/hook/sub/{}", s.name), "order or path");
         assert_eq!(r.method, s.method, "{}", s.name);
-        assert_eq!(r.query.as_deref().unwrap_or(""), s.query, "{}: query bytes", s.name);
+        assert_eq!(
+            r.query.as_deref().unwrap_or(""),
+            s.query,
+            "{}: query bytes",
+            s.name
+        );
         assert_eq!(r.body.as_ref(), &s.body[..], "{}: body bytes", s.name);
         // every header the sender set arrives, with its value, in the sender's order
         let arrived: Vec<(String, String)> = r
@@ -126,8 +149,11 @@ async fn every_captured_scenario_arrives_exactly_as_sent() {
             .filter(|(n, _)| s.headers.iter().any(|(sn, _)| sn.eq_ignore_ascii_case(n)))
             .cloned()
             .collect();
-        let sent: Vec<(String, String)> =
-            s.headers.iter().map(|(n, v)| (n.to_ascii_lowercase(), v.clone())).collect();
+        let sent: Vec<(String, String)> = s
+            .headers
+            .iter()
+            .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+            .collect();
         assert_eq!(arrived, sent, "{}: headers", s.name);
         // nothing invented: only what the sender's HTTP client sent, plus host and length
         for (n, _) in &r.headers {
@@ -135,7 +161,10 @@ async fn every_captured_scenario_arrives_exactly_as_sent() {
                 || ["host", "content-length", "accept"].contains(&n.as_str());
             assert!(known, "{}: invented header {n}", s.name);
         }
-        if s.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("x-port-signature")) {
+        if s.headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("x-port-signature"))
+        {
             assert!(port_signature_ok(r), "{}: Port signature broke", s.name);
         }
     }
@@ -178,15 +207,24 @@ async fn port_examples_arrive_signed_and_byte_identical() {
     client
         .post(&channel)
         .header("x-port-timestamp", "1713277889")
-        .header("x-port-signature", "v1,uuBMfcio3oscejO5bOtL97K1AmiZjxDvou7sChjMNeE=")
+        .header(
+            "x-port-signature",
+            "v1,uuBMfcio3oscejO5bOtL97K1AmiZjxDvou7sChjMNeE=",
+        )
         .body(vector.clone())
         .send()
         .await
         .unwrap();
-    let got = target.wait_for(sent.len() + 1, Duration::from_secs(20)).await;
+    let got = target
+        .wait_for(sent.len() + 1, Duration::from_secs(20))
+        .await;
     for (b, r) in sent.iter().zip(&got) {
         assert_eq!(r.body.as_ref(), &b[..]);
-        assert!(port_signature_ok(r), "signature broke for {}", String::from_utf8_lossy(b));
+        assert!(
+            port_signature_ok(r),
+            "signature broke for {}",
+            String::from_utf8_lossy(b)
+        );
     }
     let last = got.last().unwrap();
     assert_eq!(last.body.as_ref(), &vector[..]);

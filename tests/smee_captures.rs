@@ -62,7 +62,10 @@ fn every_capture_decodes_with_the_senders_headers_and_a_reserialized_body() {
             },
             "{name}"
         );
-        assert!(d.relay_timestamp_ms.unwrap() > 1_700_000_000_000, "{name}: relay time kept");
+        assert!(
+            d.relay_timestamp_ms.unwrap() > 1_700_000_000_000,
+            "{name}: relay time kept"
+        );
         // every header the sender set is there (Node joins repeats with ", ")
         let mut expected: Vec<(String, String)> = Vec::new();
         for h in m["headers"].as_array().unwrap() {
@@ -95,12 +98,19 @@ fn every_capture_decodes_with_the_senders_headers_and_a_reserialized_body() {
 
 #[test]
 fn the_body_is_exactly_what_smee_client_delivered() {
-    for name in ["a0-json-compact-ascii", "a1-json-unusual-format", "e1-json-1mb"] {
+    for name in [
+        "a0-json-compact-ascii",
+        "a1-json-unusual-format",
+        "e1-json-1mb",
+    ] {
         let d = webhook(name);
         let delivered =
             std::fs::read(fixture(&format!("smee/smee-client-delivered/{name}.body"))).unwrap();
         assert_eq!(d.request.body.len(), delivered.len(), "{name}");
-        assert!(d.request.body.as_ref() == &delivered[..], "{name}: body differs");
+        assert!(
+            d.request.body.as_ref() == &delivered[..],
+            "{name}: body differs"
+        );
     }
     // compact ASCII JSON survives smee.io byte for byte; the unusual one cannot
     let a0 = webhook("a0-json-compact-ascii");
@@ -116,10 +126,17 @@ fn the_body_is_exactly_what_smee_client_delivered() {
 #[test]
 fn the_query_object_becomes_the_senders_pairs() {
     let d = webhook("d-query-string");
-    let sent = meta("d-query-string")["query"].as_str().unwrap().to_string();
+    let sent = meta("d-query-string")["query"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // repeated keys stay repeated (smee-client joins them with a comma); order kept
     assert_eq!(pairs(&d.request.query), pairs(&sent));
-    assert!(d.request.query.contains("foo=bar&foo=baz"), "{}", d.request.query);
+    assert!(
+        d.request.query.contains("foo=bar&foo=baz"),
+        "{}",
+        d.request.query
+    );
 }
 
 #[test]
@@ -137,6 +154,9 @@ fn gosmee_server_events_keep_the_raw_body() {
         .unwrap();
     let d = decode_event(&data, 1 << 20).unwrap();
     assert_eq!(d.dialect, Dialect::Gosmee);
-    assert_eq!(&d.request.body[..], "{ \"a\" : 1.0, \"b\": \"caf\\u00e9 é\" }\n".as_bytes());
+    assert_eq!(
+        &d.request.body[..],
+        "{ \"a\" : 1.0, \"b\": \"caf\\u00e9 é\" }\n".as_bytes()
+    );
     assert!(d.origin.is_exact());
 }

@@ -36,7 +36,9 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
     if embedded.is_some() {
         eprintln!("hookrelay: no channel URL given, so a relay runs here on loopback.");
         eprintln!("hookrelay: send webhooks to: {channel}");
-        eprintln!("hookrelay:   e.g. curl -X POST -H 'content-type: application/json' -d '{{\"hello\":\"world\"}}' {channel}");
+        eprintln!(
+            "hookrelay:   e.g. curl -X POST -H 'content-type: application/json' -d '{{\"hello\":\"world\"}}' {channel}"
+        );
     }
     let mut cfg = PipelineConfig::new(channel, target);
     cfg.concurrency = args.concurrency.max(1);
@@ -44,7 +46,17 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
     cfg.forward_timeout = args.timeout;
     cfg.keepalive = args.keepalive;
     cfg.replay_header = !args.no_replay_header;
-    let pipeline = pipeline::start(cfg, Services::default());
+    let mut services = Services::default();
+    if let Some(url) = &args.slack_webhook {
+        eprintln!(
+            "hookrelay: Slack notifications for Port events go to {}",
+            crate::slack::redact_webhook_url(url)
+        );
+        services = services.with_slack(crate::slack::SlackConfig::new(url.clone()));
+    } else if args.slack_preview {
+        services = services.with_slack_preview();
+    }
+    let pipeline = pipeline::start(cfg, services);
     let result = log_until_interrupted(pipeline, args.json).await;
     if let Some(s) = embedded {
         s.shutdown().await;
@@ -147,12 +159,20 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         .context("cannot start the sample dev server")?;
     let channel = server.new_channel();
     let target_url = format!("{}webhooks/port", target.url());
-    eprintln!("hookrelay demo: a relay, a sample dev server and six signed Port events, all on loopback.");
+    eprintln!(
+        "hookrelay demo: a relay, a sample dev server and six signed Port events, all on loopback."
+    );
     eprintln!("  relay channel : {channel}");
     eprintln!("  dev server    : {target_url} (checks the Port signature like a real handler)");
-    eprintln!("  signing secret: the demo's own (set your real one with --secret port=... or HOOKRELAY_PORT_SECRET)");
+    eprintln!(
+        "  signing secret: the demo's own (set your real one with --secret port=... or HOOKRELAY_PORT_SECRET)"
+    );
     let cfg = PipelineConfig::new(channel.clone(), Target::parse(&target_url)?);
-    let mut pipeline = pipeline::start(cfg, Services::default());
+    let mut services = Services::default();
+    if args.slack_preview {
+        services = services.with_slack_preview();
+    }
+    let mut pipeline = pipeline::start(cfg, services);
     let mut events = Some(sample_events());
     let total = events.as_ref().map_or(0, Vec::len);
     let mut sender = None;
@@ -170,7 +190,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             ev = pipeline.events.recv() => {
                 let Some(ev) = ev else { break };
                 match &ev {
-                    AppEvent::Attempt { .. } => done += 1,
+                    AppEvent::Attempt { attempt, .. } if !attempt.replay => done += 1,
                     // send the samples once the subscription listens, so none is missed
                     AppEvent::Conn(crate::events::ConnState::Connected) => {
                         if let Some(evs) = events.take() {

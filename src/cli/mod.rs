@@ -84,6 +84,17 @@ pub struct ForwardArgs {
     /// Do not mark replays with `x-hookrelay-replay-of`.
     #[arg(long)]
     pub no_replay_header: bool,
+    /// Post a message to this Slack incoming webhook for every Port event.
+    #[arg(
+        long,
+        env = "HOOKRELAY_SLACK_WEBHOOK",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub slack_webhook: Option<String>,
+    /// Without a webhook: print the Slack message each Port event would produce.
+    #[arg(long, conflicts_with = "slack_webhook")]
+    pub slack_preview: bool,
 }
 
 /// `hookrelay serve`.
@@ -124,6 +135,9 @@ pub struct DemoArgs {
     /// Where the demo keeps its history (default: a temporary file, removed at exit).
     #[arg(long)]
     pub store: Option<PathBuf>,
+    /// Also print the Slack message each sample would produce.
+    #[arg(long)]
+    pub slack_preview: bool,
 }
 
 /// Parse arguments and run. Returns the process exit code.
@@ -184,13 +198,16 @@ impl ForwardArgs {
 
     /// The target URL: `-t`/positional, else `http://127.0.0.1:PORT/PATH`.
     pub fn target_url(&self) -> String {
-        self.target.clone().or_else(|| self.target_pos.clone()).unwrap_or_else(|| {
-            let path = if self.path.starts_with('/') {
-                self.path.clone()
-            } else {
-                format!("/{}", self.path)
-            };
-            format!("http://127.0.0.1:{}{path}", self.port)
-        })
+        self.target
+            .clone()
+            .or_else(|| self.target_pos.clone())
+            .unwrap_or_else(|| {
+                let path = if self.path.starts_with('/') {
+                    self.path.clone()
+                } else {
+                    format!("/{}", self.path)
+                };
+                format!("http://127.0.0.1:{}{path}", self.port)
+            })
     }
 }

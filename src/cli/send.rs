@@ -33,7 +33,9 @@ pub async fn run(a: SendArgs) -> anyhow::Result<()> {
     let body = if a.file.as_os_str() == "-" {
         use std::io::Read;
         let mut b = Vec::new();
-        std::io::stdin().read_to_end(&mut b).context("reading standard input")?;
+        std::io::stdin()
+            .read_to_end(&mut b)
+            .context("reading standard input")?;
         b
     } else {
         std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?
@@ -47,7 +49,10 @@ pub async fn run(a: SendArgs) -> anyhow::Result<()> {
         };
         headers.push((k.trim().to_string(), v.trim().to_string()));
     }
-    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
         headers.push(("content-type".into(), a.content_type.clone()));
     }
     if a.sign.is_some() {
@@ -64,10 +69,18 @@ pub async fn run(a: SendArgs) -> anyhow::Result<()> {
     for (k, v) in &headers {
         req = req.header(k.as_str(), v.as_str());
     }
-    let resp = req.send().await.with_context(|| format!("sending to {}", a.to))?;
+    let resp = req
+        .send()
+        .await
+        .with_context(|| format!("sending to {}", a.to))?;
     let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
-    println!("{} {} bytes -> {status} {}", a.method.to_ascii_uppercase(), body.len(), text.trim());
+    println!(
+        "{} {} bytes -> {status} {}",
+        a.method.to_ascii_uppercase(),
+        body.len(),
+        text.trim()
+    );
     if !status.is_success() {
         bail!("the channel answered {status}");
     }

@@ -48,7 +48,10 @@ impl SubscribeConfig {
 pub enum SourceEvent {
     Conn(ConnState),
     /// A webhook event: its SSE id and its `data`.
-    Webhook { id: Option<String>, data: String },
+    Webhook {
+        id: Option<String>,
+        data: String,
+    },
     /// The relay announced events it could not deliver (`event: gap`).
     Gap(String),
     /// Something was wrong with one event; the stream goes on.
@@ -69,7 +72,9 @@ pub async fn subscribe(
         Ok(c) => c,
         Err(e) => {
             let _ = tx
-                .send(SourceEvent::Problem(format!("cannot build HTTP client: {e}")))
+                .send(SourceEvent::Problem(format!(
+                    "cannot build HTTP client: {e}"
+                )))
                 .await;
             return;
         }
@@ -94,7 +99,10 @@ pub async fn subscribe(
                 }
                 "the relay closed the stream".to_string()
             }
-            Connection::Failed { reason, received_any } => {
+            Connection::Failed {
+                reason,
+                received_any,
+            } => {
                 if received_any {
                     failures = 0;
                 }

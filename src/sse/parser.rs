@@ -26,9 +26,14 @@ pub enum Parsed {
     /// The server asked for a reconnection delay, in milliseconds.
     Retry(u64),
     /// An event was larger than the bound and was skipped whole.
-    TooLarge { size: usize, limit: usize },
+    TooLarge {
+        size: usize,
+        limit: usize,
+    },
     /// An event's data was not UTF-8 and was skipped.
-    BadUtf8 { id: Option<String> },
+    BadUtf8 {
+        id: Option<String>,
+    },
 }
 
 /// The parser state. Feed it chunks as they arrive.
@@ -272,7 +277,11 @@ mod tests {
         );
         for i in 0..=s.len() {
             for j in i..=s.len() {
-                assert_eq!(parse_all(&[&s[..i], &s[i..j], &s[j..]], 1024), whole, "split {i} {j}");
+                assert_eq!(
+                    parse_all(&[&s[..i], &s[i..j], &s[j..]], 1024),
+                    whole,
+                    "split {i} {j}"
+                );
             }
         }
     }
@@ -304,7 +313,12 @@ mod tests {
     #[test]
     fn invalid_utf8_is_reported() {
         let out = parse_all(&[b"id: 7\ndata: \xff\xfe\n\ndata: ok\n\n"], 1024);
-        assert_eq!(out[0], Parsed::BadUtf8 { id: Some("7".into()) });
+        assert_eq!(
+            out[0],
+            Parsed::BadUtf8 {
+                id: Some("7".into())
+            }
+        );
         assert_eq!(out[1], ev("message", "ok", Some("7")));
     }
 
@@ -315,7 +329,13 @@ mod tests {
         p.feed(b"id: 5\ndata: done\n\ndata: half", &mut out);
         p.reset_stream();
         p.feed(b"data: next\n\n", &mut out);
-        assert_eq!(out, vec![ev("message", "done", Some("5")), ev("message", "next", Some("5"))]);
+        assert_eq!(
+            out,
+            vec![
+                ev("message", "done", Some("5")),
+                ev("message", "next", Some("5"))
+            ]
+        );
         assert_eq!(p.last_event_id(), Some("5"));
     }
 

@@ -84,7 +84,10 @@ impl Recorder {
                 return got;
             }
             if Instant::now() > end {
-                panic!("target got {} of {n} requests in {timeout:?}: {got:#?}", got.len());
+                panic!(
+                    "target got {} of {n} requests in {timeout:?}: {got:#?}",
+                    got.len()
+                );
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -120,7 +123,12 @@ async fn record(
 ) -> (StatusCode, &'static str) {
     let headers = headers
         .iter()
-        .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(n, v)| {
+            (
+                n.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     s.got.lock().unwrap().push(Received {
         method: method.to_string(),
@@ -135,7 +143,9 @@ async fn record(
 
 /// The path of a fixture file.
 pub fn fixture(rel: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
 }
 
 /// An HTTP client for tests (TLS provider installed, as the binary does at start).
