@@ -11,11 +11,13 @@
 //! - [`store`]: the SQLite delivery history.
 //! - [`port`]: Port payloads and their property diffs.
 //! - [`slack`]: Slack incoming-webhook notifications.
+//! - [`sanitize`]: the one sanitizer for untrusted text shown on a screen or in a log.
 //! - [`tui`]: the terminal UI.
 
 pub mod delivery;
 pub mod events;
 pub mod port;
+pub mod sanitize;
 pub mod server;
 pub mod slack;
 pub mod sse;
