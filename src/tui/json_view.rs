@@ -253,7 +253,7 @@ mod tests {
                 "{",
                 "  \"a\": [",
                 "    1,",
-                "    2.50,",
+                "    2.50",
                 "  ],",
                 "  \"b\": {},",
                 "  \"c\": \"x\\u001b[31m\"",
@@ -273,9 +273,6 @@ mod tests {
         let body = [0u8, 1, 0xff, b'A', 0x1b];
         assert_eq!(classify(&body), BodyKind::Binary);
         let l = text(&body_lines(&body, false, &t, 10));
-        assert_eq!(
-            l,
-            ["00000000  00 01 ff 41 1b                                       |...A.|"]
-        );
+        assert_eq!(l, [format!("00000000  {:<49} |...A.|", "00 01 ff 41 1b ")]);
     }
 }
