@@ -11,6 +11,7 @@
 //! - [`store`]: the SQLite delivery history.
 //! - [`port`]: Port payloads and their property diffs.
 //! - [`slack`]: Slack incoming-webhook notifications.
+//! - [`sanitize`]: the one sanitizer for untrusted text shown on a screen or in a log.
 //! - [`tui`]: the terminal UI.
 
 pub mod bench;

@@ -1,15 +1,173 @@
-//! Placeholder: replaced by the TUI's sanitizer when it lands.
-use std::borrow::Cow;
+//! The one sanitizer for untrusted text on its way to a screen or a log line.
+//!
+//! Anything from a payload (headers, bodies, paths, Slack's answers, relay messages) is untrusted.
+//! ratatui drops control characters but prints the rest of an escape sequence as text, and lets
+//! bidi overrides and zero-width characters through; plain log output gets no protection at all.
+//! [`display_safe`] escapes them visibly instead (as atuin does), so a payload can neither drive
+//! the terminal nor reorder what is shown, and the user still sees that something was there:
+//!
+//! - C0 controls and DEL become caret forms: ESC is `^[`, NUL `^@`, CR `^M`, LF `^J`, DEL `^?`;
+//! - C1 controls, format characters (category Cf: bidi controls, zero-width joiners, BOM, ...)
+//!   and the line/paragraph separators become `<U+202E>`-style forms;
+//! - tabs are expanded to spaces (tab stops every [`TAB_WIDTH`] columns).
+//!
+//! The result is made of printable characters only, so sanitizing twice changes nothing. Raw bytes
+//! (forwarding, export, signatures, clipboard copies of a body) never go through here.
 
-/// Text from a payload made safe to show on a terminal.
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// Tab stops are this many columns apart.
+pub const TAB_WIDTH: usize = 4;
+
+/// Format (Cf) characters, plus U+2028/U+2029, as inclusive ranges (Unicode 16).
+const INVISIBLE: &[(u32, u32)] = &[
+    (0x00AD, 0x00AD),
+    (0x0600, 0x0605),
+    (0x061C, 0x061C),
+    (0x06DD, 0x06DD),
+    (0x070F, 0x070F),
+    (0x0890, 0x0891),
+    (0x08E2, 0x08E2),
+    (0x180E, 0x180E),
+    (0x200B, 0x200F),
+    (0x2028, 0x202E),
+    (0x2060, 0x2064),
+    (0x2066, 0x206F),
+    (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFB),
+    (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD),
+    (0x13430, 0x1343F),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0001, 0xE0001),
+    (0xE0020, 0xE007F),
+];
+
+/// Whether `c` is a format (Cf) character or a line/paragraph separator: invisible characters
+/// that can reorder or hide text.
+pub fn is_invisible(c: char) -> bool {
+    let u = c as u32;
+    INVISIBLE.iter().any(|&(lo, hi)| (lo..=hi).contains(&u))
+}
+
+/// Whether `c` must not reach a terminal as is.
+fn needs_escape(c: char) -> bool {
+    c.is_control() || is_invisible(c)
+}
+
+/// `s` made safe to show: controls, DEL, C1, format and zero-width characters escaped visibly,
+/// tabs expanded. Borrowed when there was nothing to change.
 pub fn display_safe(s: &str) -> Cow<'_, str> {
-    if s.chars().any(|c| c.is_control()) {
-        Cow::Owned(
-            s.chars()
-                .map(|c| if c.is_control() { '?' } else { c })
-                .collect(),
-        )
-    } else {
-        Cow::Borrowed(s)
+    let Some(first) = s.find(needs_escape) else {
+        return Cow::Borrowed(s);
+    };
+    let mut out = String::with_capacity(s.len() + 16);
+    out.push_str(&s[..first]);
+    let mut col = s[..first].chars().count();
+    for c in s[first..].chars() {
+        let before = out.len();
+        match c {
+            '\t' => {
+                let n = TAB_WIDTH - col % TAB_WIDTH;
+                out.extend(std::iter::repeat_n(' ', n));
+            }
+            '\x00'..='\x1f' => {
+                out.push('^');
+                out.push((c as u8 + 0x40) as char);
+            }
+            '\x7f' => out.push_str("^?"),
+            c if needs_escape(c) => {
+                let _ = write!(out, "<U+{:04X}>", c as u32);
+            }
+            c => out.push(c),
+        }
+        col += out[before..].chars().count();
+    }
+    Cow::Owned(out)
+}
+
+/// [`display_safe`] on at most `max_chars` characters of `s`, with `…` when cut.
+pub fn display_safe_bounded(s: &str, max_chars: usize) -> Cow<'_, str> {
+    match s.char_indices().nth(max_chars) {
+        None => display_safe(s),
+        Some((cut, _)) => Cow::Owned(format!("{}…", display_safe(&s[..cut]))),
+    }
+}
+
+/// [`display_safe`] on bytes that may not be UTF-8: invalid sequences become U+FFFD.
+pub fn display_safe_bytes(b: &[u8]) -> String {
+    display_safe(&String::from_utf8_lossy(b)).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn clean_text_is_borrowed() {
+        assert!(matches!(
+            display_safe("héllo wörld ✓ 日本"),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn table() {
+        let cases = [
+            ("\x1b[31mred\x1b[0m", "^[[31mred^[[0m"),
+            ("\x1b]0;pwned\x07", "^[]0;pwned^G"),
+            ("\x1b]52;c;aGk=\x1b\\", "^[]52;c;aGk=^[\\"),
+            ("\x1b]8;;http://x\x1b\\l", "^[]8;;http://x^[\\l"),
+            ("a\u{9b}31m", "a<U+009B>31m"),
+            ("evil\u{202e}txt.exe", "evil<U+202E>txt.exe"),
+            ("zero\u{200b}width\u{200d}", "zero<U+200B>width<U+200D>"),
+            ("bom\u{feff}", "bom<U+FEFF>"),
+            ("a\tb", "a   b"),
+            ("abcd\te", "abcd    e"),
+            ("\tx", "    x"),
+            ("line\r\nnext", "line^M^Jnext"),
+            ("nul\0del\x7f", "nul^@del^?"),
+            ("sep\u{2028}", "sep<U+2028>"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(display_safe(input), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn tab_after_escape_counts_escape_width() {
+        // `^[` takes two columns, so the next tab stop is two spaces away.
+        assert_eq!(display_safe("\x1b\tx"), "^[  x");
+    }
+
+    #[test]
+    fn bounded_cuts_and_marks() {
+        assert_eq!(display_safe_bounded("abcdef", 3), "abc…");
+        assert_eq!(display_safe_bounded("abc", 3), "abc");
+        assert_eq!(display_safe_bytes(b"a\xffb\x1b"), "a\u{fffd}b^[");
+    }
+
+    proptest! {
+        #[test]
+        fn output_has_no_control_or_format_chars(s in any::<String>()) {
+            let out = display_safe(&s);
+            prop_assert!(!out.chars().any(|c| c.is_control() || is_invisible(c)), "{out:?}");
+        }
+
+        #[test]
+        fn idempotent(s in any::<String>()) {
+            let once = display_safe(&s).into_owned();
+            let twice = display_safe(&once);
+            prop_assert!(matches!(twice, Cow::Borrowed(_)));
+            prop_assert_eq!(twice.as_ref(), once.as_str());
+        }
+
+        #[test]
+        fn printable_text_is_untouched(s in "[a-zA-Z0-9 {}\\[\\]\":,.é✓日]*") {
+            prop_assert!(matches!(display_safe(&s), Cow::Borrowed(_)));
+        }
     }
 }

@@ -1,1 +1,278 @@
-//! The terminal UI (issue 6).
+//! The terminal UI (issue 6): model / update / view, driven by one loop.
+//!
+//! - [`model`]: the state; [`update`]: keys → actions → state + effects (pure);
+//!   [`view`]: render (pure); [`keymap`]: the keys, as data.
+//! - [`json_view`]: bodies as lines; [`compare`], [`curl`], [`filter`]: what they say.
+//! - [`terminal`], [`editor`]: the only parts that touch the real terminal.
+//! - [`source`]: where rows and full deliveries come from (the store, or memory).
+//! - [`adapt`]: a temporary stand-in for the Port diff module.
+
+pub mod adapt;
+pub mod compare;
+pub mod curl;
+pub mod editor;
+pub mod filter;
+pub mod json_view;
+pub mod keymap;
+pub mod model;
+pub mod source;
+pub mod terminal;
+pub mod theme;
+pub mod update;
+pub mod view;
+
+use std::io::IsTerminal as _;
+use std::time::Duration;
+
+use bytes::Bytes;
+use crossterm::event::{Event, EventStream};
+use futures_util::StreamExt as _;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use tokio::sync::mpsc;
+
+use crate::delivery::now_ms;
+use crate::events::{AppEvent, Command};
+pub use model::{App, HeaderInfo, Row};
+pub use source::{DeliverySource, MemorySource};
+use terminal::TerminalGuard;
+pub use theme::Theme;
+use update::{Effect, handle_key, handle_mouse, on_app_event, on_loaded};
+
+/// Rows loaded from the source per page at startup.
+const PAGE: usize = 10_000;
+/// App events folded in before one redraw.
+const MAX_EVENTS_PER_FRAME: usize = 256;
+
+/// What the UI is told at startup.
+#[derive(Clone, Debug, Default)]
+pub struct TuiSetup {
+    pub channel_url: String,
+    pub target: String,
+    pub verify_mode: String,
+    pub store_path: Option<String>,
+    pub newest_first: bool,
+}
+
+/// Whether the terminal UI can run here (stdin and stdout are terminals).
+pub fn tty_available() -> bool {
+    std::io::stdout().is_terminal() && std::io::stdin().is_terminal()
+}
+
+/// A fresh [`App`] for a setup, with rows from the source (the newest [`model::MAX_ROWS`]).
+pub fn build_app(setup: &TuiSetup, theme: Theme, loader: &mut dyn DeliverySource) -> App {
+    let header = HeaderInfo {
+        channel_url: setup.channel_url.clone(),
+        target: setup.target.clone(),
+        verify_mode: setup.verify_mode.clone(),
+        store_path: setup.store_path.clone(),
+    };
+    let mut app = App::new(header, setup.newest_first, theme);
+    let total = loader.count();
+    let mut offset = total.saturating_sub(model::MAX_ROWS);
+    app.dropped = offset;
+    while offset < total {
+        let page = loader.page(offset, PAGE);
+        if page.is_empty() {
+            break;
+        }
+        offset += page.len();
+        app.extend_rows(page);
+    }
+    if let Some(pos) = app.newest_pos() {
+        app.selected = app.row_at(pos);
+        if let Some(id) = app.selected_row().map(|r| r.id.clone()) {
+            let d = loader.load(&id);
+            on_loaded(&mut app, &id, d);
+        }
+    }
+    app
+}
+
+/// Run the UI until the user quits. IO tasks send [`AppEvent`]s; the UI sends [`Command`]s.
+/// Refuses to start without a TTY. The terminal is restored on every way out.
+pub async fn run(
+    setup: TuiSetup,
+    mut events: mpsc::Receiver<AppEvent>,
+    commands: mpsc::Sender<Command>,
+    mut loader: Box<dyn DeliverySource>,
+) -> anyhow::Result<()> {
+    if !tty_available() {
+        anyhow::bail!(
+            "the terminal UI needs a terminal (stdin and stdout); use --output compact or json"
+        );
+    }
+    let mut app = build_app(&setup, Theme::from_env(), loader.as_mut());
+    app.now_ms = now_ms();
+    app.tz_offset_s = chrono::Local::now().offset().local_minus_utc();
+    let mut guard = TerminalGuard::init()?;
+    let mut input = Some(EventStream::new());
+    let mut events_open = true;
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut dirty = true;
+    loop {
+        if dirty {
+            let size = guard.terminal.size()?;
+            app.list_height = view::list_rows(&app, size.into());
+            update::ensure_visible(&mut app);
+            guard.terminal.draw(|f| view::render(&app, f))?;
+            dirty = false;
+        }
+        let animating = app.animating();
+        let mut effects = Vec::new();
+        tokio::select! {
+            ev = next_input(&mut input) => match ev {
+                Some(Ok(Event::Key(k))) => {
+                    if let Some(a) = handle_key(&app, k) {
+                        effects = update::update(&mut app, a);
+                        dirty = true;
+                    }
+                }
+                Some(Ok(Event::Mouse(m))) => {
+                    if let Some(a) = handle_mouse(m) {
+                        effects = update::update(&mut app, a);
+                        dirty = true;
+                    }
+                }
+                Some(Ok(Event::Resize(..))) => dirty = true,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => return Ok(()),
+            },
+            ev = events.recv(), if events_open => match ev {
+                Some(ev) => {
+                    app.now_ms = now_ms();
+                    fold(&mut app, loader.as_mut(), ev);
+                    for _ in 1..MAX_EVENTS_PER_FRAME {
+                        match events.try_recv() {
+                            Ok(ev) => fold(&mut app, loader.as_mut(), ev),
+                            Err(_) => break,
+                        }
+                    }
+                    dirty = true;
+                }
+                None => {
+                    events_open = false;
+                    app.complain("the relay side stopped; history is still here (q quits)");
+                    dirty = true;
+                }
+            },
+            _ = tick.tick(), if animating => {
+                app.now_ms = now_ms();
+                dirty = true;
+            }
+        }
+        for eff in effects {
+            match eff {
+                Effect::Quit => return Ok(()),
+                Effect::Send(cmd) => send(&mut app, &commands, cmd),
+                Effect::LoadDelivery(id) => {
+                    let d = loader.load(&id);
+                    on_loaded(&mut app, &id, d);
+                }
+                Effect::CopyToClipboard { what, data } => {
+                    let r = terminal::copy(&data);
+                    match (r.osc52, r.file) {
+                        (true, Some(p)) => {
+                            app.say(format!("copied the {what}; also in {}", p.display()))
+                        }
+                        (true, None) => app.say(format!("copied the {what}")),
+                        (false, Some(p)) => app.say(format!("the {what} is in {}", p.display())),
+                        (false, None) => app.complain(format!("could not copy the {what}")),
+                    }
+                    // OSC 52 wrote behind ratatui's back: repaint everything.
+                    guard.terminal.clear()?;
+                }
+                Effect::EditBody {
+                    id,
+                    body,
+                    resign,
+                    json,
+                } => {
+                    drop(input.take()); // stop reading keys while the editor owns the terminal
+                    guard.suspend()?;
+                    let edited = editor::edit(&id, &body, json).await;
+                    guard.resume()?;
+                    input = Some(EventStream::new());
+                    match edited {
+                        Ok(new) => {
+                            send(
+                                &mut app,
+                                &commands,
+                                Command::Replay {
+                                    id,
+                                    resign,
+                                    body: Some(Bytes::from(new)),
+                                },
+                            );
+                        }
+                        Err(e) => app.complain(e.to_string()),
+                    }
+                }
+            }
+            dirty = true;
+        }
+    }
+}
+
+fn fold(app: &mut App, loader: &mut dyn DeliverySource, ev: AppEvent) {
+    loader.observe(&ev);
+    on_app_event(app, ev);
+}
+
+fn send(app: &mut App, commands: &mpsc::Sender<Command>, cmd: Command) {
+    let Command::Replay { id, resign, body } = &cmd;
+    let what = format!(
+        "replaying {id}{}{}",
+        if body.is_some() {
+            " with the edited body"
+        } else {
+            ""
+        },
+        if *resign { " (re-signed)" } else { "" }
+    );
+    match commands.try_send(cmd) {
+        Ok(()) => app.say(what),
+        Err(mpsc::error::TrySendError::Full(_)) => app.complain("busy: too many replays queued"),
+        Err(mpsc::error::TrySendError::Closed(_)) => {
+            app.complain("replay is not available (no target)")
+        }
+    }
+}
+
+async fn next_input(input: &mut Option<EventStream>) -> Option<std::io::Result<Event>> {
+    match input {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Render the app on a `w`×`h` test backend and return the screen as text (for tests and
+/// snapshots), one line per row, trailing spaces trimmed.
+pub fn render_to_string(app: &App, w: u16, h: u16) -> String {
+    let mut term = Terminal::new(TestBackend::new(w, h)).expect("test backend");
+    term.draw(|f| view::render(app, f)).expect("draw");
+    buffer_to_string(term.backend().buffer())
+}
+
+/// A buffer as text (wide characters counted once).
+pub fn buffer_to_string(buf: &ratatui::buffer::Buffer) -> String {
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let mut line = String::new();
+        let mut skip = 0usize;
+        for x in 0..buf.area.width {
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            let sym = buf[(x, y)].symbol();
+            line.push_str(sym);
+            skip = ratatui::text::Span::raw(sym).width().saturating_sub(1);
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}

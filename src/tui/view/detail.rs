@@ -1,0 +1,311 @@
+//! The detail pane: tabs for the request, the target's responses, the Port diff,
+//! the verification and Slack.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+
+use super::{change_lines, latency, timestamp};
+use crate::delivery::{Attempt, AttemptOutcome, BodyOrigin, Delivery, Headers};
+use crate::sanitize::{display_safe, display_safe_bounded};
+use crate::tui::adapt;
+use crate::tui::json_view::body_lines;
+use crate::tui::model::{App, Tab};
+
+/// Lines of a request body shown at most.
+const MAX_BODY_LINES: usize = 5_000;
+/// Lines of each response body shown at most.
+const MAX_RESPONSE_LINES: usize = 200;
+/// Characters of a header value shown.
+const MAX_HEADER_CHARS: usize = 1_000;
+
+pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
+    let t = &app.theme;
+    let mut title = vec![Span::raw(" ")];
+    for (i, tab) in Tab::ALL.iter().enumerate() {
+        let style = if *tab == app.tab {
+            t.selected()
+        } else {
+            t.dim()
+        };
+        title.push(Span::styled(format!("{} {}", i + 1, tab.title()), style));
+        title.push(Span::raw(" "));
+    }
+    if let Some(row) = app.selected_row() {
+        title.push(Span::styled(format!(" {} ", row.id), t.dim()));
+    }
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .title(Line::from(title));
+    let lines = match (app.selected_row(), app.selected_delivery()) {
+        (None, _) => vec![Line::styled(
+            "Nothing selected. Deliveries show here as they arrive.",
+            t.dim(),
+        )],
+        (Some(_), None) => vec![Line::styled("loading…", t.dim())],
+        (Some(_), Some(d)) => match app.tab {
+            Tab::Request => request(app, d),
+            Tab::Response => responses(app, d),
+            Tab::Diff => diff(app, d),
+            Tab::Verification => verification(app, d),
+            Tab::Slack => slack(app, d),
+        },
+    };
+    let h = area.height.saturating_sub(1) as usize;
+    let start = app.detail_scroll.min(lines.len().saturating_sub(h));
+    let shown: Vec<Line> = lines.into_iter().skip(start).take(h).collect();
+    frame.render_widget(Paragraph::new(shown).block(block), area);
+}
+
+fn header_lines(app: &App, headers: &Headers) -> Vec<Line<'static>> {
+    headers
+        .iter()
+        .map(|(n, v)| {
+            Line::from(vec![
+                Span::styled(
+                    display_safe_bounded(n, 200).into_owned(),
+                    app.theme.accent(),
+                ),
+                Span::raw(": "),
+                Span::raw(display_safe_bounded(v, MAX_HEADER_CHARS).into_owned()),
+            ])
+        })
+        .collect()
+}
+
+fn request(app: &App, d: &Delivery) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    let r = &d.request;
+    let origin = match &d.origin {
+        BodyOrigin::Exact => Span::styled("exact bytes", t.ok()),
+        BodyOrigin::Reserialized { relay } => Span::styled(
+            format!(
+                "rebuilt from JSON by {} (signatures cannot match)",
+                display_safe(relay)
+            ),
+            t.warn(),
+        ),
+    };
+    let mut out = vec![
+        Line::from(vec![
+            Span::styled(display_safe(&r.method).into_owned(), t.title()),
+            Span::raw(" "),
+            Span::raw(display_safe_bounded(&r.path_and_query(), 2_000).into_owned()),
+        ]),
+        Line::from(vec![
+            Span::styled(
+                format!(
+                    "{} · {} bytes · ",
+                    timestamp(app, d.received_at_ms),
+                    r.body.len()
+                ),
+                t.dim(),
+            ),
+            origin,
+            Span::styled(if app.raw { " · raw (v)" } else { "" }, t.dim()),
+        ]),
+        Line::raw(""),
+    ];
+    out.extend(header_lines(app, &r.headers));
+    out.push(Line::raw(""));
+    out.extend(body_lines(&r.body, app.raw, t, MAX_BODY_LINES));
+    out
+}
+
+fn attempt_head(app: &App, i: usize, a: &Attempt) -> Line<'static> {
+    let t = &app.theme;
+    let cursor = if i == app.attempt_cursor {
+        "▶ "
+    } else {
+        "  "
+    };
+    let kind = if a.replay { "replay" } else { "forward" };
+    let (status, style) = match &a.outcome {
+        AttemptOutcome::Response { status, .. } => (status.to_string(), t.status(*status)),
+        AttemptOutcome::Error { message } => (
+            format!("error: {}", display_safe_bounded(message, 300)),
+            t.err(),
+        ),
+    };
+    Line::from(vec![
+        Span::styled(format!("{cursor}#{} {kind} ", i + 1), t.title()),
+        Span::styled(status, style),
+        Span::styled(
+            format!(
+                " · {} · {} → ",
+                latency(a.latency_ms),
+                timestamp(app, a.started_at_ms)
+            ),
+            t.dim(),
+        ),
+        Span::raw(display_safe_bounded(&a.target, 500).into_owned()),
+    ])
+}
+
+fn responses(app: &App, d: &Delivery) -> Vec<Line<'static>> {
+    if d.attempts.is_empty() {
+        return vec![Line::styled("Not forwarded yet.", app.theme.dim())];
+    }
+    let mut out = Vec::new();
+    for (i, a) in d.attempts.iter().enumerate() {
+        out.push(attempt_head(app, i, a));
+        if let AttemptOutcome::Response {
+            headers,
+            body,
+            body_size,
+            ..
+        } = &a.outcome
+        {
+            out.extend(header_lines(app, headers));
+            out.push(Line::raw(""));
+            out.extend(body_lines(body, app.raw, &app.theme, MAX_RESPONSE_LINES));
+            if *body_size > body.len() as u64 {
+                out.push(Line::styled(
+                    format!("… response body cut at {} of {body_size} bytes", body.len()),
+                    app.theme.warn(),
+                ));
+            }
+        }
+        out.push(Line::raw(""));
+    }
+    out
+}
+
+fn diff(app: &App, d: &Delivery) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    let Some(changes) = adapt::port_changes(&d.request.body) else {
+        return vec![Line::styled(
+            "No Port diff in this delivery (diff.before / diff.after).",
+            t.dim(),
+        )];
+    };
+    let summary = adapt::port_summary(&d.request.body).unwrap_or_else(|| "Port event".into());
+    let mut out = vec![
+        Line::styled(
+            format!(
+                "{} · {} change{}",
+                display_safe_bounded(&summary, 300),
+                changes.len(),
+                if changes.len() == 1 { "" } else { "s" }
+            ),
+            t.title(),
+        ),
+        Line::raw(""),
+    ];
+    if changes.is_empty() {
+        out.push(Line::styled("No property changed.", t.dim()));
+    }
+    out.extend(change_lines(&changes, t));
+    out
+}
+
+fn is_signature_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n.contains("signature")
+        || n.contains("timestamp")
+        || n.starts_with("webhook-")
+        || n.starts_with("svix-")
+}
+
+fn verification(app: &App, d: &Delivery) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    let field =
+        |k: &str, v: Span<'static>| Line::from(vec![Span::styled(format!("{k:<10}"), t.dim()), v]);
+    let mut out = Vec::new();
+    match &d.verification {
+        None => out.push(Line::styled(
+            "Not verified (no verification configured).",
+            t.dim(),
+        )),
+        Some(v) => {
+            let (badge, style) = super::list::badge(t, Some(v.outcome));
+            let scheme = v
+                .scheme
+                .and_then(|s| serde_json::to_value(s).ok())
+                .and_then(|s| s.as_str().map(str::to_string))
+                .unwrap_or_else(|| "none".into());
+            out.push(field("scheme", Span::raw(scheme)));
+            out.push(field("outcome", Span::styled(badge, style)));
+            out.push(field(
+                "reason",
+                Span::raw(display_safe_bounded(&v.reason, 1_000).into_owned()),
+            ));
+        }
+    }
+    out.push(field(
+        "received",
+        Span::raw(timestamp(app, d.received_at_ms)),
+    ));
+    out.push(field(
+        "body",
+        Span::raw(match &d.origin {
+            BodyOrigin::Exact => "exact bytes".to_string(),
+            BodyOrigin::Reserialized { relay } => {
+                format!("rebuilt from JSON by {}", display_safe(relay))
+            }
+        }),
+    ));
+    let sig: Headers = d
+        .request
+        .headers
+        .iter()
+        .filter(|(n, _)| is_signature_header(n))
+        .cloned()
+        .collect();
+    out.push(Line::raw(""));
+    if sig.is_empty() {
+        out.push(Line::styled("No signature or timestamp headers.", t.dim()));
+    } else {
+        out.push(Line::styled("Signature and timestamp headers:", t.title()));
+        out.extend(header_lines(app, &sig));
+    }
+    out
+}
+
+fn slack(app: &App, d: &Delivery) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    let field =
+        |k: &str, v: Span<'static>| Line::from(vec![Span::styled(format!("{k:<12}"), t.dim()), v]);
+    let mut out = match &d.slack {
+        None => vec![Line::styled(
+            "Not sent to Slack (no webhook configured, or not a Port event).",
+            t.dim(),
+        )],
+        Some(s) => vec![
+            field(
+                "result",
+                if s.ok {
+                    Span::styled("sent", t.ok())
+                } else {
+                    Span::styled("FAILED", t.err())
+                },
+            ),
+            field(
+                "HTTP status",
+                Span::raw(s.status.map_or("-".to_string(), |c| c.to_string())),
+            ),
+            field(
+                "error",
+                Span::raw(
+                    display_safe_bounded(s.error.as_deref().unwrap_or("-"), 300).into_owned(),
+                ),
+            ),
+            field(
+                "explanation",
+                Span::raw(display_safe_bounded(&s.explanation, 1_000).into_owned()),
+            ),
+        ],
+    };
+    // the message itself, rebuilt from the payload (small bodies only: this runs per frame)
+    if d.request.body.len() <= 256 << 10 {
+        if let Some(msg) = adapt::slack_message(&d.request.body) {
+            out.push(Line::raw(""));
+            out.push(Line::styled("Message:", t.title()));
+            for line in crate::slack::preview_text(&msg).lines().take(200) {
+                out.push(Line::raw(format!("  {}", display_safe_bounded(line, 400))));
+            }
+        }
+    }
+    out
+}
