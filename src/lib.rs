@@ -15,6 +15,7 @@
 
 pub mod delivery;
 pub mod events;
+pub mod export;
 pub mod port;
 pub mod server;
 pub mod slack;

@@ -238,7 +238,11 @@ impl Store {
     /// Delete old deliveries (their attempts go with them): all but the newest `keep`, and every
     /// one received more than `older_than_ms` milliseconds ago (an age, not a timestamp: `7d` is
     /// `7 * 86_400_000`). With both, a delivery goes when either says so. Returns how many went.
-    pub fn prune(&self, keep: Option<usize>, older_than_ms: Option<i64>) -> Result<usize, StoreError> {
+    pub fn prune(
+        &self,
+        keep: Option<usize>,
+        older_than_ms: Option<i64>,
+    ) -> Result<usize, StoreError> {
         let tx = self.conn.unchecked_transaction()?;
         let mut removed = 0;
         if let Some(age) = older_than_ms {

@@ -71,13 +71,22 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.starts_with("/data/hookrelay/projects"));
         let name = a.file_name().unwrap().to_str().unwrap();
-        assert!(name.starts_with("api-") && name.ends_with(".sqlite"), "{name}");
+        assert!(
+            name.starts_with("api-") && name.ends_with(".sqlite"),
+            "{name}"
+        );
         assert_eq!(name.len(), "api-".len() + 8 + ".sqlite".len());
         assert_eq!(a, default_path_in(data, Path::new("/home/me/work/api")));
         let odd = default_path_in(data, Path::new("/x/my proj$(x)"));
         let odd = odd.file_name().unwrap().to_str().unwrap();
         assert!(odd.starts_with("my_proj__x_-"), "{odd}");
         let root = default_path_in(data, Path::new("/"));
-        assert!(root.file_name().unwrap().to_str().unwrap().starts_with("root-"));
+        assert!(
+            root.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("root-")
+        );
     }
 }

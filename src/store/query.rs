@@ -174,7 +174,11 @@ fn to_i64(n: usize) -> i64 {
 
 impl Store {
     /// The newest `limit` deliveries that match, newest first. Bodies are not loaded.
-    pub fn list(&self, filter: &ListFilter, limit: usize) -> Result<Vec<DeliverySummary>, StoreError> {
+    pub fn list(
+        &self,
+        filter: &ListFilter,
+        limit: usize,
+    ) -> Result<Vec<DeliverySummary>, StoreError> {
         self.list_page(filter, 0, limit)
     }
 

@@ -199,7 +199,11 @@ fn describe(store: &Store, op: &StoreOp, e: &StoreError) -> String {
         .path()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "the in-memory store".into());
-    let lost = format!("the {} of delivery {} was not saved", op.what(), op.delivery_id());
+    let lost = format!(
+        "the {} of delivery {} was not saved",
+        op.what(),
+        op.delivery_id()
+    );
     let why = if e.is_disk_full() {
         format!("the disk holding {file} is full")
     } else if e.is_locked() {
