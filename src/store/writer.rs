@@ -106,6 +106,8 @@ impl StoreWriter {
 
     /// Queue an operation without waiting. `Err` gives it back when the queue is full (the disk
     /// is slower than the deliveries) or the writer has stopped; the caller reports it.
+    // The operation comes back whole so the caller can say what was not saved; this path is rare.
+    #[allow(clippy::result_large_err)]
     pub fn try_send(&self, op: StoreOp) -> Result<(), StoreOp> {
         self.tx.try_send(Msg::Op(op)).map_err(|e| match e {
             mpsc::error::TrySendError::Full(Msg::Op(op))
