@@ -90,6 +90,15 @@ const COLUMNS: &str = "d.id, d.received_at_ms, d.method, d.path, d.query, d.even
 const FROM: &str = "FROM deliveries d LEFT JOIN attempts la
     ON la.id = (SELECT max(a.id) FROM attempts a WHERE a.delivery_id = d.id)";
 
+/// The FROM clause a filter needs: the latest-attempt join only for status filters.
+fn from_for(filter: &ListFilter) -> &'static str {
+    if filter.status.is_some() {
+        FROM
+    } else {
+        "FROM deliveries d"
+    }
+}
+
 /// `%` and `_` in user text match themselves.
 fn like_contains(s: &str) -> Value {
     let escaped = s
@@ -191,11 +200,20 @@ impl Store {
     ) -> Result<Vec<DeliverySummary>, StoreError> {
         let (clause, mut params) = where_clause(filter);
         let n = params.len();
+        // Pick the page's rows first, joining the latest attempt only when a filter needs it, so
+        // skipped rows (a deep offset) cost an index step, not a join.
         let sql = format!(
-            "SELECT {COLUMNS} {FROM} {clause}
-             ORDER BY d.received_at_ms DESC, d.rowid DESC LIMIT ?{} OFFSET ?{}",
+            "SELECT {COLUMNS} FROM (
+                 SELECT d.rowid AS rid {from} {clause}
+                 ORDER BY d.received_at_ms DESC, d.rowid DESC LIMIT ?{} OFFSET ?{}
+             ) page
+             JOIN deliveries d ON d.rowid = page.rid
+             LEFT JOIN attempts la
+                 ON la.id = (SELECT max(a.id) FROM attempts a WHERE a.delivery_id = d.id)
+             ORDER BY d.received_at_ms DESC, d.rowid DESC",
             n + 1,
-            n + 2
+            n + 2,
+            from = from_for(filter),
         );
         params.push(Value::Integer(to_i64(limit)));
         params.push(Value::Integer(to_i64(offset)));
@@ -226,7 +244,7 @@ impl Store {
     /// How many deliveries match.
     pub fn count(&self, filter: &ListFilter) -> Result<usize, StoreError> {
         let (clause, params) = where_clause(filter);
-        let sql = format!("SELECT count(*) {FROM} {clause}");
+        let sql = format!("SELECT count(*) {} {clause}", from_for(filter));
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let n: i64 = stmt.query_row(rusqlite::params_from_iter(params), |r| r.get(0))?;
         Ok(n.max(0) as usize)
