@@ -15,7 +15,7 @@ fn delivery(i: usize) -> Delivery {
         i % 97
     );
     let request = WebhookRequest {
-        method: if i % 10 == 0 { "PUT" } else { "POST" }.into(),
+        method: if i.is_multiple_of(10) { "PUT" } else { "POST" }.into(),
         path: format!("/hooks/{}", i % 7),
         query: String::new(),
         headers: [
@@ -43,7 +43,7 @@ fn delivery(i: usize) -> Delivery {
         replay: false,
         latency_ms: 3.5,
         outcome: AttemptOutcome::Response {
-            status: if i % 13 == 0 { 500 } else { 200 },
+            status: if i.is_multiple_of(13) { 500 } else { 200 },
             headers: vec![("content-type".into(), "text/plain".into())],
             body: Bytes::from_static(b"ok"),
             body_size: 2,
