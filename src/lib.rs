@@ -9,6 +9,7 @@
 //! - [`server`]: the relay server (`hookrelay serve`, the embedded default).
 //! - [`verify`]: signature verification and re-signing.
 //! - [`store`]: the SQLite delivery history.
+//! - [`export`]: a stored delivery as a curl command, JSON or HAR.
 //! - [`port`]: Port payloads and their property diffs.
 //! - [`slack`]: Slack incoming-webhook notifications.
 //! - [`tui`]: the terminal UI.

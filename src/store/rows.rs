@@ -101,47 +101,38 @@ pub(super) fn load_delivery(conn: &Connection, id: &str) -> Result<Delivery, Sto
                 origin, verification, slack
          FROM deliveries WHERE id = ?1",
     )?;
-    let raw = stmt
+    let (mut d, headers, origin, verification, slack) = stmt
         .query_row([id], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, Option<String>>(2)?,
-                row.get::<_, i64>(3)?,
-                row.get::<_, String>(4)?,
-                row.get::<_, String>(5)?,
-                row.get::<_, String>(6)?,
-                row.get::<_, String>(7)?,
-                row.get::<_, Vec<u8>>(8)?,
-                row.get::<_, String>(9)?,
-                row.get::<_, Option<String>>(10)?,
-                row.get::<_, Option<String>>(11)?,
-            ))
+            let d = Delivery {
+                id: row.get(0)?,
+                channel: row.get(1)?,
+                relay_event_id: row.get(2)?,
+                received_at_ms: row.get(3)?,
+                request: WebhookRequest {
+                    method: row.get(4)?,
+                    path: row.get(5)?,
+                    query: row.get(6)?,
+                    headers: Headers::new(),
+                    body: Bytes::from(row.get::<_, Vec<u8>>(8)?),
+                },
+                origin: Default::default(),
+                verification: None,
+                attempts: Vec::new(),
+                slack: None,
+            };
+            let json: (String, String, Option<String>, Option<String>) =
+                (row.get(7)?, row.get(9)?, row.get(10)?, row.get(11)?);
+            Ok((d, json.0, json.1, json.2, json.3))
         })
         .map_err(|e| match e {
             rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound(id.to_string()),
             e => e.into(),
         })?;
-    let (id, channel, relay_event_id, received_at_ms, method, path, query) =
-        (raw.0, raw.1, raw.2, raw.3, raw.4, raw.5, raw.6);
-    let headers: Headers = from_json("header list", &raw.7)?;
-    Ok(Delivery {
-        id,
-        channel,
-        relay_event_id,
-        received_at_ms,
-        request: WebhookRequest {
-            method,
-            path,
-            query,
-            headers,
-            body: Bytes::from(raw.8),
-        },
-        origin: from_json("body origin", &raw.9)?,
-        verification: from_json_opt("verification", raw.10)?,
-        attempts: Vec::new(),
-        slack: from_json_opt("Slack result", raw.11)?,
-    })
+    d.request.headers = from_json("header list", &headers)?;
+    d.origin = from_json("body origin", &origin)?;
+    d.verification = from_json_opt("verification", verification)?;
+    d.slack = from_json_opt("Slack result", slack)?;
+    Ok(d)
 }
 
 /// Every attempt of a delivery, oldest first.
