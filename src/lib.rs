@@ -9,6 +9,7 @@
 //! - [`server`]: the relay server (`hookrelay serve`, the embedded default).
 //! - [`verify`]: signature verification and re-signing.
 //! - [`store`]: the SQLite delivery history.
+//! - [`export`]: a stored delivery as a curl command, JSON or HAR.
 //! - [`port`]: Port payloads and their property diffs.
 //! - [`slack`]: Slack incoming-webhook notifications.
 //! - [`sanitize`]: the one sanitizer for untrusted text shown on a screen or in a log.
@@ -19,6 +20,7 @@ pub mod cli;
 pub mod delivery;
 pub mod demo;
 pub mod events;
+pub mod export;
 pub mod forward;
 pub mod logline;
 pub mod pipeline;

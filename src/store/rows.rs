@@ -1,0 +1,207 @@
+//! Turning deliveries and attempts into rows and back. JSON columns hold the small structured
+//! parts (headers, origin, verification, Slack); bodies are BLOBs, never transformed.
+
+use bytes::Bytes;
+use rusqlite::{Connection, Row, params};
+use serde::de::DeserializeOwned;
+
+use super::StoreError;
+use crate::delivery::{Attempt, AttemptOutcome, Delivery, Headers, WebhookRequest, event_label};
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("model types serialize to JSON")
+}
+
+/// Parse a JSON column, naming it in the error.
+pub(super) fn from_json<T: DeserializeOwned>(
+    what: &'static str,
+    text: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|source| StoreError::Corrupt { what, source })
+}
+
+/// Parse an optional JSON column.
+pub(super) fn from_json_opt<T: DeserializeOwned>(
+    what: &'static str,
+    text: Option<String>,
+) -> Result<Option<T>, StoreError> {
+    text.map(|t| from_json(what, &t)).transpose()
+}
+
+pub(super) fn insert_delivery(conn: &Connection, d: &Delivery) -> Result<(), StoreError> {
+    let r = &d.request;
+    conn.prepare_cached(
+        "INSERT INTO deliveries (id, channel, relay_event_id, received_at_ms, method, path, query,
+             headers, body, body_size, origin, verification, event, slack)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?
+    .execute(params![
+        d.id,
+        d.channel,
+        d.relay_event_id,
+        d.received_at_ms,
+        r.method,
+        r.path,
+        r.query,
+        to_json(&r.headers),
+        &r.body[..],
+        r.body.len() as i64,
+        to_json(&d.origin),
+        d.verification.as_ref().map(to_json),
+        event_label(r),
+        d.slack.as_ref().map(to_json),
+    ])?;
+    Ok(())
+}
+
+pub(super) fn insert_attempt(
+    conn: &Connection,
+    delivery_id: &str,
+    a: &Attempt,
+) -> Result<(), StoreError> {
+    let (status, headers, body, size, error) = match &a.outcome {
+        AttemptOutcome::Response {
+            status,
+            headers,
+            body,
+            body_size,
+        } => (
+            Some(*status),
+            Some(to_json(headers)),
+            Some(&body[..]),
+            Some(i64::try_from(*body_size).unwrap_or(i64::MAX)),
+            None,
+        ),
+        AttemptOutcome::Error { message } => (None, None, None, None, Some(message.as_str())),
+    };
+    conn.prepare_cached(
+        "INSERT INTO attempts (delivery_id, started_at_ms, target, replay, latency_ms, status,
+             response_headers, response_body, response_size, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        delivery_id,
+        a.started_at_ms,
+        a.target,
+        a.replay,
+        a.latency_ms,
+        status,
+        headers,
+        body,
+        size,
+        error,
+    ])?;
+    Ok(())
+}
+
+/// One delivery row (attempts not loaded).
+pub(super) fn load_delivery(conn: &Connection, id: &str) -> Result<Delivery, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, channel, relay_event_id, received_at_ms, method, path, query, headers, body,
+                origin, verification, slack
+         FROM deliveries WHERE id = ?1",
+    )?;
+    let (mut d, headers, origin, verification, slack) = stmt
+        .query_row([id], |row| {
+            let d = Delivery {
+                id: row.get(0)?,
+                channel: row.get(1)?,
+                relay_event_id: row.get(2)?,
+                received_at_ms: row.get(3)?,
+                request: WebhookRequest {
+                    method: row.get(4)?,
+                    path: row.get(5)?,
+                    query: row.get(6)?,
+                    headers: Headers::new(),
+                    body: Bytes::from(row.get::<_, Vec<u8>>(8)?),
+                },
+                origin: Default::default(),
+                verification: None,
+                attempts: Vec::new(),
+                slack: None,
+            };
+            let json: (String, String, Option<String>, Option<String>) =
+                (row.get(7)?, row.get(9)?, row.get(10)?, row.get(11)?);
+            Ok((d, json.0, json.1, json.2, json.3))
+        })
+        .map_err(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound(id.to_string()),
+            e => e.into(),
+        })?;
+    d.request.headers = from_json("header list", &headers)?;
+    d.origin = from_json("body origin", &origin)?;
+    d.verification = from_json_opt("verification", verification)?;
+    d.slack = from_json_opt("Slack result", slack)?;
+    Ok(d)
+}
+
+/// Every attempt of a delivery, oldest first.
+pub(super) fn load_attempts(conn: &Connection, id: &str) -> Result<Vec<Attempt>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT started_at_ms, target, replay, latency_ms, status, response_headers,
+                response_body, response_size, error
+         FROM attempts WHERE delivery_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([id], raw_attempt)?;
+    let mut out = Vec::new();
+    for raw in rows {
+        out.push(raw?.into_attempt()?);
+    }
+    Ok(out)
+}
+
+struct RawAttempt {
+    started_at_ms: i64,
+    target: String,
+    replay: bool,
+    latency_ms: f64,
+    status: Option<u16>,
+    headers: Option<String>,
+    body: Option<Vec<u8>>,
+    size: Option<i64>,
+    error: Option<String>,
+}
+
+fn raw_attempt(row: &Row<'_>) -> rusqlite::Result<RawAttempt> {
+    Ok(RawAttempt {
+        started_at_ms: row.get(0)?,
+        target: row.get(1)?,
+        replay: row.get(2)?,
+        latency_ms: row.get(3)?,
+        status: row.get(4)?,
+        headers: row.get(5)?,
+        body: row.get(6)?,
+        size: row.get(7)?,
+        error: row.get(8)?,
+    })
+}
+
+impl RawAttempt {
+    fn into_attempt(self) -> Result<Attempt, StoreError> {
+        let outcome = match self.status {
+            Some(status) => {
+                let body = self.body.unwrap_or_default();
+                AttemptOutcome::Response {
+                    status,
+                    headers: from_json_opt("response header list", self.headers)?
+                        .unwrap_or_default(),
+                    body_size: self
+                        .size
+                        .and_then(|s| u64::try_from(s).ok())
+                        .unwrap_or(body.len() as u64),
+                    body: Bytes::from(body),
+                }
+            }
+            None => AttemptOutcome::Error {
+                message: self.error.unwrap_or_default(),
+            },
+        };
+        Ok(Attempt {
+            target: self.target,
+            started_at_ms: self.started_at_ms,
+            replay: self.replay,
+            latency_ms: self.latency_ms,
+            outcome,
+        })
+    }
+}

@@ -1,0 +1,90 @@
+//! The store's schema and its migrations.
+//!
+//! The version lives in `PRAGMA user_version`. [`MIGRATIONS`] is an ordered list: migration `i`
+//! takes a database from version `i` to `i + 1`. Never edit a migration that has shipped; add a new
+//! one at the end.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StoreError;
+
+/// Migration 1: deliveries and their forwarding attempts.
+const V1: &str = "
+CREATE TABLE deliveries (
+    id             TEXT PRIMARY KEY NOT NULL,
+    channel        TEXT NOT NULL,
+    relay_event_id TEXT,
+    received_at_ms INTEGER NOT NULL,
+    method         TEXT NOT NULL,
+    path           TEXT NOT NULL,
+    query          TEXT NOT NULL,
+    headers        TEXT NOT NULL,   -- JSON array of [name, value], arrival order
+    body           BLOB NOT NULL,
+    body_size      INTEGER NOT NULL,
+    origin         TEXT NOT NULL,   -- JSON BodyOrigin
+    verification   TEXT,            -- JSON Verification
+    event          TEXT             -- delivery::event_label at insert
+);
+CREATE INDEX deliveries_received ON deliveries (received_at_ms);
+CREATE TABLE attempts (
+    id               INTEGER PRIMARY KEY,
+    delivery_id      TEXT NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+    started_at_ms    INTEGER NOT NULL,
+    target           TEXT NOT NULL,
+    replay           INTEGER NOT NULL,
+    latency_ms       REAL NOT NULL,
+    status           INTEGER,       -- NULL when there was no response
+    response_headers TEXT,          -- JSON array of [name, value]
+    response_body    BLOB,          -- cut at the forwarder's bound
+    response_size    INTEGER,       -- the full size of the response body
+    error            TEXT
+);
+CREATE INDEX attempts_delivery ON attempts (delivery_id, id);
+";
+
+/// Migration 2: the Port one-liner and the Slack result, and an index for the event filter.
+const V2: &str = "
+ALTER TABLE deliveries ADD COLUMN summary TEXT;
+ALTER TABLE deliveries ADD COLUMN slack TEXT;   -- JSON SlackResult
+CREATE INDEX deliveries_event ON deliveries (event);
+";
+
+/// Every migration, in order. `MIGRATIONS.len()` is the current schema version.
+pub const MIGRATIONS: &[&str] = &[V1, V2];
+
+/// The schema version this build writes.
+pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// The schema version of an open database (`PRAGMA user_version`).
+pub fn version(conn: &Connection) -> Result<u32, StoreError> {
+    Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+}
+
+/// Bring the database up to [`CURRENT_VERSION`].
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    migrate_to(conn, CURRENT_VERSION)
+}
+
+/// Run the migrations up to `target` (tests use it to build an older database). Each migration runs
+/// in its own immediate transaction, so two processes opening the same file do not both migrate.
+/// A database newer than this build is refused rather than touched.
+pub fn migrate_to(conn: &mut Connection, target: u32) -> Result<(), StoreError> {
+    let target = target.min(CURRENT_VERSION);
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let found = version(&tx)?;
+        if found > CURRENT_VERSION {
+            return Err(StoreError::TooNew {
+                found,
+                supported: CURRENT_VERSION,
+            });
+        }
+        if found >= target {
+            return Ok(());
+        }
+        tx.execute_batch(MIGRATIONS[found as usize])?;
+        tx.pragma_update(None, "user_version", found + 1)?;
+        tx.commit()?;
+        tracing::debug!(version = found + 1, "store schema migrated");
+    }
+}
