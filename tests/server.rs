@@ -38,7 +38,8 @@ async fn every_method_and_body_round_trips_exactly() {
             sub: "",
             query: "",
             content_type: Some("application/json"),
-            body: b"{ \"a\" : 1.0, \"b\": \"caf\\u00e9 \xc3\xa9\", \"n\": 12345678901234567890 }\n".to_vec(),
+            body: b"{ \"a\" : 1.0, \"b\": \"caf\\u00e9 \xc3\xa9\", \"n\": 12345678901234567890 }\n"
+                .to_vec(),
         },
         Case {
             method: reqwest::Method::POST,
@@ -114,7 +115,8 @@ async fn every_method_and_body_round_trips_exactly() {
         }
         let resp = rb.body(case.body.clone()).send().await.unwrap();
         assert_eq!(resp.status(), 200, "{} {url}", case.method);
-        let answer: serde_json::Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+        let answer: serde_json::Value =
+            serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
 
         let ev = sse.next_non_ping().await;
         assert_eq!(ev.event, None, "webhooks are default messages");
@@ -127,7 +129,12 @@ async fn every_method_and_body_round_trips_exactly() {
         assert_eq!(r.method, case.method.as_str());
         assert_eq!(r.path, case.sub);
         assert_eq!(r.query, case.query);
-        assert_eq!(&r.body[..], &case.body[..], "{} {url}: body bytes", case.method);
+        assert_eq!(
+            &r.body[..],
+            &case.body[..],
+            "{} {url}: body bytes",
+            case.method
+        );
         let mut expected = vec![
             ("x-multi", "one"),
             ("x-multi", "two"),
@@ -168,7 +175,9 @@ async fn chunked_upload_is_relayed_whole() {
     let resp = c
         .post(format!("{chan}/chunked"))
         .header("content-type", "application/x-ndjson")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(parts)))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            parts,
+        )))
         .send()
         .await
         .unwrap();
@@ -212,7 +221,9 @@ async fn body_limit_is_exact() {
         .collect();
     let resp = c
         .post(&chan)
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
         .send()
         .await;
     // The relay may answer 413 before the sender finished (then the send can fail instead).
@@ -220,10 +231,11 @@ async fn body_limit_is_exact() {
         assert_eq!(r.status(), 413);
     }
     // Nothing over the limit was published.
-    assert!(sse
-        .next_within(std::time::Duration::from_millis(300))
-        .await
-        .is_none_or(|e| e.event.as_deref() == Some("ping")));
+    assert!(
+        sse.next_within(std::time::Duration::from_millis(300))
+            .await
+            .is_none_or(|e| e.event.as_deref() == Some("ping"))
+    );
     server.shutdown().await;
 }
 
@@ -258,7 +270,10 @@ async fn plain_subscribers_get_smee_shape_and_extended_on_request() {
         v["body"],
         serde_json::from_str::<serde_json::Value>(body).unwrap()
     );
-    assert_eq!(v["query"], serde_json::json!({"foo": ["bar", "baz"], "flag": ""}));
+    assert_eq!(
+        v["query"],
+        serde_json::json!({"foo": ["bar", "baz"], "flag": ""})
+    );
     assert!(v["timestamp"].is_i64());
     let d = wire::decode_event(&ev.data, usize::MAX).unwrap();
     assert_eq!(d.dialect, Dialect::Smee);
@@ -281,13 +296,20 @@ async fn routes_new_pages_preflight_and_bad_names() {
     let base = server.base_url();
 
     for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
-        let r = c.request(method.clone(), format!("{base}/new")).send().await.unwrap();
+        let r = c
+            .request(method.clone(), format!("{base}/new"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 307, "{method}");
         let loc = r.headers()["location"].to_str().unwrap().to_string();
         let name = loc
             .strip_prefix(&format!("{base}/"))
             .unwrap_or_else(|| panic!("absolute location on this host: {loc}"));
-        assert!(name.len() >= 22 && hookrelay::server::valid_channel_name(name), "{name}");
+        assert!(
+            name.len() >= 22 && hookrelay::server::valid_channel_name(name),
+            "{name}"
+        );
     }
     // The location follows the Host the client used (like smee.io).
     let r = c
@@ -302,9 +324,19 @@ async fn routes_new_pages_preflight_and_bad_names() {
     assert_ne!(server.new_channel(), server.new_channel());
     assert!(server.new_channel().starts_with(&format!("{base}/")));
 
-    let r = c.get(&base).header("accept", "text/html").send().await.unwrap();
+    let r = c
+        .get(&base)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     assert!(r.text().await.unwrap().contains(&format!("{base}/new")));
     let r = c.get(&base).send().await.unwrap();
     assert!(r.text().await.unwrap().contains("hookrelay forward"));
@@ -320,7 +352,10 @@ async fn routes_new_pages_preflight_and_bad_names() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let page = r.text().await.unwrap();
-    assert!(page.contains(&format!("hookrelay forward {chan}")), "{page}");
+    assert!(
+        page.contains(&format!("hookrelay forward {chan}")),
+        "{page}"
+    );
     let r = c
         .request(reqwest::Method::OPTIONS, &chan)
         .header("origin", "https://example.com")
@@ -330,7 +365,12 @@ async fn routes_new_pages_preflight_and_bad_names() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    assert!(r.headers()["access-control-allow-methods"].to_str().unwrap().contains("PUT"));
+    assert!(
+        r.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("PUT")
+    );
     assert_eq!(r.headers()["access-control-allow-headers"], "x-custom");
     assert!(
         sse.next_within(std::time::Duration::from_millis(300))
@@ -340,7 +380,12 @@ async fn routes_new_pages_preflight_and_bad_names() {
     );
 
     for bad in ["/has.dot", "/%20", &format!("/{}", "a".repeat(129))] {
-        let r = c.post(format!("{base}{bad}")).body("x").send().await.unwrap();
+        let r = c
+            .post(format!("{base}{bad}"))
+            .body("x")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400, "{bad}");
     }
     let r = c.post(format!("{base}/new")).send().await.unwrap();
@@ -368,7 +413,12 @@ async fn limits_on_channels_and_subscribers_answer_503() {
     assert!(r.text().await.unwrap().contains("subscribers"));
 
     post_json(&c, &server.new_channel(), "{}").await;
-    let r = c.post(server.new_channel()).body("{}").send().await.unwrap();
+    let r = c
+        .post(server.new_channel())
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 503, "third channel over the limit");
     assert!(r.text().await.unwrap().contains("channels"));
     // Existing channels keep working.

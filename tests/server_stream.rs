@@ -34,7 +34,10 @@ async fn lenient_accept_and_smee_headers() {
         assert_eq!(h["x-accel-buffering"], "no");
         assert_eq!(h["connection"], "keep-alive");
         let ready = s.next().await;
-        assert_eq!((ready.event.as_deref(), ready.data.as_str()), (Some("ready"), "{}"));
+        assert_eq!(
+            (ready.event.as_deref(), ready.data.as_str()),
+            (Some("ready"), "{}")
+        );
         let id = post_json(&c, &chan, r#"{"accept":"ok"}"#).await;
         let ev = s.next_non_ping().await;
         assert_eq!(ev.id.as_deref(), Some(id.as_str()));
@@ -59,7 +62,11 @@ async fn fresh_subscribers_get_only_new_events_and_resume_gets_exactly_the_misse
     for i in 0..3 {
         let id = post_json(&c, &chan, &format!(r#"{{"i":{i}}}"#)).await;
         let ev = s.next_non_ping().await;
-        assert_eq!(ev.id.as_deref(), Some(id.as_str()), "fresh: only new events");
+        assert_eq!(
+            ev.id.as_deref(),
+            Some(id.as_str()),
+            "fresh: only new events"
+        );
         seen.push(id);
     }
     let last = seen.last().unwrap().clone();
@@ -144,7 +151,9 @@ async fn a_slow_subscriber_blocks_neither_the_sender_nor_others() {
 
     // A subscriber that never reads: its socket buffers fill up.
     let path = chan.strip_prefix(&server.base_url()).unwrap().to_string();
-    let mut slow = tokio::net::TcpStream::connect(server.local_addr()).await.unwrap();
+    let mut slow = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
     let head = format!(
         "GET {path} HTTP/1.1\r\nhost: {}\r\naccept: text/event-stream\r\n\r\n",
         server.local_addr()
@@ -177,7 +186,10 @@ async fn a_slow_subscriber_blocks_neither_the_sender_nor_others() {
         assert_eq!(ev.event, None);
         got += 1;
     }
-    let ids = tokio::time::timeout(WAIT, sender).await.expect("sender never blocked").unwrap();
+    let ids = tokio::time::timeout(WAIT, sender)
+        .await
+        .expect("sender never blocked")
+        .unwrap();
     assert_eq!(ids.len(), EVENTS);
 
     // The slow subscriber lost nothing either: the ring still holds everything it missed.
@@ -229,5 +241,8 @@ async fn shutdown_ends_streams() {
         .await
         .expect("shutdown completes");
     assert!(s.ends_within(WAIT).await, "stream ended");
-    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no longer accepting");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no longer accepting"
+    );
 }

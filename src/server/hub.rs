@@ -57,7 +57,11 @@ pub(crate) struct Event {
 
 impl Event {
     fn size_of(req: &WebhookRequest) -> usize {
-        let headers: usize = req.headers.iter().map(|(n, v)| n.len() + v.len() + 16).sum();
+        let headers: usize = req
+            .headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 16)
+            .sum();
         req.body.len() + headers + req.method.len() + req.path.len() + req.query.len() + 128
     }
 }
@@ -153,11 +157,7 @@ impl Hub {
     }
 
     /// Get or create a channel, evicting expired idle channels when at the limit.
-    fn channel_mut<'a>(
-        &self,
-        st: &'a mut State,
-        name: &str,
-    ) -> Result<&'a mut Channel, HubError> {
+    fn channel_mut<'a>(&self, st: &'a mut State, name: &str) -> Result<&'a mut Channel, HubError> {
         if !st.channels.contains_key(name) {
             if st.channels.len() >= self.limits.max_channels {
                 evict_idle(st, self.limits.channel_idle_ttl);
@@ -248,12 +248,20 @@ impl Hub {
         let next = match last_event_id.map(|raw| (raw, parse_event_id(raw))) {
             None => fresh,
             Some((raw, None)) => {
-                tracing::debug!(channel, last_event_id = raw, "unparseable Last-Event-ID; treating as a fresh subscriber");
+                tracing::debug!(
+                    channel,
+                    last_event_id = raw,
+                    "unparseable Last-Event-ID; treating as a fresh subscriber"
+                );
                 fresh
             }
             Some((_, Some((epoch, seq)))) if epoch == self.epoch => {
                 if seq >= fresh {
-                    tracing::debug!(channel, seq, "Last-Event-ID ahead of this channel; treating as a fresh subscriber");
+                    tracing::debug!(
+                        channel,
+                        seq,
+                        "Last-Event-ID ahead of this channel; treating as a fresh subscriber"
+                    );
                     fresh
                 } else {
                     seq + 1
@@ -452,7 +460,10 @@ mod tests {
         assert!(s.take().events.is_empty());
 
         let mut s2 = hub.subscribe("c", Some("other-9")).unwrap();
-        assert_eq!(s2.restart_gap.as_ref().unwrap().data["reason"], "relay_restarted");
+        assert_eq!(
+            s2.restart_gap.as_ref().unwrap().data["reason"],
+            "relay_restarted"
+        );
         let b = s2.take();
         assert_eq!(b.gap.as_ref().unwrap().data["missed"], 2);
         assert_eq!(seqs(&b), vec![3, 4, 5]);

@@ -44,7 +44,10 @@ async fn dispatch(State(st): State<Arc<AppState>>, req: Request) -> Resp {
             "invalid channel name: use 1 to 128 characters from A-Z a-z 0-9 _ -\n",
         );
     }
-    if method == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    if method == Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
     {
         return preflight(req.headers());
     }
@@ -117,7 +120,12 @@ fn subscribe(st: &AppState, channel: &str, req: &Request) -> Resp {
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     match st.hub.subscribe(channel, last_id.as_deref()) {
         Ok(sub) => {
-            tracing::debug!(channel, extended, resume = last_id.is_some(), "subscriber connected");
+            tracing::debug!(
+                channel,
+                extended,
+                resume = last_id.is_some(),
+                "subscriber connected"
+            );
             stream::response(sub, extended, st.cfg.ping_interval, st.shutdown.clone())
         }
         Err(e) => refused(e),

@@ -84,7 +84,10 @@ enum Wake {
 }
 
 fn gap_frame(gap: &Gap) -> Bytes {
-    Bytes::from(format!("id: {}\nevent: gap\ndata: {}\n\n", gap.id, gap.data))
+    Bytes::from(format!(
+        "id: {}\nevent: gap\ndata: {}\n\n",
+        gap.id, gap.data
+    ))
 }
 
 async fn event_frame(ev: Arc<Event>, extended: bool) -> Bytes {

@@ -40,7 +40,8 @@ pub struct SseEvent {
 /// A streaming SSE reader over a real HTTP response.
 pub struct Sse {
     pub response_headers: reqwest::header::HeaderMap,
-    stream: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    stream:
+        std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
     buf: Vec<u8>,
     /// How far `buf` was already searched for the end of an event.
     scanned: usize,
@@ -90,7 +91,9 @@ impl Sse {
 
     /// The next event; panics when none comes within [`WAIT`].
     pub async fn next(&mut self) -> SseEvent {
-        self.next_within(WAIT).await.expect("an SSE event within the timeout")
+        self.next_within(WAIT)
+            .await
+            .expect("an SSE event within the timeout")
     }
 
     /// The next event that is not a ping.
