@@ -159,11 +159,7 @@ async fn until_delivered(
 
 #[tokio::test]
 async fn smee_client_and_pysmee_deliver_through_our_relay() {
-    let smee = peer_path(
-        "HOOKRELAY_SMEE_CLIENT",
-        "tests/peers/node/node_modules/smee-client/bin/smee.js",
-    )
-    .filter(|p| p.extension().is_none_or(|e| e != "js") || node_available());
+    let smee = smee_client_path();
     let pysmee = peer_path("HOOKRELAY_PYSMEE", "tests/peers/venv/bin/pysmee");
     if smee.is_none() {
         eprintln!(
@@ -284,4 +280,70 @@ async fn until_delivered_quietly(log: &Log, pred: impl Fn(&[Recorded]) -> bool) 
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+fn smee_client_path() -> Option<PathBuf> {
+    peer_path(
+        "HOOKRELAY_SMEE_CLIENT",
+        "tests/peers/node/node_modules/smee-client/bin/smee.js",
+    )
+    .filter(|p| p.extension().is_none_or(|e| e != "js") || node_available())
+}
+
+/// Restart the relay on the same port while a peer is subscribed; post one event before the
+/// peer is back and one after. Returns the target's log.
+async fn restart_scenario(
+    name: &'static str,
+    program: &Path,
+    args: impl Fn(&str, &str) -> Vec<String>,
+) -> Vec<Recorded> {
+    let first = start(|_| {}).await;
+    let addr = first.local_addr();
+    let chan = first.new_channel();
+    let (target, log) = recording_target().await;
+    let c = client();
+    let _guard = PeerGuard::spawn(name, program, &args(&chan, &target));
+    until_delivered(&c, &chan, &log, |recs| !recs.is_empty()).await;
+
+    first.shutdown().await;
+    let second = start(|cfg| cfg.listen = addr).await;
+    // Posted before the peer is back (smee-client retries every 3 s): kept in the new ring.
+    post_json(&c, &chan, r#"{"while_away":true}"#).await;
+    until_delivered_quietly(&log, |recs| recs.iter().any(|r| body_has(r, "while_away"))).await;
+    post_json(&c, &chan, r#"{"after":true}"#).await;
+    until_delivered_quietly(&log, |recs| recs.iter().any(|r| body_has(r, "after"))).await;
+    second.shutdown().await;
+    let recs = log.lock().unwrap().clone();
+    recs
+}
+
+fn body_has(r: &Recorded, key: &str) -> bool {
+    serde_json::from_slice::<serde_json::Value>(&r.body).is_ok_and(|v| v.get(key).is_some())
+}
+
+/// smee-client resends `Last-Event-ID` when it reconnects: after a relay restart it gets the
+/// restart gap (a named event it ignores) and then the events posted while it was away.
+#[tokio::test]
+async fn smee_client_gets_events_posted_while_it_reconnects_after_a_restart() {
+    let Some(smee) = smee_client_path() else {
+        eprintln!(
+            "SKIP: smee-client not installed (run scripts/install-peers.sh or set HOOKRELAY_SMEE_CLIENT)"
+        );
+        return;
+    };
+    let recs = restart_scenario("smee-client", &smee, |chan, target| {
+        vec![
+            "-u".into(),
+            chan.into(),
+            "-t".into(),
+            format!("{target}/smee-client"),
+        ]
+    })
+    .await;
+    assert_eq!(recs.iter().filter(|r| body_has(r, "while_away")).count(), 1);
+    assert_eq!(recs.iter().filter(|r| body_has(r, "after")).count(), 1);
+    assert!(
+        !recs.iter().any(|r| body_has(r, "reason")),
+        "the gap event is not delivered"
+    );
 }
