@@ -313,8 +313,7 @@ async fn restart_scenario(
     post_json(&c, &chan, r#"{"after":true}"#).await;
     until_delivered_quietly(&log, |recs| recs.iter().any(|r| body_has(r, "after"))).await;
     second.shutdown().await;
-    let recs = log.lock().unwrap().clone();
-    recs
+    log.lock().unwrap().clone()
 }
 
 fn body_has(r: &Recorded, key: &str) -> bool {
