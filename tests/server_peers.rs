@@ -346,3 +346,24 @@ async fn smee_client_gets_events_posted_while_it_reconnects_after_a_restart() {
         "the gap event is not delivered"
     );
 }
+
+/// pysmee (sseclient) also resends `Last-Event-ID`, so it too gets what was posted meanwhile.
+#[tokio::test]
+async fn pysmee_gets_events_posted_while_it_reconnects_after_a_restart() {
+    let Some(pysmee) = peer_path("HOOKRELAY_PYSMEE", "tests/peers/venv/bin/pysmee") else {
+        eprintln!(
+            "SKIP: pysmee not installed (run scripts/install-peers.sh or set HOOKRELAY_PYSMEE)"
+        );
+        return;
+    };
+    let recs = restart_scenario("pysmee", &pysmee, |chan, target| {
+        vec!["forward".into(), chan.into(), format!("{target}/pysmee")]
+    })
+    .await;
+    assert_eq!(recs.iter().filter(|r| body_has(r, "while_away")).count(), 1);
+    assert_eq!(recs.iter().filter(|r| body_has(r, "after")).count(), 1);
+    assert!(
+        !recs.iter().any(|r| body_has(r, "reason")),
+        "the gap event is not delivered"
+    );
+}
