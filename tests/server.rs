@@ -455,3 +455,52 @@ async fn retained_memory_stays_within_the_budget() {
     assert!(s.retained_bytes > BUDGET / 2, "rings are used: {s:?}");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn non_utf8_header_values_are_kept_lossily() {
+    let server = start(|_| {}).await;
+    let chan = server.new_channel();
+    let c = client();
+    let mut sse = subscribe_ready(&chan, &[("x-hookrelay-wire", "1")]).await;
+    let value = reqwest::header::HeaderValue::from_bytes(b"caf\xe9").unwrap();
+    let r = c
+        .post(&chan)
+        .header("x-latin1", value)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let d = wire::decode_event(&sse.next_non_ping().await.data, usize::MAX).unwrap();
+    assert_eq!(d.request.header("x-latin1"), Some("caf\u{fffd}"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_wait_their_turn() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start(|cfg| cfg.max_connections = 2).await;
+    let chan = server.new_channel();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(subscribe_ready(&chan, &[]).await);
+    }
+    let path = chan.strip_prefix(&server.base_url()).unwrap().to_string();
+    let mut third = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
+    );
+    third.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = [0u8; 12];
+    let waited =
+        tokio::time::timeout(std::time::Duration::from_millis(300), third.read(&mut buf)).await;
+    assert!(waited.is_err(), "not served while two connections are open");
+    drop(held.pop());
+    tokio::time::timeout(WAIT, third.read_exact(&mut buf))
+        .await
+        .expect("served once a connection closed")
+        .unwrap();
+    assert_eq!(&buf, b"HTTP/1.1 200");
+    server.shutdown().await;
+}
