@@ -8,8 +8,12 @@
 //!   exactly what it missed from the channel's ring, or an `event: gap` saying what is gone;
 //! - every size and queue is bounded (see [`ServerConfig`]).
 //!
-//! Files: [`hub`] (channels, rings, cursors), [`routes`] (HTTP handlers), [`page`] (the help
-//! pages), [`stream`] (the SSE response).
+//! Files: `hub.rs` (channels, rings, cursors, ids), `routes.rs` (request routing),
+//! `ingest.rs` (webhook bodies and publishing), `stream.rs` (the SSE response), `page.rs`
+//! (the help pages), `listener.rs` (connection limit).
+//!
+//! Header names reach subscribers lower-cased and grouped by name in first-arrival order
+//! (what `http::HeaderMap` keeps); values, repeats, the body, sub-path and query are exact.
 
 mod hub;
 mod ingest;
@@ -126,6 +130,8 @@ pub(crate) struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// One permit per body byte being received (see `max_inflight_body_bytes`).
     pub inflight: Arc<tokio::sync::Semaphore>,
+    /// Slots for encoding large events (see [`stream::LARGE_ENCODES`]).
+    pub encode_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// A running relay server.
@@ -175,6 +181,7 @@ impl RelayServer {
                 cfg.max_inflight_body_bytes
                     .min(tokio::sync::Semaphore::MAX_PERMITS),
             )),
+            encode_slots: Arc::new(tokio::sync::Semaphore::new(stream::LARGE_ENCODES)),
         });
         let app = routes::router(state);
         let mut stop = rx.clone();

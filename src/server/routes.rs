@@ -124,7 +124,13 @@ fn subscribe(st: &AppState, channel: &str, req: &Request) -> Resp {
                 resume = last_id.is_some(),
                 "subscriber connected"
             );
-            stream::response(sub, extended, st.cfg.ping_interval, st.shutdown.clone())
+            stream::response(
+                sub,
+                extended,
+                st.cfg.ping_interval,
+                st.shutdown.clone(),
+                Arc::clone(&st.encode_slots),
+            )
         }
         Err(e) => refused(e),
     }
