@@ -8,10 +8,16 @@
 //!   exactly what it missed from the channel's ring, or an `event: gap` saying what is gone;
 //! - every size and queue is bounded (see [`ServerConfig`]).
 //!
-//! Files: [`hub`] (channels, rings, cursors), [`routes`] (HTTP handlers), [`page`] (the help
-//! pages), [`stream`] (the SSE response).
+//! Files: `hub.rs` (channels, rings, cursors, ids), `routes.rs` (request routing),
+//! `ingest.rs` (webhook bodies and publishing), `stream.rs` (the SSE response), `page.rs`
+//! (the help pages), `listener.rs` (connection limit).
+//!
+//! Header names reach subscribers lower-cased and grouped by name in first-arrival order
+//! (what `http::HeaderMap` keeps); values, repeats, the body, sub-path and query are exact.
 
-pub mod hub;
+mod hub;
+mod ingest;
+mod listener;
 mod page;
 mod routes;
 mod stream;
@@ -58,6 +64,12 @@ pub struct ServerConfig {
     pub retained_bytes_total: usize,
     /// A channel with no subscribers and no traffic for this long may be evicted. Default 1 h.
     pub channel_idle_ttl: Duration,
+    /// Most open connections (senders and subscribers); more wait in the accept backlog.
+    /// Default 1024.
+    pub max_connections: usize,
+    /// Most body bytes being received at once across all requests (at least
+    /// `max_body_bytes`); a request that finds no room within 10 s gets `503`. Default 128 MiB.
+    pub max_inflight_body_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -73,6 +85,8 @@ impl Default for ServerConfig {
             ping_interval: Duration::from_secs(30),
             retained_bytes_total: 256 * 1024 * 1024,
             channel_idle_ttl: Duration::from_secs(3600),
+            max_connections: 1024,
+            max_inflight_body_bytes: 128 * 1024 * 1024,
         }
     }
 }
@@ -91,6 +105,15 @@ impl ServerConfig {
         if self.ring_len == 0 || self.subscriber_queue == 0 {
             return bad("ring_len and subscriber_queue must be at least 1");
         }
+        if self.max_body_bytes > u32::MAX as usize {
+            return bad("max_body_bytes must be at most 4 GiB");
+        }
+        if self.max_inflight_body_bytes < self.max_body_bytes {
+            return bad("max_inflight_body_bytes must be at least max_body_bytes");
+        }
+        if self.max_connections == 0 {
+            return bad("max_connections must be at least 1");
+        }
         if self.ping_interval.is_zero() {
             return bad("ping_interval must be more than zero");
         }
@@ -105,13 +128,18 @@ pub(crate) struct AppState {
     pub local_addr: SocketAddr,
     /// Flips to `true` on shutdown: streams end.
     pub shutdown: watch::Receiver<bool>,
+    /// One permit per body byte being received (see `max_inflight_body_bytes`).
+    pub inflight: Arc<tokio::sync::Semaphore>,
+    /// Slots for encoding large events (see [`stream::LARGE_ENCODES`]).
+    pub encode_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// A running relay server.
 pub struct RelayServer {
     local_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    /// The serve task (taken by [`RelayServer::shutdown`]).
+    task: Option<JoinHandle<()>>,
     janitor: JoinHandle<()>,
     hub: Arc<Hub>,
 }
@@ -149,10 +177,17 @@ impl RelayServer {
             cfg: cfg.clone(),
             local_addr,
             shutdown: rx.clone(),
+            inflight: Arc::new(tokio::sync::Semaphore::new(
+                cfg.max_inflight_body_bytes
+                    .min(tokio::sync::Semaphore::MAX_PERMITS),
+            )),
+            encode_slots: Arc::new(tokio::sync::Semaphore::new(stream::LARGE_ENCODES)),
         });
         let app = routes::router(state);
         let mut stop = rx.clone();
+        let max_connections = cfg.max_connections;
         let task = tokio::spawn(async move {
+            let listener = listener::LimitedListener::new(listener, max_connections);
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stop.wait_for(|s| *s).await;
@@ -171,7 +206,7 @@ impl RelayServer {
         Ok(RelayServer {
             local_addr,
             shutdown: tx,
-            task,
+            task: Some(task),
             janitor,
             hub,
         })
@@ -201,10 +236,13 @@ impl RelayServer {
     }
 
     /// Stop accepting, end every stream, and wait (at most 5 s) for connections to close.
-    pub async fn shutdown(self) {
+    /// (Dropping the server also stops it, without waiting.)
+    pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         self.janitor.abort();
-        let mut task = self.task;
+        let Some(mut task) = self.task.take() else {
+            return;
+        };
         if tokio::time::timeout(Duration::from_secs(5), &mut task)
             .await
             .is_err()
@@ -213,6 +251,13 @@ impl RelayServer {
             task.abort();
         }
         tracing::info!("relay stopped");
+    }
+}
+
+impl Drop for RelayServer {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        self.janitor.abort();
     }
 }
 

@@ -10,14 +10,12 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use super::hub::HubError;
-use super::{AppState, new_channel_name, page, stream, valid_channel_name};
-use crate::delivery::{WebhookRequest, now_ms};
+use super::{AppState, ingest, new_channel_name, page, stream, valid_channel_name};
 use crate::wire;
 
-type Resp = Response<Body>;
+pub(crate) type Resp = Response<Body>;
 
 /// The router: one fallback handler does all routing.
 pub(crate) fn router(state: Arc<AppState>) -> Router {
@@ -64,7 +62,7 @@ async fn dispatch(State(st): State<Arc<AppState>>, req: Request) -> Resp {
     }
     let channel = channel.to_string();
     let sub = sub.to_string();
-    ingest(&st, channel, sub, req).await
+    ingest::ingest(&st, channel, sub, req).await
 }
 
 /// `GET /`: what this is.
@@ -126,70 +124,13 @@ fn subscribe(st: &AppState, channel: &str, req: &Request) -> Resp {
                 resume = last_id.is_some(),
                 "subscriber connected"
             );
-            stream::response(sub, extended, st.cfg.ping_interval, st.shutdown.clone())
-        }
-        Err(e) => refused(e),
-    }
-}
-
-/// Any other request on a channel: a webhook. Read the body (bounded), publish, answer 200.
-async fn ingest(st: &AppState, channel: String, sub_path: String, req: Request) -> Resp {
-    let limit = st.cfg.max_body_bytes;
-    let too_large = || {
-        text(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("request body is larger than this relay's limit of {limit} bytes\n"),
-        )
-    };
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return too_large();
-    }
-    let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, limit).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(),
-        Err(e) => {
-            tracing::debug!(channel, error = %e, "could not read a webhook body");
-            return text(StatusCode::BAD_REQUEST, "could not read the request body\n");
-        }
-    };
-    let request = WebhookRequest {
-        method: parts.method.as_str().to_string(),
-        path: sub_path,
-        query: parts.uri.query().unwrap_or("").to_string(),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        body,
-    };
-    let (method, size) = (request.method.clone(), request.body.len());
-    match st.hub.publish(&channel, request, now_ms()) {
-        Ok(id) => {
-            tracing::debug!(channel, id, method, size, "webhook published");
-            let json = serde_json::json!({"ok": true, "channel": channel, "id": id});
-            let mut r = Response::new(Body::from(json.to_string()));
-            let h = r.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                HeaderValue::from_static("*"),
-            );
-            r
+            stream::response(
+                sub,
+                extended,
+                st.cfg.ping_interval,
+                st.shutdown.clone(),
+                Arc::clone(&st.encode_slots),
+            )
         }
         Err(e) => refused(e),
     }
@@ -220,7 +161,7 @@ fn preflight(headers: &HeaderMap) -> Resp {
     r
 }
 
-fn refused(e: HubError) -> Resp {
+pub(crate) fn refused(e: HubError) -> Resp {
     tracing::debug!(error = %e, "request refused");
     let mut r = text(StatusCode::SERVICE_UNAVAILABLE, &format!("{e}\n"));
     r.headers_mut()
@@ -263,7 +204,7 @@ fn base_url(st: &AppState, headers: &HeaderMap) -> String {
     format!("{proto}://{host}")
 }
 
-fn text(status: StatusCode, body: &str) -> Resp {
+pub(crate) fn text(status: StatusCode, body: &str) -> Resp {
     let mut r = Response::new(Body::from(body.to_string()));
     *r.status_mut() = status;
     r.headers_mut().insert(

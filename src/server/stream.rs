@@ -9,14 +9,16 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{HeaderValue, Response, StatusCode, header};
 use bytes::Bytes;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use super::hub::{Event, Gap, Subscription};
 use crate::wire;
 
 /// Bodies at least this large are encoded on a blocking thread (JSON parsing of big bodies
-/// must not stall the async workers).
+/// must not stall the async workers), at most [`LARGE_ENCODES`] at once per server.
 const BLOCKING_ENCODE_BYTES: usize = 256 * 1024;
+/// How many large events may be encoded at once (bounds the transient memory of encoding).
+pub(crate) const LARGE_ENCODES: usize = 2;
 
 pub(crate) const READY: &[u8] = b"event: ready\ndata: {}\n\n";
 pub(crate) const PING: &[u8] = b"event: ping\ndata: {}\n\n";
@@ -27,6 +29,7 @@ pub(crate) fn response(
     extended: bool,
     ping_interval: Duration,
     mut shutdown: watch::Receiver<bool>,
+    encode_slots: Arc<Semaphore>,
 ) -> Response<Body> {
     let body = async_stream::stream! {
         yield Ok::<Bytes, Infallible>(Bytes::from_static(READY));
@@ -43,7 +46,7 @@ pub(crate) fn response(
                 yield Ok(gap_frame(&gap));
             }
             for ev in batch.events {
-                yield Ok(event_frame(ev, extended).await);
+                yield Ok(event_frame(ev, extended, &encode_slots).await);
             }
             if busy {
                 continue;
@@ -90,10 +93,12 @@ fn gap_frame(gap: &Gap) -> Bytes {
     ))
 }
 
-async fn event_frame(ev: Arc<Event>, extended: bool) -> Bytes {
+async fn event_frame(ev: Arc<Event>, extended: bool, slots: &Arc<Semaphore>) -> Bytes {
     if ev.request.body.len() < BLOCKING_ENCODE_BYTES {
         return encode_frame(&ev, extended);
     }
+    // Encoding a large JSON body takes several times its size in memory: few at once.
+    let _slot = Arc::clone(slots).acquire_owned().await;
     let ev2 = Arc::clone(&ev);
     match tokio::task::spawn_blocking(move || encode_frame(&ev2, extended)).await {
         Ok(b) => b,
