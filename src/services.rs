@@ -1,13 +1,18 @@
 //! The optional services around forwarding: verification, the store and Slack.
 //! The pipeline calls these hooks; each does nothing when its service is not configured.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use crate::delivery::{Attempt, Delivery, WebhookRequest};
 use crate::events::AppEvent;
 use crate::slack::{SlackConfig, SlackNotifier, SlackResult};
+use crate::store::{Store, StoreOp, StoreWriter};
+
+/// How long forwarding waits for a delivery to be on disk before going ahead anyway.
+const STORE_WAIT: Duration = Duration::from_secs(1);
 
 /// What the forward job has besides the target.
 #[derive(Default)]
@@ -16,6 +21,11 @@ pub struct Services {
     slack_results: Mutex<Option<mpsc::Receiver<(String, SlackResult)>>>,
     /// Without a webhook: show the message that would have been sent.
     slack_preview: bool,
+    store: Option<StoreWriter>,
+    /// A second connection for reads (replay of deliveries no longer in memory, the UI).
+    reader: Option<Arc<Mutex<Store>>>,
+    problems_tx: Option<mpsc::UnboundedSender<String>>,
+    problems_rx: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
 }
 
 impl Services {
@@ -33,6 +43,50 @@ impl Services {
         self
     }
 
+    /// Keep every delivery and attempt in the store at `path` (one writer thread, a bounded
+    /// queue; problems are reported, forwarding goes on).
+    pub fn with_store(mut self, path: &std::path::Path) -> Result<Self, crate::store::StoreError> {
+        let writer_store = Store::open(path)?;
+        let reader = Store::open(path)?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.store = Some(StoreWriter::spawn(writer_store, 4096, tx.clone()));
+        self.reader = Some(Arc::new(Mutex::new(reader)));
+        self.problems_tx = Some(tx);
+        self.problems_rx = Mutex::new(Some(rx));
+        Ok(self)
+    }
+
+    /// The read connection to the store, when there is one.
+    pub fn store_reader(&self) -> Option<Arc<Mutex<Store>>> {
+        self.reader.clone()
+    }
+
+    fn store_op(&self, op: StoreOp) {
+        let Some(w) = &self.store else { return };
+        if let Err(op) = w.try_send(op) {
+            if let Some(p) = &self.problems_tx {
+                let what = match &op {
+                    StoreOp::Insert(d) => format!("delivery {}", d.id),
+                    StoreOp::Attempt(id, _) => format!("an attempt of {id}"),
+                    StoreOp::Verification(id, _) | StoreOp::Slack(id, _) | StoreOp::Summary(id, _) => {
+                        format!("a detail of {id}")
+                    }
+                };
+                let _ = p.send(format!(
+                    "store: {what} not saved: the store's queue is full (the disk is slower than the deliveries)"
+                ));
+            }
+        }
+    }
+
+    /// Wait (a bounded time) until what was queued for the store is on disk, so a delivery is
+    /// saved before the target sees it.
+    pub async fn store_settled(&self) {
+        if let Some(w) = &self.store {
+            let _ = tokio::time::timeout(STORE_WAIT, w.flush()).await;
+        }
+    }
+
     /// Attach what can be known at receipt (the verification outcome).
     pub fn annotate(&self, _d: &mut Delivery) {}
 
@@ -41,9 +95,19 @@ impl Services {
         Ok(())
     }
 
-    pub fn store_delivery(&self, _d: &Delivery) {}
+    pub fn store_delivery(&self, d: &Delivery) {
+        if self.store.is_none() {
+            return;
+        }
+        self.store_op(StoreOp::Insert(Box::new(d.clone())));
+        if let Some(ev) = crate::port::parse_bytes(&d.request.body) {
+            self.store_op(StoreOp::Summary(d.id.clone(), ev.summary()));
+        }
+    }
 
-    pub fn store_attempt(&self, _id: &str, _a: &Attempt) {}
+    pub fn store_attempt(&self, id: &str, a: &Attempt) {
+        self.store_op(StoreOp::Attempt(id.to_string(), a.clone()));
+    }
 
     /// Queue the Slack message for a Port event. Returns the message when previewing.
     pub fn notify_slack(&self, d: &Delivery) -> Option<serde_json::Value> {
@@ -66,10 +130,29 @@ impl Services {
         &self,
         events: mpsc::Sender<AppEvent>,
     ) -> Option<tokio::task::JoinHandle<()>> {
-        let mut rx = self.slack_results.lock().ok()?.take()?;
+        let slack = self.slack_results.lock().ok()?.take();
+        let problems = self.problems_rx.lock().ok()?.take();
+        if slack.is_none() && problems.is_none() {
+            return None;
+        }
+        let store = self.store.clone();
         Some(tokio::spawn(async move {
-            while let Some((id, result)) = rx.recv().await {
-                if events.send(AppEvent::Slack { id, result }).await.is_err() {
+            let (mut slack, mut problems) = (slack, problems);
+            loop {
+                let ev = tokio::select! {
+                    Some((id, result)) = recv_opt(&mut slack) => {
+                        if let Some(w) = &store {
+                            let _ = w.try_send(StoreOp::Slack(id.clone(), result.clone()));
+                        }
+                        AppEvent::Slack { id, result }
+                    }
+                    Some(p) = recv_opt_unbounded(&mut problems) => {
+                        tracing::warn!("{p}");
+                        AppEvent::Problem(p)
+                    }
+                    else => return,
+                };
+                if events.send(ev).await.is_err() {
                     return;
                 }
             }
@@ -77,12 +160,31 @@ impl Services {
     }
 
     /// A delivery that is no longer in memory.
-    pub async fn load(&self, _id: &str) -> Option<Delivery> {
-        None
+    pub async fn load(&self, id: &str) -> Option<Delivery> {
+        let reader = self.reader.clone()?;
+        let id = id.to_string();
+        tokio::task::spawn_blocking(move || reader.lock().ok()?.get(&id).ok())
+            .await
+            .ok()
+            .flatten()
     }
 
     /// Fresh signature headers for a replay.
     pub fn resign(&self, _req: &mut WebhookRequest) -> Result<(), String> {
         Err("no signing secret configured".into())
+    }
+}
+
+async fn recv_opt<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn recv_opt_unbounded<T>(rx: &mut Option<mpsc::UnboundedReceiver<T>>) -> Option<T> {
+    match rx {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
     }
 }

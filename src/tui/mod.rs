@@ -16,6 +16,7 @@ pub mod json_view;
 pub mod keymap;
 pub mod model;
 pub mod source;
+pub mod store_source;
 pub mod terminal;
 pub mod theme;
 pub mod update;
