@@ -496,18 +496,3 @@ impl Verifier {
         Ok(done)
     }
 }
-
-/// Port's signature header value for a body: `v1,` + base64(HMAC-SHA256(secret, ts.body)).
-pub fn sign_port(secret: &str, timestamp: &str, body: &[u8]) -> String {
-    use base64::Engine as _;
-    use hmac::{KeyInit, Mac};
-    let mut mac =
-        hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!(
-        "v1,{}",
-        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-    )
-}
