@@ -68,7 +68,9 @@ impl Services {
                 let what = match &op {
                     StoreOp::Insert(d) => format!("delivery {}", d.id),
                     StoreOp::Attempt(id, _) => format!("an attempt of {id}"),
-                    StoreOp::Verification(id, _) | StoreOp::Slack(id, _) | StoreOp::Summary(id, _) => {
+                    StoreOp::Verification(id, _)
+                    | StoreOp::Slack(id, _)
+                    | StoreOp::Summary(id, _) => {
                         format!("a detail of {id}")
                     }
                 };

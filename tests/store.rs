@@ -13,11 +13,7 @@ use hookrelay::store::{ListFilter, StatusFilter, Store, StoreError, schema};
 use hookrelay::verify::{Outcome, Scheme, Verification};
 
 fn verification(outcome: Outcome) -> Verification {
-    Verification {
-        scheme: Some(Scheme::Github),
-        outcome,
-        reason: "because".into(),
-    }
+    Verification::new(Some(Scheme::Github), outcome, "because")
 }
 
 #[test]

@@ -32,11 +32,7 @@ async fn operations_are_written_in_order() {
     let path = dir.path().join("w.sqlite");
     let (tx, mut problems) = mpsc::unbounded_channel();
     let writer = StoreWriter::spawn(Store::open(&path).unwrap(), 16, tx);
-    let v = Verification {
-        scheme: None,
-        outcome: Outcome::Unsigned,
-        reason: "no signature header".into(),
-    };
+    let v = Verification::new(None, Outcome::Unsigned, "no signature header");
     let slack = SlackResult {
         ok: true,
         status: Some(200),

@@ -21,7 +21,11 @@ impl StoreSource {
 
 /// The list row for a stored summary.
 pub fn row_from_summary(s: &DeliverySummary) -> Row {
-    let mut path = if s.path.is_empty() { "/".to_string() } else { s.path.clone() };
+    let mut path = if s.path.is_empty() {
+        "/".to_string()
+    } else {
+        s.path.clone()
+    };
     if !s.query.is_empty() {
         path.push('?');
         path.push_str(&s.query);

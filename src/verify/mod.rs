@@ -170,6 +170,11 @@ pub struct Verification {
 }
 
 impl Verification {
+    /// A verdict with no timestamps or matched form.
+    pub fn new(scheme: Option<Scheme>, outcome: Outcome, reason: impl Into<String>) -> Self {
+        Self::plain(scheme, outcome, reason)
+    }
+
     fn plain(scheme: Option<Scheme>, outcome: Outcome, reason: impl Into<String>) -> Self {
         Verification {
             scheme,

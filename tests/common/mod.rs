@@ -157,7 +157,6 @@ pub fn http() -> reqwest::Client {
 
 // ---- builders for the store and export tests ----
 
-
 pub fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
         .iter()

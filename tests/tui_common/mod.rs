@@ -50,11 +50,7 @@ pub fn delivery(id: &str, n: i64, request: WebhookRequest) -> Delivery {
 }
 
 pub fn verified(scheme: Scheme, outcome: Outcome, reason: &str) -> Option<Verification> {
-    Some(Verification {
-        scheme: Some(scheme),
-        outcome,
-        reason: reason.into(),
-    })
+    Some(Verification::new(Some(scheme), outcome, reason))
 }
 
 pub fn response(n: i64, status: u16, latency: f64, replay: bool, body: &str) -> Attempt {
@@ -188,11 +184,11 @@ pub fn mixed() -> Vec<Delivery> {
             b"a=1&b=two",
         ),
     );
-    plain.verification = Some(Verification {
-        scheme: None,
-        outcome: Outcome::Unsigned,
-        reason: "No signature header.".into(),
-    });
+    plain.verification = Some(Verification::new(
+        None,
+        Outcome::Unsigned,
+        "No signature header.",
+    ));
     plain.attempts = vec![refused(3)];
 
     let bin = delivery(
