@@ -1,8 +1,9 @@
 //! Fuzz the signature header parsers and `Verifier::verify` / `resign` with arbitrary bytes.
 //!
-//! Input layout: pieces separated by 0xFF. Each of the first pieces is the value of one
-//! signature-related header (in the order of `NAMES`, an empty piece = header absent when
-//! its first byte... see `request`); the last piece is the body.
+//! Input layout: pieces separated by 0xFF; the last piece is the body. In every other
+//! piece the first byte picks a signature-related header name from `NAMES` and the rest is
+//! its value (empty pieces add no header). The whole input also goes, as text, into every
+//! header parser on its own.
 #![no_main]
 
 use bytes::Bytes;
@@ -30,13 +31,22 @@ const NOW: i64 = 1_700_000_000_000;
 
 fn request(data: &[u8]) -> WebhookRequest {
     let mut pieces: Vec<&[u8]> = data.split(|b| *b == 0xff).collect();
-    let body = if pieces.len() > 1 { pieces.pop().unwrap_or_default() } else { &[] };
+    let body = if pieces.len() > 1 {
+        pieces.pop().unwrap_or_default()
+    } else {
+        &[]
+    };
     let mut headers = Vec::new();
     for (i, p) in pieces.iter().enumerate() {
         // The first byte picks the header; the rest is its value.
-        let Some((&pick, value)) = p.split_first() else { continue };
+        let Some((&pick, value)) = p.split_first() else {
+            continue;
+        };
         let name = NAMES[(pick as usize + i) % NAMES.len()];
-        headers.push((name.to_string(), String::from_utf8_lossy(value).into_owned()));
+        headers.push((
+            name.to_string(),
+            String::from_utf8_lossy(value).into_owned(),
+        ));
     }
     WebhookRequest {
         method: "POST".into(),
@@ -66,7 +76,12 @@ fuzz_target!(|data: &[u8]| {
         secrets.insert(s, "whsec_c2VjcmV0LWtleS1ieXRlcw==".into());
     }
     let mut v = Verifier::new(secrets);
-    for origin in [BodyOrigin::Exact, BodyOrigin::Reserialized { relay: "smee.io".into() }] {
+    for origin in [
+        BodyOrigin::Exact,
+        BodyOrigin::Reserialized {
+            relay: "smee.io".into(),
+        },
+    ] {
         let out = v.verify(&req, &origin, NOW);
         assert!(!out.reason.is_empty());
         assert!(!out.reason.contains("c2VjcmV0"));
