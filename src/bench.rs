@@ -147,13 +147,12 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
                 let now = Instant::now();
                 parser.feed(&chunk, &mut out);
                 for p in out.drain(..) {
-                    if let crate::sse::Parsed::Event(e) = p {
-                        if let Some(seq) = serde_json::from_str::<serde_json::Value>(&e.data)
+                    if let crate::sse::Parsed::Event(e) = p
+                        && let Some(seq) = serde_json::from_str::<serde_json::Value>(&e.data)
                             .ok()
                             .and_then(|v| v["x-bench-seq"].as_str()?.parse().ok())
-                        {
-                            raw_seen.lock().expect("raw").entry(seq).or_insert(now);
-                        }
+                    {
+                        raw_seen.lock().expect("raw").entry(seq).or_insert(now);
                     }
                 }
             }

@@ -94,10 +94,10 @@ impl SampleEvent {
         .to_string();
         let sig = crate::verify::sign_port(secret, &ts, &self.body);
         let mut body = self.body.clone();
-        if self.signing == Signing::Tampered {
-            if let Some(pos) = body.windows(3).position(|w| w == b"0.5") {
-                body[pos + 2] = b'9'; // free_storage 0.5 -> 0.9
-            }
+        if self.signing == Signing::Tampered
+            && let Some(pos) = body.windows(3).position(|w| w == b"0.5")
+        {
+            body[pos + 2] = b'9'; // free_storage 0.5 -> 0.9
         }
         let headers = vec![
             ("content-type".into(), "application/json".into()),

@@ -334,15 +334,13 @@ async fn command_loop(
                 if let Some(b) = body {
                     req.body = b;
                 }
-                if resign {
-                    if let Err(e) = shared.services.resign(&mut req) {
-                        shared
-                            .emit(AppEvent::Problem(format!(
-                                "replay {id}: cannot re-sign: {e}"
-                            )))
-                            .await;
-                        continue;
-                    }
+                if resign && let Err(e) = shared.services.resign(&mut req) {
+                    shared
+                        .emit(AppEvent::Problem(format!(
+                            "replay {id}: cannot re-sign: {e}"
+                        )))
+                        .await;
+                    continue;
                 }
                 let extra = if shared.cfg.replay_header {
                     vec![(REPLAY_HEADER.to_string(), d.id.clone())]

@@ -10,6 +10,7 @@ use crate::delivery::{Attempt, Delivery, WebhookRequest};
 use crate::events::AppEvent;
 use crate::slack::{SlackConfig, SlackNotifier, SlackResult};
 use crate::store::{Store, StoreOp, StoreWriter};
+use crate::verify::{Verifier, VerifyMode};
 
 /// How long forwarding waits for a delivery to be on disk before going ahead anyway.
 const STORE_WAIT: Duration = Duration::from_secs(1);
@@ -26,6 +27,8 @@ pub struct Services {
     reader: Option<Arc<Mutex<Store>>>,
     problems_tx: Option<mpsc::UnboundedSender<String>>,
     problems_rx: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
+    verifier: Option<Verifier>,
+    verify_mode: VerifyMode,
 }
 
 impl Services {
@@ -63,21 +66,19 @@ impl Services {
 
     fn store_op(&self, op: StoreOp) {
         let Some(w) = &self.store else { return };
-        if let Err(op) = w.try_send(op) {
-            if let Some(p) = &self.problems_tx {
-                let what = match &op {
-                    StoreOp::Insert(d) => format!("delivery {}", d.id),
-                    StoreOp::Attempt(id, _) => format!("an attempt of {id}"),
-                    StoreOp::Verification(id, _)
-                    | StoreOp::Slack(id, _)
-                    | StoreOp::Summary(id, _) => {
-                        format!("a detail of {id}")
-                    }
-                };
-                let _ = p.send(format!(
+        if let Err(op) = w.try_send(op)
+            && let Some(p) = &self.problems_tx
+        {
+            let what = match &op {
+                StoreOp::Insert(d) => format!("delivery {}", d.id),
+                StoreOp::Attempt(id, _) => format!("an attempt of {id}"),
+                StoreOp::Verification(id, _) | StoreOp::Slack(id, _) | StoreOp::Summary(id, _) => {
+                    format!("a detail of {id}")
+                }
+            };
+            let _ = p.send(format!(
                     "store: {what} not saved: the store's queue is full (the disk is slower than the deliveries)"
                 ));
-            }
         }
     }
 
@@ -89,12 +90,32 @@ impl Services {
         }
     }
 
+    /// Verify every delivery (`report`: show the outcome; `strict`: forward only valid ones).
+    pub fn with_verifier(mut self, verifier: Verifier, mode: VerifyMode) -> Self {
+        self.verifier = Some(verifier);
+        self.verify_mode = mode;
+        self
+    }
+
     /// Attach what can be known at receipt (the verification outcome).
-    pub fn annotate(&self, _d: &mut Delivery) {}
+    pub fn annotate(&self, d: &mut Delivery) {
+        if self.verify_mode == VerifyMode::Off {
+            return;
+        }
+        if let Some(v) = &self.verifier {
+            d.verification = Some(v.verify(&d.request, &d.origin, crate::delivery::now_ms()));
+        }
+    }
 
     /// Whether the delivery may be forwarded (strict verification says no to failures).
-    pub fn may_forward(&self, _d: &Delivery) -> Result<(), String> {
-        Ok(())
+    pub fn may_forward(&self, d: &Delivery) -> Result<(), String> {
+        if self.verify_mode.forwards(d.verification.as_ref()) {
+            return Ok(());
+        }
+        Err(match &d.verification {
+            Some(v) => format!("--verify strict: {}", v.reason),
+            None => "--verify strict: not verified".into(),
+        })
     }
 
     pub fn store_delivery(&self, d: &Delivery) {
@@ -172,8 +193,13 @@ impl Services {
     }
 
     /// Fresh signature headers for a replay.
-    pub fn resign(&self, _req: &mut WebhookRequest) -> Result<(), String> {
-        Err("no signing secret configured".into())
+    pub fn resign(&self, req: &mut WebhookRequest) -> Result<(), String> {
+        let Some(v) = &self.verifier else {
+            return Err("no signing secret configured (--secret SCHEME=...)".into());
+        };
+        v.resign(req, crate::delivery::now_ms())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -106,11 +106,9 @@ fn push_smee_body(out: &mut String, req: &WebhookRequest) {
     let raw_ok = !req.body.is_empty()
         && memchr::memchr2(b'\n', b'\r', &req.body).is_none()
         && serde_json::from_slice::<serde::de::IgnoredAny>(&req.body).is_ok();
-    if raw_ok {
-        if let Ok(text) = std::str::from_utf8(&req.body) {
-            out.push_str(text.trim_matches(|c| c == ' ' || c == '\t'));
-            return;
-        }
+    if raw_ok && let Ok(text) = std::str::from_utf8(&req.body) {
+        out.push_str(text.trim_matches(|c| c == ' ' || c == '\t'));
+        return;
     }
     out.push_str(&smee_body(req).to_string());
 }

@@ -1,6 +1,5 @@
 //! `forward`, `serve` and `demo`: the long-running commands.
 
-use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -46,7 +45,14 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
     cfg.forward_timeout = args.timeout;
     cfg.keepalive = args.keepalive;
     cfg.replay_header = !args.no_replay_header;
-    let mut services = Services::default();
+    let mut services = Services::default().with_verifier(args.verify.verifier()?, args.verify.mode);
+    let store_path = args.store.path();
+    if let Some(p) = &store_path {
+        services = services
+            .with_store(p)
+            .with_context(|| format!("cannot open the store {}", p.display()))?;
+        eprintln!("hookrelay: deliveries are kept in {}", p.display());
+    }
     if let Some(url) = &args.slack_webhook {
         eprintln!(
             "hookrelay: Slack notifications for Port events go to {}",
@@ -56,11 +62,43 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
     } else if args.slack_preview {
         services = services.with_slack_preview();
     }
+    let reader = services.store_reader();
+    let target_text = cfg.target.to_string();
+    let channel_text = cfg.channel_url.clone();
     let pipeline = pipeline::start(cfg, services);
-    let result = log_until_interrupted(pipeline, args.json).await;
+    let interactive = !args.json && !args.no_tui && crate::tui::tty_available();
+    let result = if interactive {
+        let setup = crate::tui::TuiSetup {
+            channel_url: channel_text,
+            target: target_text,
+            verify_mode: format!("{:?}", args.verify.mode).to_lowercase(),
+            store_path: store_path.map(|p| p.display().to_string()),
+            newest_first: args.newest_first,
+        };
+        run_tui(pipeline, setup, reader).await
+    } else {
+        log_until_interrupted(pipeline, args.json).await
+    };
     if let Some(s) = embedded {
         s.shutdown().await;
     }
+    result
+}
+
+/// Run the terminal UI on the pipeline's events until the user quits.
+async fn run_tui(
+    mut pipeline: Pipeline,
+    setup: crate::tui::TuiSetup,
+    reader: Option<std::sync::Arc<std::sync::Mutex<crate::store::Store>>>,
+) -> anyhow::Result<()> {
+    let source: Box<dyn crate::tui::source::DeliverySource> = match reader {
+        Some(store) => Box::new(crate::tui::store_source::StoreSource::new(store)),
+        None => Box::new(crate::tui::source::MemorySource::new(100_000)),
+    };
+    let (_keep, empty) = tokio::sync::mpsc::channel(1);
+    let events = std::mem::replace(&mut pipeline.events, empty);
+    let result = crate::tui::run(setup, events, pipeline.commands.clone(), source).await;
+    pipeline.shutdown().await;
     result
 }
 
@@ -159,63 +197,113 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         .context("cannot start the sample dev server")?;
     let channel = server.new_channel();
     let target_url = format!("{}webhooks/port", target.url());
-    eprintln!(
-        "hookrelay demo: a relay, a sample dev server and six signed Port events, all on loopback."
-    );
-    eprintln!("  relay channel : {channel}");
-    eprintln!("  dev server    : {target_url} (checks the Port signature like a real handler)");
-    eprintln!(
-        "  signing secret: the demo's own (set your real one with --secret port=... or HOOKRELAY_PORT_SECRET)"
-    );
-    let cfg = PipelineConfig::new(channel.clone(), Target::parse(&target_url)?);
-    let mut services = Services::default();
+    let interactive = !args.no_tui && !args.json && crate::tui::tty_available();
+    let (store_path, temporary) = match &args.store {
+        Some(p) => (p.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("hookrelay-demo-{}.sqlite", std::process::id())),
+            true,
+        ),
+    };
+    if !interactive {
+        eprintln!(
+            "hookrelay demo: a relay, a sample dev server and six signed Port events, all on loopback."
+        );
+        eprintln!("  relay channel : {channel}");
+        eprintln!("  dev server    : {target_url} (checks the Port signature like a real handler)");
+        eprintln!("  history       : {}", store_path.display());
+    }
+    let mut secrets = crate::verify::Secrets::new();
+    secrets.insert(crate::verify::Scheme::Port, DEMO_SECRET.to_string());
+    let mut services = Services::default()
+        .with_verifier(
+            crate::verify::Verifier::new(secrets),
+            crate::verify::VerifyMode::Report,
+        )
+        .with_store(&store_path)
+        .with_context(|| format!("cannot open the store {}", store_path.display()))?;
     if args.slack_preview {
         services = services.with_slack_preview();
     }
+    let reader = services.store_reader();
+    let cfg = PipelineConfig::new(channel.clone(), Target::parse(&target_url)?);
     let mut pipeline = pipeline::start(cfg, services);
-    let mut events = Some(sample_events());
-    let total = events.as_ref().map_or(0, Vec::len);
-    let mut sender = None;
-    let mut sink = LogSink::new(std::io::stdout(), args.json);
-    let _interactive = std::io::stdout().is_terminal() && !args.no_tui && !args.json;
-    let mut done = 0usize;
-    let deadline = tokio::time::sleep(Duration::from_secs(60));
-    tokio::pin!(deadline);
-    while done < total {
-        tokio::select! {
-            _ = &mut deadline => {
-                eprintln!("hookrelay demo: gave up waiting after 60 s");
+    let total = sample_events().len();
+
+    // a tap on the events: start sending once the subscription listens, so none is missed
+    let (tap_tx, mut tap_rx) = tokio::sync::mpsc::channel(4096);
+    let (_keep, empty) = tokio::sync::mpsc::channel(1);
+    let mut upstream = std::mem::replace(&mut pipeline.events, empty);
+    let sender_channel = channel.clone();
+    let interval = args.interval;
+    let tap = tokio::spawn(async move {
+        let mut sender = None;
+        while let Some(ev) = upstream.recv().await {
+            if sender.is_none() && matches!(ev, AppEvent::Conn(crate::events::ConnState::Connected))
+            {
+                sender = Some(tokio::spawn(send_samples(
+                    sender_channel.clone(),
+                    sample_events(),
+                    interval,
+                )));
+            }
+            if tap_tx.send(ev).await.is_err() {
                 break;
             }
-            ev = pipeline.events.recv() => {
-                let Some(ev) = ev else { break };
-                match &ev {
-                    AppEvent::Attempt { attempt, .. } if !attempt.replay => done += 1,
-                    // send the samples once the subscription listens, so none is missed
-                    AppEvent::Conn(crate::events::ConnState::Connected) => {
-                        if let Some(evs) = events.take() {
-                            sender = Some(tokio::spawn(send_samples(channel.clone(), evs, args.interval)));
-                        }
-                    }
-                    _ => {}
+        }
+    });
+
+    let result = if interactive {
+        let setup = crate::tui::TuiSetup {
+            channel_url: channel.clone(),
+            target: target_url.clone(),
+            verify_mode: "report".into(),
+            store_path: Some(store_path.display().to_string()),
+            newest_first: false,
+        };
+        let source: Box<dyn crate::tui::source::DeliverySource> = match reader {
+            Some(store) => Box::new(crate::tui::store_source::StoreSource::new(store)),
+            None => Box::new(crate::tui::source::MemorySource::new(10_000)),
+        };
+        crate::tui::run(setup, tap_rx, pipeline.commands.clone(), source).await
+    } else {
+        let mut sink = LogSink::new(std::io::stdout(), args.json);
+        let mut done = 0usize;
+        let deadline = tokio::time::sleep(Duration::from_secs(60));
+        tokio::pin!(deadline);
+        while done < total {
+            tokio::select! {
+                _ = &mut deadline => {
+                    eprintln!("hookrelay demo: gave up waiting after 60 s");
+                    break;
                 }
-                sink.handle(&ev);
+                ev = tap_rx.recv() => {
+                    let Some(ev) = ev else { break };
+                    if matches!(&ev, AppEvent::Attempt { attempt, .. } if !attempt.replay) {
+                        done += 1;
+                    }
+                    sink.handle(&ev);
+                }
             }
         }
-    }
-    if let Some(Ok(Err(e))) = match sender {
-        Some(s) => Some(s.await),
-        None => None,
-    } {
-        eprintln!("hookrelay demo: sending failed: {e:#}");
-    }
-    eprintln!(
-        "hookrelay demo: {} deliveries relayed; the dev server accepted {} and rejected {} (a stale and a tampered signature, as intended).",
-        sink.received, sink.forwarded_ok, sink.failed
-    );
+        eprintln!(
+            "hookrelay demo: {} deliveries relayed; the dev server accepted {} and rejected {} (the stale and the tampered signature, as intended).",
+            sink.received, sink.forwarded_ok, sink.failed
+        );
+        if !temporary {
+            eprintln!("  try: hookrelay list --store {}", store_path.display());
+        }
+        Ok(())
+    };
+    tap.abort();
     pipeline.shutdown().await;
     server.shutdown().await;
-    Ok(())
+    if temporary {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", store_path.display()));
+        }
+    }
+    result
 }
 
 async fn send_samples(
@@ -225,13 +313,13 @@ async fn send_samples(
 ) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     for ev in events {
+        tokio::time::sleep(interval).await;
         let (headers, body) = ev.signed(crate::demo::DEMO_SECRET);
         let mut req = client.post(&channel).body(body);
         for (n, v) in headers {
             req = req.header(n, v);
         }
         req.send().await?.error_for_status()?;
-        tokio::time::sleep(interval).await;
     }
     Ok(())
 }

@@ -7,7 +7,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 mod forward;
+mod history;
+mod options;
 mod send;
+
+pub use options::{StoreOpts, VerifyOpts};
 
 /// hookrelay: relay, verify, inspect and replay webhooks on your machine.
 #[derive(Debug, Parser)]
@@ -37,6 +41,18 @@ pub enum Command {
     Send(send::SendArgs),
     /// Measure latency, a 1 MB event, a burst and memory on loopback (the peers' figures).
     Bench(crate::bench::BenchArgs),
+    /// List stored deliveries, newest first.
+    List(history::ListArgs),
+    /// Show one stored delivery: headers, body, verification, attempts, Slack.
+    Show(history::ShowArgs),
+    /// Send a stored delivery to the target again (re-signed with --resign).
+    Replay(history::ReplayArgs),
+    /// Print a stored delivery as a curl command, JSON or HAR.
+    Export(history::ExportArgs),
+    /// Delete old deliveries from the store.
+    Prune(history::PruneArgs),
+    /// The Port property diff of a delivery, or the diff of two deliveries.
+    Diff(history::DiffArgs),
 }
 
 /// `hookrelay forward`: flags of pysmee (positional URL and TARGET) and smee-client (-u -t -p -P).
@@ -95,6 +111,13 @@ pub struct ForwardArgs {
     /// Without a webhook: print the Slack message each Port event would produce.
     #[arg(long, conflicts_with = "slack_webhook")]
     pub slack_preview: bool,
+    /// In the UI, list the newest delivery first.
+    #[arg(long)]
+    pub newest_first: bool,
+    #[command(flatten)]
+    pub verify: VerifyOpts,
+    #[command(flatten)]
+    pub store: StoreOpts,
 }
 
 /// `hookrelay serve`.
@@ -166,28 +189,64 @@ pub fn main() -> i32 {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     crate::tls::install_provider();
     let command = cli.command.unwrap_or(Command::Forward(cli.forward));
-    init_logging(&cli.log);
+    let ui = match &command {
+        Command::Forward(a) => !a.json && !a.no_tui,
+        Command::Demo(a) => !a.json && !a.no_tui,
+        _ => false,
+    } && crate::tui::tty_available();
+    init_logging(&cli.log, ui);
     match command {
         Command::Forward(a) => forward::run(a).await,
         Command::Serve(a) => forward::serve(a).await,
         Command::Demo(a) => forward::demo(a).await,
         Command::Send(a) => send::run(a).await,
         Command::Bench(a) => crate::bench::run(a).await,
+        Command::List(a) => history::list(a),
+        Command::Show(a) => history::show(a),
+        Command::Replay(a) => history::replay(a).await,
+        Command::Export(a) => history::export(a),
+        Command::Prune(a) => history::prune(a),
+        Command::Diff(a) => history::diff(a),
     }
 }
 
 /// Diagnostics go to stderr without colour codes, so logged input can never drive the
-/// terminal (tracing-subscriber ≥ 0.3.20 escapes it too; RUSTSEC-2025-0055).
-fn init_logging(level: &str) {
+/// terminal (tracing-subscriber ≥ 0.3.20 escapes it too; RUSTSEC-2025-0055). While the UI owns
+/// the screen they go to `hookrelay.log` in the data directory instead.
+fn init_logging(level: &str, ui: bool) {
     let filter = std::env::var("HOOKRELAY_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| format!("hookrelay={level},warn"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
         .with_ansi(false)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    if ui {
+        let file = log_file_path().and_then(|p| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .ok()
+        });
+        match file {
+            Some(f) => {
+                let _ = builder.with_writer(std::sync::Mutex::new(f)).try_init();
+            }
+            None => {
+                let _ = builder.with_writer(std::io::sink).try_init();
+            }
+        }
+        return;
+    }
+    let _ = builder.with_writer(std::io::stderr).try_init();
+}
+
+/// Where the log goes while the UI is on screen.
+pub fn log_file_path() -> Option<PathBuf> {
+    let dir = dirs::data_dir()?.join("hookrelay");
+    std::fs::create_dir_all(&dir).ok()?;
+    Some(dir.join("hookrelay.log"))
 }
 
 impl ForwardArgs {

@@ -298,13 +298,13 @@ fn slack(app: &App, d: &Delivery) -> Vec<Line<'static>> {
         ],
     };
     // the message itself, rebuilt from the payload (small bodies only: this runs per frame)
-    if d.request.body.len() <= 256 << 10 {
-        if let Some(msg) = adapt::slack_message(&d.request.body) {
-            out.push(Line::raw(""));
-            out.push(Line::styled("Message:", t.title()));
-            for line in crate::slack::preview_text(&msg).lines().take(200) {
-                out.push(Line::raw(format!("  {}", display_safe_bounded(line, 400))));
-            }
+    if d.request.body.len() <= 256 << 10
+        && let Some(msg) = adapt::slack_message(&d.request.body)
+    {
+        out.push(Line::raw(""));
+        out.push(Line::styled("Message:", t.title()));
+        for line in crate::slack::preview_text(&msg).lines().take(200) {
+            out.push(Line::raw(format!("  {}", display_safe_bounded(line, 400))));
         }
     }
     out

@@ -1,0 +1,81 @@
+//! Option groups shared by several commands: signing secrets and verification, the store.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::verify::{Scheme, Secrets, Verifier, VerifyMode};
+
+/// Signing secrets and how deliveries are verified.
+#[derive(Debug, Args, Clone)]
+pub struct VerifyOpts {
+    /// A signing secret, `SCHEME=SECRET` (repeatable). Schemes: port, port-ocean, github,
+    /// scalr, stripe, standard-webhooks (svix). Also HOOKRELAY_<SCHEME>_SECRET.
+    #[arg(long = "secret", value_name = "SCHEME=SECRET")]
+    pub secrets: Vec<String>,
+    /// A file of `scheme = secret` lines.
+    #[arg(long, value_name = "PATH")]
+    pub secrets_file: Option<PathBuf>,
+    /// report: forward everything and show the outcome; strict: forward only valid
+    /// deliveries; off: do not verify.
+    #[arg(long = "verify", value_enum, default_value = "report")]
+    pub mode: VerifyMode,
+    /// Use this scheme instead of detecting it from the headers.
+    #[arg(long, value_enum, value_name = "SCHEME")]
+    pub verify_scheme: Option<Scheme>,
+    /// Timestamp tolerance in seconds.
+    #[arg(long, default_value_t = crate::verify::DEFAULT_TOLERANCE_SECS)]
+    pub tolerance: i64,
+}
+
+impl VerifyOpts {
+    /// The secrets: flags over environment over file.
+    pub fn secrets(&self) -> anyhow::Result<Secrets> {
+        let mut all = match &self.secrets_file {
+            Some(p) => Secrets::load_file(p).with_context(|| format!("reading {}", p.display()))?,
+            None => Secrets::new(),
+        };
+        all.merge(Secrets::from_env());
+        let mut flags = Secrets::new();
+        for s in &self.secrets {
+            let (scheme, secret) = Secrets::parse_flag(s)?;
+            flags.insert(scheme, secret);
+        }
+        all.merge(flags);
+        Ok(all)
+    }
+
+    pub fn verifier(&self) -> anyhow::Result<Verifier> {
+        let mut v = Verifier::new(self.secrets()?);
+        v.forced = self.verify_scheme;
+        v.tolerance_secs = self.tolerance;
+        Ok(v)
+    }
+}
+
+/// Where deliveries are kept.
+#[derive(Debug, Args, Clone)]
+pub struct StoreOpts {
+    /// The store file (default: one per project in your data directory).
+    #[arg(long, value_name = "PATH", env = "HOOKRELAY_STORE")]
+    pub store: Option<PathBuf>,
+    /// Keep deliveries in memory only.
+    #[arg(long, conflicts_with = "store")]
+    pub no_store: bool,
+}
+
+impl StoreOpts {
+    /// The store path, or None with `--no-store`.
+    pub fn path(&self) -> Option<PathBuf> {
+        if self.no_store {
+            None
+        } else {
+            Some(
+                self.store
+                    .clone()
+                    .unwrap_or_else(crate::store::default_path),
+            )
+        }
+    }
+}
