@@ -74,6 +74,21 @@ impl Target {
     }
 
     /// The URL a request is sent to: target path + sub-path, target query + raw query.
+    ///
+    /// ```
+    /// use hookrelay::delivery::WebhookRequest;
+    /// use hookrelay::forward::Target;
+    ///
+    /// let target = Target::parse("http://localhost:3000/api/slack?env=dev").unwrap();
+    /// let req = WebhookRequest {
+    ///     method: "POST".into(),
+    ///     path: "/github".into(),
+    ///     query: "a=1&a=2".into(),
+    ///     headers: vec![],
+    ///     body: Default::default(),
+    /// };
+    /// assert_eq!(target.url_for(&req), "http://localhost:3000/api/slack/github?env=dev&a=1&a=2");
+    /// ```
     pub fn url_for(&self, req: &WebhookRequest) -> String {
         let mut url = self.origin.clone();
         url.push_str(&self.path);

@@ -203,6 +203,19 @@ struct Ext {
 }
 
 /// Decode one webhook event's `data`. `limit` bounds the data size.
+///
+/// ```
+/// use hookrelay::delivery::BodyOrigin;
+/// use hookrelay::wire::{Dialect, decode_event};
+///
+/// // what smee.io streams: the body was parsed and re-serialized on the way
+/// let data = r#"{"content-type":"application/json","x-github-event":"push","body":{"a":1},"query":{},"timestamp":1795550924656}"#;
+/// let d = decode_event(data, 1 << 20).unwrap();
+/// assert_eq!(d.dialect, Dialect::Smee);
+/// assert_eq!(&d.request.body[..], br#"{"a":1}"#);
+/// assert_eq!(d.request.header("x-github-event"), Some("push"));
+/// assert_eq!(d.origin, BodyOrigin::Reserialized { relay: "smee.io".into() });
+/// ```
 pub fn decode_event(data: &str, limit: usize) -> Result<DecodedEvent, DecodeError> {
     if data.len() > limit {
         return Err(DecodeError::TooLarge {
