@@ -19,7 +19,10 @@ async fn post(client: &reqwest::Client, channel: &str, seq: usize) -> bool {
         .post(channel)
         .header("content-type", "application/json")
         .header("x-seq", seq.to_string())
-        .body(format!(r#"{{"seq":{seq},"pad":"{}"}}"#, "x".repeat(seq % 300)))
+        .body(format!(
+            r#"{{"seq":{seq},"pad":"{}"}}"#,
+            "x".repeat(seq % 300)
+        ))
         .send()
         .await
         .is_ok_and(|r| r.status().is_success())
@@ -130,7 +133,10 @@ async fn kill_9_mid_burst_loses_nothing_the_target_saw() {
             assert_eq!(new, (5_000..5_005).collect::<Vec<_>>());
             break;
         }
-        assert!(Instant::now() < end, "after the restart the target got {new:?}");
+        assert!(
+            Instant::now() < end,
+            "after the restart the target got {new:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // saved before the target saw it, so on disk now, next to what survived the crash
