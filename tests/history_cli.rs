@@ -552,6 +552,20 @@ fn a_missing_store_is_a_clear_error_and_is_not_created() {
     assert!(!f.store.exists());
 }
 
+#[test]
+fn a_file_that_is_not_a_store_is_a_clear_error() {
+    let f = Fixture::new();
+    std::fs::write(
+        &f.store,
+        "not a database, just some text that is long enough to be a header\n".repeat(4),
+    )
+    .unwrap();
+    let out = f.run(&["list"]);
+    assert!(!out.ok());
+    assert!(out.stderr.contains("is not a hookrelay store"), "{out:#?}");
+    assert_eq!(out.stderr.matches("not a database").count(), 0, "{out:#?}");
+}
+
 // ---- show ----
 
 #[test]
