@@ -328,7 +328,8 @@ pub fn show(a: ShowArgs) -> anyhow::Result<()> {
 pub struct ReplayArgs {
     /// The delivery id (a unique prefix is enough).
     pub id: String,
-    /// Where to send it (default: where it went last time).
+    /// Where to send it (default: the URL the forward job sent it to, sub-path and query
+    /// included; a replay to another --target does not change that).
     #[arg(long)]
     pub target: Option<String>,
     /// Sign it again with a current timestamp (needs the secret).
@@ -486,7 +487,8 @@ pub struct ExportArgs {
     /// A HAR 1.2 log (one entry per attempt).
     #[arg(long)]
     pub har: bool,
-    /// For --curl: the base URL (default: where it went last, or http://localhost:3000).
+    /// For --curl: the base URL (default: where the forward job sent it, or
+    /// http://localhost:3000).
     #[arg(long)]
     pub target: Option<String>,
     /// For --curl: write the body to this file and use `--data-binary @FILE`.
