@@ -9,12 +9,20 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use super::{StoreOpts, VerifyOpts};
-use crate::delivery::{AttemptOutcome, Delivery, now_ms};
+use crate::delivery::{AttemptOutcome, Delivery, WebhookRequest, now_ms};
 use crate::forward::{Forwarder, REPLAY_HEADER, Target};
 use crate::logline::{human_size, outcome_word};
 use crate::sanitize::{display_safe, display_safe_bounded};
 use crate::store::{ListFilter, StatusFilter, Store};
 use crate::verify::Outcome;
+
+/// The error is stdout closed by the reader (`hookrelay list | head`), not a failure.
+pub(super) fn is_closed_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
 
 fn open(store: &StoreOpts) -> anyhow::Result<Store> {
     let Some(path) = store.path() else {
@@ -171,15 +179,33 @@ fn body_text(body: &[u8], limit: usize) -> String {
     }
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
         let pretty = serde_json::to_string_pretty(&v).unwrap_or_default();
-        return display_safe_bounded(&pretty, limit).into_owned();
+        return safe_lines(&pretty, limit);
     }
     match std::str::from_utf8(body) {
-        Ok(t) => display_safe_bounded(t, limit).into_owned(),
+        Ok(t) => safe_lines(t, limit),
         Err(_) => format!(
             "({} of binary data; `hookrelay export ID --json` has it in base64)",
             human_size(body.len() as u64)
         ),
     }
+}
+
+/// At most `limit` characters of `text`, each line made safe on its own so the line breaks
+/// stay line breaks (a CR, an ESC or any other control is still shown escaped).
+fn safe_lines(text: &str, limit: usize) -> String {
+    let (text, cut) = match text.char_indices().nth(limit) {
+        Some((at, _)) => (&text[..at], true),
+        None => (text, false),
+    };
+    let mut out = text
+        .split('\n')
+        .map(|l| display_safe(l).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n");
+    if cut {
+        out.push('…');
+    }
+    out
 }
 
 fn indent(text: &str) -> String {
@@ -302,7 +328,8 @@ pub fn show(a: ShowArgs) -> anyhow::Result<()> {
 pub struct ReplayArgs {
     /// The delivery id (a unique prefix is enough).
     pub id: String,
-    /// Where to send it (default: where it went last time).
+    /// Where to send it (default: the URL the forward job sent it to, sub-path and query
+    /// included; a replay to another --target does not change that).
     #[arg(long)]
     pub target: Option<String>,
     /// Sign it again with a current timestamp (needs the secret).
@@ -329,13 +356,10 @@ pub async fn replay(a: ReplayArgs) -> anyhow::Result<()> {
     let target = match &a.target {
         Some(t) => Target::parse(t)?,
         None => {
-            let Some(last) = d.attempts.last() else {
+            let Some(origin) = previous_target(&d, &mut req)? else {
                 bail!("{} was never forwarded: pass --target URL", d.id);
             };
-            // the last attempt's URL already holds the sub-path and query
-            req.path.clear();
-            req.query.clear();
-            Target::parse(&last.target)?
+            Target::parse(&origin)?
         }
     };
     if a.edit {
@@ -345,7 +369,7 @@ pub async fn replay(a: ReplayArgs) -> anyhow::Result<()> {
     if a.resign {
         let schemes = verifier
             .resign(&mut req, now_ms())
-            .map_err(|e| anyhow::anyhow!("cannot re-sign: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let names: Vec<String> = schemes.iter().map(|s| s.to_string()).collect();
         eprintln!("re-signed now: {}", names.join(", "));
     } else if crate::verify::detect(&req).is_some() {
@@ -374,12 +398,13 @@ pub async fn replay(a: ReplayArgs) -> anyhow::Result<()> {
     }
     match &attempt.outcome {
         AttemptOutcome::Response { status, .. } => {
-            println!(
+            writeln!(
+                std::io::stdout().lock(),
                 "{} replayed to {} -> {status} in {:.1} ms",
                 d.id,
                 display_safe(&attempt.target),
                 attempt.latency_ms
-            );
+            )?;
             Ok(())
         }
         AttemptOutcome::Error { message } => {
@@ -391,6 +416,32 @@ pub async fn replay(a: ReplayArgs) -> anyhow::Result<()> {
             )
         }
     }
+}
+
+/// Where the forward job sent `d`: the URL of its newest forwarding attempt (a replay to another
+/// `--target` does not move it), else of its newest attempt. That URL already holds the
+/// delivery's sub-path and query, so it is split: `req` takes its path and query byte for byte and
+/// the origin (`http://host:port`) is returned. `None` when `d` was never sent anywhere.
+fn previous_target(d: &Delivery, req: &mut WebhookRequest) -> anyhow::Result<Option<String>> {
+    let Some(last) = d
+        .attempts
+        .iter()
+        .rev()
+        .find(|a| !a.replay)
+        .or(d.attempts.last())
+    else {
+        return Ok(None);
+    };
+    let uri: hyper::Uri = last
+        .target
+        .parse()
+        .with_context(|| format!("the stored target {:?} is not a URL", last.target))?;
+    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        bail!("the stored target {:?} is not an absolute URL", last.target);
+    };
+    req.path = uri.path().to_string();
+    req.query = uri.query().unwrap_or("").to_string();
+    Ok(Some(format!("{scheme}://{authority}")))
 }
 
 /// Open the body in $VISUAL / $EDITOR (else vi) and return what was saved.
@@ -436,7 +487,8 @@ pub struct ExportArgs {
     /// A HAR 1.2 log (one entry per attempt).
     #[arg(long)]
     pub har: bool,
-    /// For --curl: the base URL (default: where it went last, or http://localhost:3000).
+    /// For --curl: the base URL (default: where the forward job sent it, or
+    /// http://localhost:3000).
     #[arg(long)]
     pub target: Option<String>,
     /// For --curl: write the body to this file and use `--data-binary @FILE`.
@@ -449,31 +501,34 @@ pub struct ExportArgs {
 pub fn export(a: ExportArgs) -> anyhow::Result<()> {
     let store = open(&a.store)?;
     let d = store.get(&a.id)?;
+    let mut out = std::io::stdout().lock();
     if a.json {
-        println!(
+        writeln!(
+            out,
             "{}",
             serde_json::to_string_pretty(&crate::export::json(&d))?
-        );
+        )?;
     } else if a.har {
-        println!("{}", serde_json::to_string_pretty(&crate::export::har(&d))?);
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&crate::export::har(&d))?
+        )?;
     } else {
         let mut req = d.request.clone();
-        let base = match (&a.target, d.attempts.last()) {
-            (Some(t), _) => t.clone(),
-            (None, Some(last)) => {
-                req.path.clear();
-                req.query.clear();
-                last.target.clone()
-            }
-            (None, None) => "http://localhost:3000".to_string(),
+        let base = match &a.target {
+            Some(t) => t.clone(),
+            None => previous_target(&d, &mut req)?
+                .unwrap_or_else(|| "http://localhost:3000".to_string()),
         };
         if let Some(f) = &a.body_file {
             std::fs::write(f, &req.body).with_context(|| format!("writing {}", f.display()))?;
         }
-        println!(
+        writeln!(
+            out,
             "{}",
             crate::export::curl(&req, &base, a.body_file.as_deref())
-        );
+        )?;
     }
     Ok(())
 }
@@ -494,7 +549,8 @@ pub struct PruneArgs {
 pub fn prune(a: PruneArgs) -> anyhow::Result<()> {
     let store = open(&a.store)?;
     let n = store.prune(a.keep, a.older_than.map(|d| d.as_millis() as i64))?;
-    println!("deleted {n} deliveries");
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "deleted {n} deliveries")?;
     Ok(())
 }
 
@@ -521,6 +577,7 @@ pub fn diff(a: DiffArgs) -> anyhow::Result<()> {
         }
     };
     let first = store.get(&a.id)?;
+    let mut out = std::io::stdout().lock();
     let Some(other) = &a.other else {
         let Some(ev) = crate::port::parse_bytes(&first.request.body) else {
             bail!(
@@ -529,23 +586,26 @@ pub fn diff(a: DiffArgs) -> anyhow::Result<()> {
                 first.id
             );
         };
-        println!("{}", display_safe(&ev.summary()));
-        println!("{}", render(&ev.changes()));
+        writeln!(out, "{}", display_safe(&ev.summary()))?;
+        writeln!(out, "{}", render(&ev.changes()))?;
         return Ok(());
     };
     let second = store.get(other)?;
-    println!("{} -> {}", first.id, second.id);
-    println!("body:");
+    writeln!(out, "{} -> {}", first.id, second.id)?;
+    writeln!(out, "body:")?;
     match (first.request.json_body(), second.request.json_body()) {
-        (Some(x), Some(y)) => println!("{}", indent(&render(&crate::port::diff::diff(&x, &y)))),
-        _ if first.request.body == second.request.body => println!("    identical bytes"),
-        _ => println!(
+        (Some(x), Some(y)) => {
+            writeln!(out, "{}", indent(&render(&crate::port::diff::diff(&x, &y))))?
+        }
+        _ if first.request.body == second.request.body => writeln!(out, "    identical bytes")?,
+        _ => writeln!(
+            out,
             "    the bodies differ ({} and {} bytes; not both JSON)",
             first.request.body.len(),
             second.request.body.len()
-        ),
+        )?,
     }
-    println!("headers:");
+    writeln!(out, "headers:")?;
     let headers = |d: &Delivery| {
         let mut m = serde_json::Map::new();
         for (n, v) in &d.request.headers {
@@ -553,12 +613,13 @@ pub fn diff(a: DiffArgs) -> anyhow::Result<()> {
         }
         serde_json::Value::Object(m)
     };
-    println!(
+    writeln!(
+        out,
         "{}",
         indent(&render(&crate::port::diff::diff(
             &headers(&first),
             &headers(&second)
         )))
-    );
+    )?;
     Ok(())
 }

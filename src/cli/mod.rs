@@ -179,6 +179,8 @@ pub fn main() -> i32 {
     };
     match rt.block_on(run(cli)) {
         Ok(()) => 0,
+        // `hookrelay list | head`: the reader has all it wanted
+        Err(e) if history::is_closed_pipe(&e) => 0,
         Err(e) => {
             eprintln!("hookrelay: {e:#}");
             1

@@ -45,6 +45,8 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{0} is not a hookrelay store (not an SQLite database); pass another --store")]
+    NotADatabase(PathBuf),
     #[error("no delivery with id {0:?}")]
     NotFound(String),
     #[error("the id prefix {prefix:?} matches several deliveries: {}", candidates.join(", "))]
@@ -107,10 +109,20 @@ impl Store {
             create_private_dir(parent).map_err(io)?;
         }
         create_private_file(path).map_err(io)?;
-        let conn = Connection::open(path)?;
-        // SQLite gives the -wal and -shm files the main file's permissions.
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        Self::setup(conn, Some(path.to_path_buf()))
+        let opened = Connection::open(path)
+            .and_then(|conn| {
+                // SQLite gives the -wal and -shm files the main file's permissions.
+                conn.pragma_update(None, "journal_mode", "WAL")?;
+                Ok(conn)
+            })
+            .map_err(StoreError::from)
+            .and_then(|conn| Self::setup(conn, Some(path.to_path_buf())));
+        match opened {
+            Err(e) if matches!(e.sqlite_code(), Some(rusqlite::ErrorCode::NotADatabase)) => {
+                Err(StoreError::NotADatabase(path.to_path_buf()))
+            }
+            other => other,
+        }
     }
 
     /// A store that lives in memory only (`--no-store`): same API, gone at exit.
