@@ -64,16 +64,24 @@ pub fn list_rows(app: &App, area: Rect) -> usize {
         .map_or(0, |r| r.height.saturating_sub(1) as usize)
 }
 
+/// What drawing found out that the state needs (the loop folds it back in).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Drawn {
+    /// The largest detail scroll offset that still shows something new.
+    pub detail_max_scroll: usize,
+}
+
 /// Draw the whole UI.
-pub fn render(app: &App, frame: &mut Frame) {
+pub fn render(app: &App, frame: &mut Frame) -> Drawn {
     let areas = layout(app, frame.area());
     header::render(app, frame, areas.header);
     if let Some(list) = areas.list {
         list::render(app, frame, list);
     }
-    detail::render(app, frame, areas.detail);
+    let detail_max_scroll = detail::render(app, frame, areas.detail);
     render_footer(app, frame, areas.footer);
     overlay::render(app, frame, frame.area());
+    Drawn { detail_max_scroll }
 }
 
 fn render_footer(app: &App, frame: &mut Frame, area: Rect) {
