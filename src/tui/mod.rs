@@ -118,7 +118,7 @@ pub async fn run(
             app.list_height = view::list_rows(&app, size.into());
             update::ensure_visible(&mut app);
             let mut drawn = view::Drawn::default();
-            guard.terminal.draw(|f| drawn = view::render(&app, f))?;
+            guard.terminal.draw(|f| drawn = view::draw(&app, f))?;
             // Scrolling past the end must not leave keys that seem to do nothing.
             app.detail_scroll = app.detail_scroll.min(drawn.detail_max_scroll);
             dirty = false;
@@ -260,10 +260,7 @@ async fn next_input(input: &mut Option<EventStream>) -> Option<std::io::Result<E
 /// snapshots), one line per row, trailing spaces trimmed.
 pub fn render_to_string(app: &App, w: u16, h: u16) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("test backend");
-    term.draw(|f| {
-        view::render(app, f);
-    })
-    .expect("draw");
+    term.draw(|f| view::render(app, f)).expect("draw");
     buffer_to_string(term.backend().buffer())
 }
 

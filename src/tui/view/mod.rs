@@ -72,7 +72,12 @@ pub struct Drawn {
 }
 
 /// Draw the whole UI.
-pub fn render(app: &App, frame: &mut Frame) -> Drawn {
+pub fn render(app: &App, frame: &mut Frame) {
+    draw(app, frame);
+}
+
+/// Draw the whole UI and report what the state needs to know (the live loop uses this).
+pub fn draw(app: &App, frame: &mut Frame) -> Drawn {
     let areas = layout(app, frame.area());
     header::render(app, frame, areas.header);
     if let Some(list) = areas.list {
