@@ -361,3 +361,23 @@ fn keymap_has_no_duplicate_keys() {
         }
     }
 }
+
+#[test]
+fn messages_go_after_a_while_problems_stay() {
+    use hookrelay::tui::model::STATUS_TTL_MS;
+    let mut h = Harness::with(mixed());
+    assert!(!h.app.animating());
+    h.app.say("copied");
+    assert_eq!(h.app.current_status().unwrap().text, "copied");
+    assert!(h.app.animating(), "the loop must tick to clear it");
+    h.app.now_ms += STATUS_TTL_MS;
+    assert_eq!(h.app.current_status(), None);
+    assert!(!h.app.animating());
+    let footer = hookrelay::tui::render_to_string(&h.app, 80, 24);
+    assert!(footer.contains("? help · q quit"), "{footer}");
+    h.app.complain("replay failed");
+    h.app.now_ms += 10 * STATUS_TTL_MS;
+    assert_eq!(h.app.current_status().unwrap().text, "replay failed");
+    h.key(KeyCode::Esc);
+    assert_eq!(h.app.current_status(), None);
+}
