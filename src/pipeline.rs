@@ -164,7 +164,10 @@ pub fn start(cfg: PipelineConfig, services: Services) -> Pipeline {
         cmd_rx,
         cancel.clone(),
     )));
-    if let Some(task) = shared.services.spawn_result_relay(shared.events.clone()) {
+    if let Some(task) = shared
+        .services
+        .spawn_result_relay(shared.events.clone(), cancel.clone())
+    {
         tasks.push(task);
     }
     Pipeline {

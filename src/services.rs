@@ -148,10 +148,12 @@ impl Services {
         }
     }
 
-    /// Forward results of background services (Slack answers) as app events.
+    /// Forward results of background services (Slack answers) as app events, until `cancel`.
+    /// (It must watch `cancel`: the store writer, which it keeps alive, holds its problem feed.)
     pub fn spawn_result_relay(
         &self,
         events: mpsc::Sender<AppEvent>,
+        cancel: tokio_util::sync::CancellationToken,
     ) -> Option<tokio::task::JoinHandle<()>> {
         let slack = self.slack_results.lock().ok()?.take();
         let problems = self.problems_rx.lock().ok()?.take();
@@ -163,6 +165,7 @@ impl Services {
             let (mut slack, mut problems) = (slack, problems);
             loop {
                 let ev = tokio::select! {
+                    _ = cancel.cancelled() => return,
                     Some((id, result)) = recv_opt(&mut slack) => {
                         if let Some(w) = &store {
                             let _ = w.try_send(StoreOp::Slack(id.clone(), result.clone()));

@@ -162,6 +162,80 @@ fn replays_appear_as_new_attempts() {
     assert_eq!(h.app.attempt_cursor, 1);
     assert_eq!(h.app.counts.failed, 1);
     assert_eq!(h.app.counts.forwarded_ok, 3);
+    // The status line says how the replay went.
+    let status = h.app.status.as_ref().unwrap();
+    assert_eq!(status.text, "replayed st00000003: 201 in 7ms");
+    assert!(!status.error);
+    // A failed replay is a problem; the first forward's attempts say nothing there.
+    let mut failed = refused(10);
+    failed.replay = true;
+    h.event(AppEvent::Attempt {
+        id: "st00000003".into(),
+        attempt: failed,
+    });
+    let status = h.app.status.as_ref().unwrap();
+    assert!(status.error && status.text.starts_with("replay of st00000003 failed: "));
+    h.app.status = None;
+    h.event(AppEvent::Attempt {
+        id: "st00000003".into(),
+        attempt: response(11, 200, 1.0, false, "{}"),
+    });
+    assert_eq!(h.app.status, None);
+}
+
+#[test]
+fn wheel_scrolls_the_pane_under_the_mouse() {
+    use crossterm::event::{MouseEvent, MouseEventKind};
+    use hookrelay::tui::update::{Action, handle_mouse};
+    use hookrelay::tui::view::layout;
+    let mut h = Harness::with(mixed());
+    let areas = layout(&h.app, ratatui::layout::Rect::new(0, 0, 80, 24));
+    let wheel = |kind, row| MouseEvent {
+        kind,
+        column: 5,
+        row,
+        modifiers: KeyModifiers::NONE,
+    };
+    let over_list = areas.list.unwrap().y + 2;
+    let over_detail = areas.detail.y + 3;
+    assert_eq!(
+        handle_mouse(&h.app, wheel(MouseEventKind::ScrollUp, over_list), &areas),
+        Some(Action::Wheel(-3))
+    );
+    let down = handle_mouse(
+        &h.app,
+        wheel(MouseEventKind::ScrollDown, over_detail),
+        &areas,
+    );
+    assert_eq!(down, Some(Action::WheelDetail(3)));
+    let sel = h.selected_id();
+    h.act(down.unwrap());
+    assert_eq!(h.app.detail_scroll, 3);
+    assert_eq!(h.selected_id(), sel, "the selection stays");
+    // Clicks are not scrolls.
+    assert_eq!(
+        handle_mouse(&h.app, wheel(MouseEventKind::Moved, over_detail), &areas),
+        None
+    );
+}
+
+#[test]
+fn drawing_reports_how_far_the_detail_scrolls() {
+    use hookrelay::tui::view::draw;
+    let mut h = Harness::with(mixed());
+    h.select("pt00000002"); // a long JSON body
+    let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
+    let mut drawn = Default::default();
+    term.draw(|f| drawn = draw(&h.app, f)).unwrap();
+    let max = drawn.detail_max_scroll;
+    assert!(max > 10, "{max}");
+    // Past the end shows the same screen as the end itself (the loop clamps to `max`).
+    h.app.detail_scroll = max;
+    let at_end = hookrelay::tui::render_to_string(&h.app, 80, 24);
+    h.app.detail_scroll = max + 50;
+    assert_eq!(hookrelay::tui::render_to_string(&h.app, 80, 24), at_end);
+    h.app.detail_scroll = max - 1;
+    assert_ne!(hookrelay::tui::render_to_string(&h.app, 80, 24), at_end);
 }
 
 #[test]
@@ -286,4 +360,24 @@ fn keymap_has_no_duplicate_keys() {
             assert!(seen.insert((k.code, k.ctrl)), "{k:?} bound twice");
         }
     }
+}
+
+#[test]
+fn messages_go_after_a_while_problems_stay() {
+    use hookrelay::tui::model::STATUS_TTL_MS;
+    let mut h = Harness::with(mixed());
+    assert!(!h.app.animating());
+    h.app.say("copied");
+    assert_eq!(h.app.current_status().unwrap().text, "copied");
+    assert!(h.app.animating(), "the loop must tick to clear it");
+    h.app.now_ms += STATUS_TTL_MS;
+    assert_eq!(h.app.current_status(), None);
+    assert!(!h.app.animating());
+    let footer = hookrelay::tui::render_to_string(&h.app, 80, 24);
+    assert!(footer.contains("? help · q quit"), "{footer}");
+    h.app.complain("replay failed");
+    h.app.now_ms += 10 * STATUS_TTL_MS;
+    assert_eq!(h.app.current_status().unwrap().text, "replay failed");
+    h.key(KeyCode::Esc);
+    assert_eq!(h.app.current_status(), None);
 }

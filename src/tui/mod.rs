@@ -117,7 +117,10 @@ pub async fn run(
             let size = guard.terminal.size()?;
             app.list_height = view::list_rows(&app, size.into());
             update::ensure_visible(&mut app);
-            guard.terminal.draw(|f| view::render(&app, f))?;
+            let mut drawn = view::Drawn::default();
+            guard.terminal.draw(|f| drawn = view::draw(&app, f))?;
+            // Scrolling past the end must not leave keys that seem to do nothing.
+            app.detail_scroll = app.detail_scroll.min(drawn.detail_max_scroll);
             dirty = false;
         }
         let animating = app.animating();
@@ -125,13 +128,15 @@ pub async fn run(
         tokio::select! {
             ev = next_input(&mut input) => match ev {
                 Some(Ok(Event::Key(k))) => {
+                    app.now_ms = now_ms();
                     if let Some(a) = handle_key(&app, k) {
                         effects = update::update(&mut app, a);
                         dirty = true;
                     }
                 }
                 Some(Ok(Event::Mouse(m))) => {
-                    if let Some(a) = handle_mouse(m) {
+                    let areas = view::layout(&app, guard.terminal.size()?.into());
+                    if let Some(a) = handle_mouse(&app, m, &areas) {
                         effects = update::update(&mut app, a);
                         dirty = true;
                     }
@@ -174,12 +179,14 @@ pub async fn run(
                 }
                 Effect::CopyToClipboard { what, data } => {
                     let r = terminal::copy(&data);
+                    // The terminal may ignore OSC 52 (tmux does by default): say where the
+                    // file is rather than claim the clipboard has it.
                     match (r.osc52, r.file) {
                         (true, Some(p)) => {
-                            app.say(format!("copied the {what}; also in {}", p.display()))
+                            app.say(format!("{what}: sent by OSC 52, saved in {}", p.display()))
                         }
-                        (true, None) => app.say(format!("copied the {what}")),
-                        (false, Some(p)) => app.say(format!("the {what} is in {}", p.display())),
+                        (true, None) => app.say(format!("{what}: sent by OSC 52 (no file)")),
+                        (false, Some(p)) => app.say(format!("{what}: saved in {}", p.display())),
                         (false, None) => app.complain(format!("could not copy the {what}")),
                     }
                     // OSC 52 wrote behind ratatui's back: repaint everything.

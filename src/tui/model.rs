@@ -200,11 +200,16 @@ pub enum Overlay {
     Compare { view: CompareView, scroll: usize },
 }
 
+/// How long a message (not a problem) stays at the bottom.
+pub const STATUS_TTL_MS: i64 = 8_000;
+
 /// A one-line message for the user at the bottom.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatusMsg {
     pub text: String,
     pub error: bool,
+    /// When it goes (ms since the epoch); problems stay until Esc or the next message.
+    pub until_ms: Option<i64>,
 }
 
 /// The fixed facts the header shows.
@@ -425,24 +430,39 @@ impl App {
             .map(|at| ((at - self.now_ms).max(0) + 999) / 1000)
     }
 
-    /// Whether something on screen changes by itself (a countdown), so the loop must tick.
+    /// Whether something on screen changes by itself (a countdown, a message that goes), so
+    /// the loop must tick.
     pub fn animating(&self) -> bool {
         self.reconnect_at_ms.is_some_and(|at| at > self.now_ms)
+            || self
+                .status
+                .as_ref()
+                .and_then(|m| m.until_ms)
+                .is_some_and(|at| at > self.now_ms)
     }
 
-    /// Show a message at the bottom.
+    /// The message to show now, if any (messages go after [`STATUS_TTL_MS`]).
+    pub fn current_status(&self) -> Option<&StatusMsg> {
+        self.status
+            .as_ref()
+            .filter(|m| m.until_ms.is_none_or(|at| self.now_ms < at))
+    }
+
+    /// Show a message at the bottom for a while.
     pub fn say(&mut self, text: impl Into<String>) {
         self.status = Some(StatusMsg {
             text: text.into(),
             error: false,
+            until_ms: Some(self.now_ms.saturating_add(STATUS_TTL_MS)),
         });
     }
 
-    /// Show a problem at the bottom.
+    /// Show a problem at the bottom (until Esc or the next message).
     pub fn complain(&mut self, text: impl Into<String>) {
         self.status = Some(StatusMsg {
             text: text.into(),
             error: true,
+            until_ms: None,
         });
     }
 }

@@ -120,14 +120,22 @@ pub struct CopyReport {
 }
 
 /// Copy bytes: OSC 52 to the terminal (when small enough) and the fallback file (owner-only).
+/// Whether the terminal honours OSC 52 cannot be known, hence the file.
 pub fn copy(data: &[u8]) -> CopyReport {
     let mut osc = false;
     if data.len() <= MAX_OSC52_BYTES {
         let tmux = std::env::var_os("TMUX").is_some();
         let screen = std::env::var("TERM").is_ok_and(|t| t.starts_with("screen")) && !tmux;
+        // In tmux, the plain sequence reaches tmux's own clipboard (`set-clipboard on`) and the
+        // wrapped one passes through to the outer terminal (`allow-passthrough on`).
+        let seq = if tmux {
+            osc52(data, false, false) + &osc52(data, true, false)
+        } else {
+            osc52(data, false, screen)
+        };
         let mut out = io::stdout();
         osc = out
-            .write_all(osc52(data, tmux, screen).as_bytes())
+            .write_all(seq.as_bytes())
             .and_then(|_| out.flush())
             .is_ok();
     }

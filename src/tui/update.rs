@@ -3,12 +3,15 @@
 
 use bytes::Bytes;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
+use ratatui::layout::Position;
 
 use super::compare;
 use super::curl::curl_command;
 use super::filter::Filter;
 use super::keymap;
 use super::model::{App, Mark, Overlay, Row, Tab};
+use super::view::Areas;
+use crate::delivery::AttemptOutcome;
 use crate::events::{AppEvent, Command, ConnState};
 use crate::verify::Outcome;
 
@@ -24,8 +27,10 @@ pub enum Action {
     PageDown,
     Top,
     Bottom,
-    /// Scroll by lines (mouse wheel): negative is up.
+    /// Scroll by lines (mouse wheel over the list, or keys in an overlay): negative is up.
     Wheel(i8),
+    /// Scroll the detail pane by lines (mouse wheel over it): negative is up.
+    WheelDetail(i8),
     ToggleFocus,
     NextTab,
     PrevTab,
@@ -110,13 +115,19 @@ pub fn handle_key(app: &App, key: KeyEvent) -> Option<Action> {
     keymap::lookup(&key)
 }
 
-/// The action for a mouse event (the wheel scrolls).
-pub fn handle_mouse(ev: MouseEvent) -> Option<Action> {
-    match ev.kind {
-        MouseEventKind::ScrollUp => Some(Action::Wheel(-(WHEEL_LINES as i8))),
-        MouseEventKind::ScrollDown => Some(Action::Wheel(WHEEL_LINES as i8)),
-        _ => None,
+/// The action for a mouse event: the wheel moves the selection over the list and scrolls the
+/// detail pane over it (`areas` is the screen's current layout).
+pub fn handle_mouse(app: &App, ev: MouseEvent, areas: &Areas) -> Option<Action> {
+    let lines = match ev.kind {
+        MouseEventKind::ScrollUp => -(WHEEL_LINES as i8),
+        MouseEventKind::ScrollDown => WHEEL_LINES as i8,
+        _ => return None,
+    };
+    let at = Position::new(ev.column, ev.row);
+    if app.overlay.is_none() && areas.list.is_some() && areas.detail.contains(at) {
+        return Some(Action::WheelDetail(lines));
     }
+    Some(Action::Wheel(lines))
 }
 
 /// Apply an action; returns what the loop must do.
@@ -127,6 +138,10 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
         Action::PageUp => scroll(app, -(app.list_height.max(1) as isize)),
         Action::PageDown => scroll(app, app.list_height.max(1) as isize),
         Action::Wheel(n) => scroll(app, n as isize),
+        Action::WheelDetail(n) => {
+            app.detail_scroll = app.detail_scroll.saturating_add_signed(n as isize);
+            vec![]
+        }
         Action::Top if app.detail_focus => {
             app.detail_scroll = 0;
             vec![]
@@ -249,6 +264,9 @@ pub fn on_app_event(app: &mut App, ev: AppEvent) {
             ensure_visible(app);
         }
         AppEvent::Attempt { id, attempt } => {
+            if attempt.replay {
+                report_replay(app, &id, &attempt);
+            }
             app.add_attempt(&id, attempt);
             if app.selected_row().is_some_and(|r| r.id == id) {
                 app.attempt_cursor = app.selected_row().map_or(0, |r| r.attempts as usize - 1);
@@ -259,6 +277,24 @@ pub fn on_app_event(app: &mut App, ev: AppEvent) {
         AppEvent::SlackPreview { .. } => {}
         AppEvent::Gap(msg) => app.complain(format!("relay gap: {msg}")),
         AppEvent::Problem(msg) => app.complain(msg),
+    }
+}
+
+/// Say how a replay went (it replaces "replaying <id>" on the status line).
+fn report_replay(app: &mut App, id: &str, a: &crate::delivery::Attempt) {
+    let took = super::view::latency(a.latency_ms);
+    match &a.outcome {
+        AttemptOutcome::Response { status, .. } => {
+            let text = format!("replayed {id}: {status} in {took}");
+            if a.is_success() {
+                app.say(text)
+            } else {
+                app.complain(text)
+            }
+        }
+        AttemptOutcome::Error { message } => {
+            app.complain(format!("replay of {id} failed: {message}"))
+        }
     }
 }
 
@@ -357,11 +393,8 @@ fn replay(app: &mut App, resign: bool) -> Vec<Effect> {
         app.complain("nothing selected");
         return vec![];
     };
+    // The loop says "replaying <id>" once the command is queued.
     let id = row.id.clone();
-    app.say(format!(
-        "replaying {id}{}",
-        if resign { " (re-signed)" } else { "" }
-    ));
     vec![Effect::Send(Command::Replay {
         id,
         resign,

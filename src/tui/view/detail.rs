@@ -20,7 +20,8 @@ const MAX_RESPONSE_LINES: usize = 200;
 /// Characters of a header value shown.
 const MAX_HEADER_CHARS: usize = 1_000;
 
-pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
+/// Draw the detail pane; returns the largest useful scroll offset (lines past one screen).
+pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) -> usize {
     let t = &app.theme;
     let mut title = vec![Span::raw(" ")];
     for (i, tab) in Tab::ALL.iter().enumerate() {
@@ -53,9 +54,11 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
         },
     };
     let h = area.height.saturating_sub(1) as usize;
-    let start = app.detail_scroll.min(lines.len().saturating_sub(h));
+    let max_scroll = lines.len().saturating_sub(h);
+    let start = app.detail_scroll.min(max_scroll);
     let shown: Vec<Line> = lines.into_iter().skip(start).take(h).collect();
     frame.render_widget(Paragraph::new(shown).block(block), area);
+    max_scroll
 }
 
 fn header_lines(app: &App, headers: &Headers) -> Vec<Line<'static>> {

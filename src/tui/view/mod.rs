@@ -64,16 +64,29 @@ pub fn list_rows(app: &App, area: Rect) -> usize {
         .map_or(0, |r| r.height.saturating_sub(1) as usize)
 }
 
+/// What drawing found out that the state needs (the loop folds it back in).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Drawn {
+    /// The largest detail scroll offset that still shows something new.
+    pub detail_max_scroll: usize,
+}
+
 /// Draw the whole UI.
 pub fn render(app: &App, frame: &mut Frame) {
+    draw(app, frame);
+}
+
+/// Draw the whole UI and report what the state needs to know (the live loop uses this).
+pub fn draw(app: &App, frame: &mut Frame) -> Drawn {
     let areas = layout(app, frame.area());
     header::render(app, frame, areas.header);
     if let Some(list) = areas.list {
         list::render(app, frame, list);
     }
-    detail::render(app, frame, areas.detail);
+    let detail_max_scroll = detail::render(app, frame, areas.detail);
     render_footer(app, frame, areas.footer);
     overlay::render(app, frame, frame.area());
+    Drawn { detail_max_scroll }
 }
 
 fn render_footer(app: &App, frame: &mut Frame, area: Rect) {
@@ -85,16 +98,38 @@ fn render_footer(app: &App, frame: &mut Frame, area: Rect) {
             Span::styled("▏", t.accent()),
             Span::styled("  Enter keep · Esc clear", t.dim()),
         ])
-    } else if let Some(msg) = &app.status {
+    } else if let Some(msg) = app.current_status() {
         let style = if msg.error { t.err() } else { t.ok() };
         Line::styled(display_safe(&msg.text).into_owned(), style)
     } else {
-        Line::styled(
-            "? help · q quit · r replay · R re-sign · e edit · / filter · c curl · m mark · d diff",
-            t.dim(),
-        )
+        Line::styled(key_hints(area.width as usize), t.dim())
     };
     frame.render_widget(Paragraph::new(line), area);
+}
+
+/// The footer's key hints: as many whole ones as fit in `width` columns.
+fn key_hints(width: usize) -> String {
+    const HINTS: [&str; 9] = [
+        "? help",
+        "q quit",
+        "r replay",
+        "R re-sign",
+        "e edit",
+        "/ filter",
+        "c curl",
+        "m mark",
+        "d diff",
+    ];
+    let mut out = String::new();
+    for h in HINTS {
+        let sep = if out.is_empty() { "" } else { " · " };
+        if out.chars().count() + sep.chars().count() + h.chars().count() > width {
+            break;
+        }
+        out.push_str(sep);
+        out.push_str(h);
+    }
+    out
 }
 
 /// A time of day, `HH:MM:SS`, with the app's UTC offset.
