@@ -34,6 +34,8 @@ pub struct PipelineConfig {
     pub replay_header: bool,
     pub keepalive: Duration,
     pub max_event_bytes: usize,
+    /// Resume after this event id on the first connection (the embedded relay's start).
+    pub last_event_id: Option<String>,
 }
 
 impl PipelineConfig {
@@ -50,6 +52,7 @@ impl PipelineConfig {
             replay_header: true,
             keepalive: Duration::from_secs(30),
             max_event_bytes: 64 << 20,
+            last_event_id: None,
         }
     }
 }
@@ -60,15 +63,21 @@ pub struct Pipeline {
     pub commands: mpsc::Sender<Command>,
     cancel: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    shared: Arc<Shared>,
 }
 
 impl Pipeline {
-    /// Stop subscribing and forwarding; wait for the tasks to end.
+    /// Stop subscribing and forwarding; wait for the tasks to end and for what was queued for
+    /// the store to be written (a bounded wait).
     pub async fn shutdown(self) {
         self.cancel.cancel();
         for t in self.tasks {
             let _ = t.await;
         }
+        self.shared
+            .services
+            .flush_store(Duration::from_secs(5))
+            .await;
     }
 
     pub fn cancel_token(&self) -> CancellationToken {
@@ -145,6 +154,7 @@ pub fn start(cfg: PipelineConfig, services: Services) -> Pipeline {
     let mut sub = SubscribeConfig::new(cfg.channel_url.clone());
     sub.keepalive = cfg.keepalive;
     sub.max_event_bytes = cfg.max_event_bytes;
+    sub.last_event_id = cfg.last_event_id.clone();
     let mut tasks = vec![tokio::spawn(crate::sse::subscribe(
         sub,
         src_tx,
@@ -175,6 +185,7 @@ pub fn start(cfg: PipelineConfig, services: Services) -> Pipeline {
         commands: cmd_tx,
         cancel,
         tasks,
+        shared,
     }
 }
 

@@ -85,8 +85,13 @@ impl Services {
     /// Wait (a bounded time) until what was queued for the store is on disk, so a delivery is
     /// saved before the target sees it.
     pub async fn store_settled(&self) {
+        self.flush_store(STORE_WAIT).await;
+    }
+
+    /// Wait at most `limit` for the store writer to catch up (at shutdown, a longer wait).
+    pub async fn flush_store(&self, limit: Duration) {
         if let Some(w) = &self.store {
-            let _ = tokio::time::timeout(STORE_WAIT, w.flush()).await;
+            let _ = tokio::time::timeout(limit, w.flush()).await;
         }
     }
 

@@ -90,7 +90,15 @@ fn wait_listening(port: u16) {
 }
 
 fn forward(channel: &str, target: &str) -> Proc {
-    Proc::spawn(&["forward", channel, target, "--json", "--keepalive", "2s"])
+    Proc::spawn(&[
+        "forward",
+        channel,
+        target,
+        "--json",
+        "--keepalive",
+        "2s",
+        "--no-store",
+    ])
 }
 
 async fn post(channel: &str, seq: usize) {
@@ -206,4 +214,42 @@ async fn target_down_for_a_while() {
     target.wait_for(5, Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_exactly_once_in_order(&target.received(), 5);
+}
+
+/// With the embedded relay the client resumes from the relay's start, so a webhook sent before
+/// the subscription is up (a script POSTing the moment the URL is printed) is not lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_sent_before_the_embedded_subscription_are_delivered() {
+    use hookrelay::pipeline::{self, PipelineConfig};
+    use hookrelay::server::{RelayServer, ServerConfig};
+    let server = RelayServer::start(ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let channel = server.new_channel();
+    for i in 0..3 {
+        post(&channel, i).await; // nobody subscribed yet
+    }
+    let target = Recorder::start().await;
+    let target_url = hookrelay::forward::Target::parse(&target.url("/early")).unwrap();
+    // as `forward` does on the embedded default
+    let mut cfg = PipelineConfig::new(channel.clone(), target_url.clone());
+    cfg.last_event_id = Some(server.start_event_id());
+    let p = pipeline::start(cfg, Default::default());
+    let got = target.wait_for(3, Duration::from_secs(10)).await;
+    assert_exactly_once_in_order(&got, 3);
+    p.shutdown().await;
+    // a plain fresh subscriber (smee.io's semantics) would not have had them
+    let other = Recorder::start().await;
+    let cfg = PipelineConfig::new(
+        channel,
+        hookrelay::forward::Target::parse(&other.url("/")).unwrap(),
+    );
+    let p = pipeline::start(cfg, Default::default());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(other.received().is_empty());
+    p.shutdown().await;
+    server.shutdown().await;
 }

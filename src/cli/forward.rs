@@ -16,6 +16,7 @@ use crate::services::Services;
 pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
     let target = Target::parse(&args.target_url())?;
     let mut embedded = None;
+    let mut start_id = None;
     let channel = match args.channel() {
         Some(url) => url,
         None => {
@@ -27,6 +28,7 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot start the embedded relay on {}", args.listen))?;
             let url = server.new_channel();
+            start_id = Some(server.start_event_id());
             embedded = Some(server);
             url
         }
@@ -45,6 +47,7 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
     cfg.forward_timeout = args.timeout;
     cfg.keepalive = args.keepalive;
     cfg.replay_header = !args.no_replay_header;
+    cfg.last_event_id = start_id;
     let mut services = Services::default().with_verifier(args.verify.verifier()?, args.verify.mode);
     let store_path = args.store.path();
     if let Some(p) = &store_path {

@@ -212,6 +212,13 @@ impl RelayServer {
         })
     }
 
+    /// The event id that comes before every event of this run: a subscriber resuming from it
+    /// gets everything its channels still hold (the embedded relay uses it, so a webhook sent
+    /// before the subscription is up is not lost).
+    pub fn start_event_id(&self) -> String {
+        format!("{}-0", self.hub.epoch())
+    }
+
     /// The bound address (the real port when `listen` had port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
