@@ -49,8 +49,8 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) -> usize {
             Tab::Request => request(app, d),
             Tab::Response => responses(app, d),
             Tab::Diff => diff(app, d),
-            Tab::Verification => verification(app, d),
-            Tab::Slack => slack(app, d),
+            Tab::Verification => verification(app, d, area.width as usize),
+            Tab::Slack => slack(app, d, area.width as usize),
         },
     };
     let h = area.height.saturating_sub(1) as usize;
@@ -211,7 +211,41 @@ fn is_signature_header(name: &str) -> bool {
         || n.starts_with("svix-")
 }
 
-fn verification(app: &App, d: &Delivery) -> Vec<Line<'static>> {
+/// A `key  value` field whose value wraps at word boundaries to `width` columns.
+fn wrapped_field(
+    app: &App,
+    key: &str,
+    value: &str,
+    (width, key_width): (usize, usize),
+    style: ratatui::style::Style,
+) -> Vec<Line<'static>> {
+    let room = width.saturating_sub(key_width).max(20);
+    let mut lines: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for word in value.split(' ') {
+        if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > room {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    lines.push(cur);
+    lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let k = if i == 0 { key } else { "" };
+            Line::from(vec![
+                Span::styled(format!("{k:<key_width$}"), app.theme.dim()),
+                Span::styled(text, style),
+            ])
+        })
+        .collect()
+}
+
+fn verification(app: &App, d: &Delivery, width: usize) -> Vec<Line<'static>> {
     let t = &app.theme;
     let field =
         |k: &str, v: Span<'static>| Line::from(vec![Span::styled(format!("{k:<10}"), t.dim()), v]);
@@ -230,9 +264,12 @@ fn verification(app: &App, d: &Delivery) -> Vec<Line<'static>> {
                 .unwrap_or_else(|| "none".into());
             out.push(field("scheme", Span::raw(scheme)));
             out.push(field("outcome", Span::styled(badge, style)));
-            out.push(field(
+            out.extend(wrapped_field(
+                app,
                 "reason",
-                Span::raw(display_safe_bounded(&v.reason, 1_000).into_owned()),
+                &display_safe_bounded(&v.reason, 1_000),
+                (width, 10),
+                ratatui::style::Style::default(),
             ));
         }
     }
@@ -266,7 +303,7 @@ fn verification(app: &App, d: &Delivery) -> Vec<Line<'static>> {
     out
 }
 
-fn slack(app: &App, d: &Delivery) -> Vec<Line<'static>> {
+fn slack(app: &App, d: &Delivery, width: usize) -> Vec<Line<'static>> {
     let t = &app.theme;
     let field =
         |k: &str, v: Span<'static>| Line::from(vec![Span::styled(format!("{k:<12}"), t.dim()), v]);
@@ -294,11 +331,16 @@ fn slack(app: &App, d: &Delivery) -> Vec<Line<'static>> {
                     display_safe_bounded(s.error.as_deref().unwrap_or("-"), 300).into_owned(),
                 ),
             ),
-            field(
-                "explanation",
-                Span::raw(display_safe_bounded(&s.explanation, 1_000).into_owned()),
-            ),
-        ],
+        ]
+        .into_iter()
+        .chain(wrapped_field(
+            app,
+            "explanation",
+            &display_safe_bounded(&s.explanation, 1_000),
+            (width, 12),
+            ratatui::style::Style::default(),
+        ))
+        .collect(),
     };
     // the message itself, rebuilt from the payload (small bodies only: this runs per frame)
     if d.request.body.len() <= 256 << 10
