@@ -18,44 +18,19 @@ pub const MAX_INLINE_BODY: usize = 64 * 1024;
 
 /// Headers curl must not be given: curl computes `Host` and `Content-Length` itself, and
 /// hop-by-hop headers describe the original connection, not the request.
-const NOT_EXPORTED: &[&str] = &[
-    "host",
-    "content-length",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "expect",
-];
 
 /// Headers curl adds on its own unless told otherwise; when the request had none, an empty
 /// `-H 'Name:'` removes curl's.
 const CURL_DEFAULTS: &[&str] = &["User-Agent", "Accept", "Content-Type"];
 
-/// The headers [`curl`] puts in the command, in order: the request's own minus `Host`,
-/// `Content-Length`, hop-by-hop headers (including those named in `Connection`) and any header
-/// that is not valid HTTP (a name that is not a token, a value with control characters).
+/// The headers [`curl`] puts in the command, in order: what forwarding sends
+/// ([`crate::forward::forwarded_headers`]: no `Host`, `Content-Length` or hop-by-hop headers)
+/// minus `Expect` (curl manages it) and any header that is not valid HTTP (a name that is not a
+/// token, a value with control characters).
 pub fn exported_headers(req: &WebhookRequest) -> Headers {
-    let named_by_connection: Vec<String> = req
-        .header_all("connection")
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
-        .filter(|t| !t.is_empty())
-        .collect();
-    req.headers
-        .iter()
-        .filter(|(n, v)| {
-            let lower = n.to_ascii_lowercase();
-            valid_header(n, v)
-                && !NOT_EXPORTED.contains(&lower.as_str())
-                && !named_by_connection.contains(&lower)
-        })
-        .cloned()
+    crate::forward::forwarded_headers(req)
+        .into_iter()
+        .filter(|(n, v)| valid_header(n, v) && !n.eq_ignore_ascii_case("expect"))
         .collect()
 }
 
