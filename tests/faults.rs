@@ -4,90 +4,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use cli_support::{Proc, free_port, serve};
 use common::Recorder;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hookrelay");
-
-/// A child process killed when dropped, with its stdout lines on a channel.
-struct Proc {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Proc {
-    fn spawn(args: &[&str]) -> Proc {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .env("NO_COLOR", "1")
-            .env("HOOKRELAY_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn hookrelay");
-        let out = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Proc { child, lines }
-    }
-
-    /// Wait for a stdout line containing `needle`.
-    fn wait_line(&self, needle: &str, timeout: Duration) -> String {
-        let end = Instant::now() + timeout;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) if l.contains(needle) => return l,
-                Ok(_) => continue,
-                Err(_) => panic!("no line with {needle:?} within {timeout:?}"),
-            }
-        }
-    }
-
-    fn kill9(&mut self) {
-        let _ = self.child.kill(); // SIGKILL
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn serve(port: u16) -> Proc {
-    let p = Proc::spawn(&["serve", "--listen", &format!("127.0.0.1:{port}")]);
-    wait_listening(port);
-    p
-}
-
-fn wait_listening(port: u16) {
-    let end = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < end, "nothing listening on {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+mod cli_support;
 
 fn forward(channel: &str, target: &str) -> Proc {
     Proc::spawn(&[
@@ -128,7 +51,7 @@ async fn client_started_before_the_server() {
     let port = free_port();
     let channel = format!("http://127.0.0.1:{port}/early-bird-channel");
     let target = Recorder::start().await;
-    let client = forward(&channel, &target.url("/hook"));
+    let mut client = forward(&channel, &target.url("/hook"));
     let first = client.wait_line("connection lost", Duration::from_secs(10));
     assert!(
         first.contains("cannot connect") || first.contains("refused"),
@@ -152,7 +75,7 @@ async fn server_killed_and_restarted_mid_stream() {
     let channel = format!("http://127.0.0.1:{port}/restart-channel");
     let target = Recorder::start().await;
     let mut server = serve(port);
-    let client = forward(&channel, &target.url("/hook"));
+    let mut client = forward(&channel, &target.url("/hook"));
     client.wait_line("connected to the relay", Duration::from_secs(15));
     for i in 0..10 {
         post(&channel, i).await;
@@ -178,7 +101,7 @@ async fn relay_answering_503_for_a_while() {
     // a stub that answers every request with 503, like a relay behind a restarting proxy
     let stub = Recorder::start_on(SocketAddr::from(([127, 0, 0, 1], port))).await;
     stub.script(&[503; 1000]);
-    let client = forward(&channel, &target.url("/hook"));
+    let mut client = forward(&channel, &target.url("/hook"));
     let lost = client.wait_line("connection lost", Duration::from_secs(10));
     assert!(lost.contains("503"), "{lost}");
     client.wait_line("connection lost", Duration::from_secs(10)); // still trying
@@ -201,7 +124,7 @@ async fn target_down_for_a_while() {
     let _server = serve(port);
     let target_port = free_port();
     let target_url = format!("http://127.0.0.1:{target_port}/hook");
-    let client = forward(&channel, &target_url);
+    let mut client = forward(&channel, &target_url);
     client.wait_line("connected to the relay", Duration::from_secs(15));
     for i in 0..5 {
         post(&channel, i).await;
