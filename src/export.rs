@@ -16,9 +16,6 @@ use crate::delivery::{Attempt, AttemptOutcome, Delivery, Headers, WebhookRequest
 /// single argument above 128 KiB, so larger bodies go through a file or `printf`.
 pub const MAX_INLINE_BODY: usize = 64 * 1024;
 
-/// Headers curl must not be given: curl computes `Host` and `Content-Length` itself, and
-/// hop-by-hop headers describe the original connection, not the request.
-
 /// Headers curl adds on its own unless told otherwise; when the request had none, an empty
 /// `-H 'Name:'` removes curl's.
 const CURL_DEFAULTS: &[&str] = &["User-Agent", "Accept", "Content-Type"];
