@@ -1,7 +1,10 @@
 //! Frame render time with 100,000 deliveries (`cargo run --release --example tui_bench`).
 //!
-//! Builds an App from a MemorySource holding 100,000 deliveries, then times `render` on a
-//! 120x40 TestBackend over 200 frames, moving the selection each frame.
+//! Two sources: a MemorySource (`--no-store`) and a real SQLite store holding 100,000
+//! deliveries (the rows come from the store's summary columns; a body is read only for the
+//! selected delivery, as in the UI). For each: the time to build the App, then `render` on a
+//! 120x40 TestBackend over 200 frames, moving the selection (and loading that delivery) each
+//! frame.
 
 use std::time::Instant;
 
@@ -51,10 +54,31 @@ fn delivery(i: usize) -> Delivery {
 }
 
 fn main() {
-    let mut source = MemorySource::new(N);
+    let mut memory = MemorySource::new(N);
     for i in 0..N {
-        source.insert(delivery(i));
+        memory.insert(delivery(i));
     }
+    bench("memory", &mut memory);
+
+    let dir = std::env::temp_dir().join(format!("hookrelay-tui-bench-{}", std::process::id()));
+    let path = dir.join("store.sqlite");
+    let t = Instant::now();
+    {
+        let store = hookrelay::store::Store::open(&path).unwrap();
+        for i in 0..N {
+            store.insert_delivery(&delivery(i)).unwrap();
+        }
+    }
+    println!("stored {N} deliveries in {:?}", t.elapsed());
+    let store = std::sync::Arc::new(std::sync::Mutex::new(
+        hookrelay::store::Store::open(&path).unwrap(),
+    ));
+    let mut source = hookrelay::tui::store_source::StoreSource::new(store);
+    bench("sqlite store", &mut source);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn bench(name: &str, source: &mut dyn DeliverySource) {
     let setup = TuiSetup {
         channel_url: "https://smee.io/bench".into(),
         target: "http://localhost:3000".into(),
@@ -63,15 +87,16 @@ fn main() {
         newest_first: false,
     };
     let t = Instant::now();
-    let mut app = build_app(&setup, Theme::default(), &mut source);
+    let mut app = build_app(&setup, Theme::default(), source);
     println!(
-        "built the app with {} rows in {:?}",
+        "[{name}] built the app with {} rows in {:?}",
         app.rows.len(),
         t.elapsed()
     );
     let mut term = Terminal::new(TestBackend::new(120, 40)).unwrap();
     app.list_height = view::list_rows(&app, ratatui::layout::Rect::new(0, 0, 120, 40));
     let mut times = Vec::with_capacity(FRAMES);
+    let mut load = Vec::with_capacity(FRAMES);
     for f in 0..FRAMES {
         let action = if f % 50 < 25 {
             Action::Up
@@ -80,7 +105,9 @@ fn main() {
         };
         for e in update(&mut app, action) {
             if let Effect::LoadDelivery(id) = e {
+                let t = Instant::now();
                 app.detail = source.load(&id).map(Box::new);
+                load.push(t.elapsed());
             }
         }
         let t = Instant::now();
@@ -91,7 +118,15 @@ fn main() {
     let median = times[FRAMES / 2];
     let p99 = times[FRAMES * 99 / 100];
     println!(
-        "render 120x40 with {N} deliveries over {FRAMES} frames: median {median:?}, p99 {p99:?}, max {:?}",
+        "[{name}] render 120x40 with {N} deliveries over {FRAMES} frames (selection moves, the selected delivery is loaded): median {median:?}, p99 {p99:?}, max {:?}",
         times[FRAMES - 1]
     );
+    load.sort();
+    if !load.is_empty() {
+        println!(
+            "[{name}] loading the selected delivery: median {:?}, max {:?}",
+            load[load.len() / 2],
+            load[load.len() - 1]
+        );
+    }
 }
