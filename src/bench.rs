@@ -158,13 +158,19 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     let mut results = Vec::new();
     for &store in modes {
         let temp = (store && a.store.is_none()).then(TempStore::new);
-        let path = a.store.clone().or_else(|| temp.as_ref().map(|t| t.0.clone()));
+        let path = a
+            .store
+            .clone()
+            .or_else(|| temp.as_ref().map(|t| t.0.clone()));
         let r = run_once(&a, if store { path.as_deref() } else { None }).await?;
         drop(temp);
         results.push(r);
     }
     let ratio = match results.as_slice() {
-        [on, off] => Some(on["flood"]["events_per_s"].as_f64().unwrap_or(f64::NAN) / off["flood"]["events_per_s"].as_f64().unwrap_or(f64::NAN)),
+        [on, off] => Some(
+            on["flood"]["events_per_s"].as_f64().unwrap_or(f64::NAN)
+                / off["flood"]["events_per_s"].as_f64().unwrap_or(f64::NAN),
+        ),
         _ => None,
     };
     if a.json {
@@ -194,7 +200,11 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
             f(&r["big_1mb"]["max_ms"]),
             r["burst"]["delivered"],
             r["burst"]["sent"],
-            if r["burst"]["in_order"] == true { "yes" } else { "no" },
+            if r["burst"]["in_order"] == true {
+                "yes"
+            } else {
+                "no"
+            },
             r["burst"]["duplicates"],
             f(&r["burst"]["send_ms"]),
             f(&r["burst"]["first_send_to_last_delivery_ms"]),

@@ -254,9 +254,8 @@ impl Forwarder {
 #[derive(Clone)]
 struct QuickAckConnector(HttpConnector);
 
-type ConnectFuture = std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<QuickAck, ConnectError>> + Send>,
->;
+type ConnectFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<QuickAck, ConnectError>> + Send>>;
 type ConnectError = <HttpConnector as tower_service::Service<hyper::Uri>>::Error;
 
 impl tower_service::Service<hyper::Uri> for QuickAckConnector {

@@ -102,7 +102,11 @@ impl Services {
     /// deliveries it already covered go ahead without another round trip to the writer.
     pub async fn store_settled(&self, id: &str) {
         let Some(w) = &self.store else { return };
-        let ticket = self.store_tickets.lock().ok().and_then(|mut t| t.remove(id));
+        let ticket = self
+            .store_tickets
+            .lock()
+            .ok()
+            .and_then(|mut t| t.remove(id));
         let Some(ticket) = ticket else { return }; // never queued: nothing to wait for
         if self.store_written.load(Ordering::Acquire) >= ticket {
             return;
@@ -250,5 +254,46 @@ async fn recv_opt_unbounded<T>(rx: &mut Option<mpsc::UnboundedReceiver<T>>) -> O
     match rx {
         Some(r) => r.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::BodyOrigin;
+
+    fn delivery(body: &'static [u8]) -> Delivery {
+        let req = WebhookRequest {
+            method: "POST".into(),
+            path: String::new(),
+            query: String::new(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: bytes::Bytes::from_static(body),
+        };
+        Delivery::new("http://relay/c", req, BodyOrigin::Exact)
+    }
+
+    #[tokio::test]
+    async fn settled_deliveries_are_on_disk_and_one_flush_covers_those_queued_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let services = Services::default()
+            .with_store(&dir.path().join("s.sqlite"))
+            .unwrap();
+        let (a, b) = (delivery(b"{\"a\":1}"), delivery(b"{\"b\":2}"));
+        services.store_delivery(&a);
+        services.store_delivery(&b);
+        services.store_settled(&a.id).await;
+        // the flush for `a` was sent after `b` was queued: both are written
+        assert_eq!(services.store_written.load(Ordering::Acquire), 2);
+        let reader = services.store_reader().unwrap();
+        for d in [&a, &b] {
+            let got = reader.lock().unwrap().get(&d.id).unwrap();
+            assert_eq!(got.request.body, d.request.body);
+        }
+        // `b` needs no second round trip, and its ticket is used up
+        services.store_settled(&b.id).await;
+        assert!(services.store_tickets.lock().unwrap().is_empty());
+        // a delivery that was never queued does not wait
+        services.store_settled("unknown").await;
     }
 }

@@ -449,6 +449,29 @@ mod tests {
     }
 
     #[test]
+    fn only_the_newest_events_keep_their_frames() {
+        let mut l = limits();
+        l.ring_len = FRAMES_KEPT + 3;
+        let hub = Arc::new(Hub::new(l, "ep".into()));
+        let mut sub = hub.subscribe("c", None).unwrap();
+        let mut events = Vec::new();
+        for i in 0..FRAMES_KEPT + 3 {
+            hub.publish("c", req(b"x"), 0).unwrap();
+            let e = sub.take().events.pop().unwrap();
+            *e.frames.lock().unwrap() = [Some(Bytes::from(format!("smee {i}"))), None];
+            events.push(e);
+        }
+        let kept: Vec<bool> = events
+            .iter()
+            .map(|e| e.frames.lock().unwrap()[0].is_some())
+            .collect();
+        // each publish drops the frames of the event FRAMES_KEPT places back
+        let mut want = vec![false; 3];
+        want.extend(vec![true; FRAMES_KEPT]);
+        assert_eq!(kept, want);
+    }
+
+    #[test]
     fn ids_parse() {
         assert_eq!(parse_event_id("abc12-7"), Some(("abc12", 7)));
         assert_eq!(parse_event_id("7"), None);
