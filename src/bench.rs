@@ -35,6 +35,25 @@ pub struct BenchArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    /// The client's store: `on` (a temporary file, removed afterwards, or `--store`), `off`
+    /// (`--no-store`), or `both` (one run each, and the throughput ratio).
+    #[arg(long, value_enum, default_value_t = StoreMode::Both)]
+    pub store_mode: StoreMode,
+    /// The store file for `on` runs (default: a new file in the temp directory, removed after).
+    /// Never the user's project store.
+    #[arg(long)]
+    pub store: Option<std::path::PathBuf>,
+    /// Concurrent senders in the throughput phase (events posted as fast as the relay takes them).
+    #[arg(long, default_value_t = 16)]
+    pub flood_senders: usize,
+}
+
+/// Whether the client under test keeps a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreMode {
+    On,
+    Off,
+    Both,
 }
 
 #[derive(Default)]
@@ -107,8 +126,124 @@ fn small_body(seq: i64) -> Vec<u8> {
     .into_bytes()
 }
 
+/// A store file for one run: in the temp directory, removed (with its WAL files) when dropped.
+struct TempStore(std::path::PathBuf);
+
+impl TempStore {
+    fn new() -> Self {
+        let name = format!(
+            "hookrelay-bench-{}-{}.sqlite",
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        TempStore(std::env::temp_dir().join(name))
+    }
+}
+
+impl Drop for TempStore {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
 /// Run the benchmark and print the figures.
 pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
+    let modes: &[bool] = match a.store_mode {
+        StoreMode::On => &[true],
+        StoreMode::Off => &[false],
+        StoreMode::Both => &[true, false],
+    };
+    let mut results = Vec::new();
+    for &store in modes {
+        let temp = (store && a.store.is_none()).then(TempStore::new);
+        let path = a
+            .store
+            .clone()
+            .or_else(|| temp.as_ref().map(|t| t.0.clone()));
+        let r = run_once(&a, if store { path.as_deref() } else { None }).await?;
+        drop(temp);
+        results.push(r);
+    }
+    let ratio = match results.as_slice() {
+        [on, off] => Some(
+            on["flood"]["events_per_s"].as_f64().unwrap_or(f64::NAN)
+                / off["flood"]["events_per_s"].as_f64().unwrap_or(f64::NAN),
+        ),
+        _ => None,
+    };
+    if a.json {
+        let out = serde_json::json!({ "runs": results, "flood_store_on_over_off": ratio });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "hookrelay bench (loopback; relay = hookrelay serve in-process; client = {})",
+        results[0]["client"].as_str().unwrap_or("?")
+    );
+    println!(
+        "| store | seq p50 / p90 / p99 / max (ms) | raw SSE p50 (ms) | 1 MB p50 / max (ms) | burst delivered | in order | dup | burst send / last delivery (ms) | flood events/s | RSS idle -> peak (MiB) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for r in &results {
+        let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+        println!(
+            "| {} | {:.2} / {:.2} / {:.2} / {:.2} | {:.2} | {:.1} / {:.1} | {}/{} | {} | {} | {:.0} / {:.0} | {:.0} | {:.1} -> {:.1} |",
+            if r["store"].is_null() { "off" } else { "on" },
+            f(&r["seq"]["p50_ms"]),
+            f(&r["seq"]["p90_ms"]),
+            f(&r["seq"]["p99_ms"]),
+            f(&r["seq"]["max_ms"]),
+            f(&r["seq"]["raw_sse_p50_ms"]),
+            f(&r["big_1mb"]["p50_ms"]),
+            f(&r["big_1mb"]["max_ms"]),
+            r["burst"]["delivered"],
+            r["burst"]["sent"],
+            if r["burst"]["in_order"] == true {
+                "yes"
+            } else {
+                "no"
+            },
+            r["burst"]["duplicates"],
+            f(&r["burst"]["send_ms"]),
+            f(&r["burst"]["first_send_to_last_delivery_ms"]),
+            f(&r["flood"]["events_per_s"]),
+            f(&r["rss_mib"]["idle"]),
+            f(&r["rss_mib"]["peak"]),
+        );
+    }
+    if let Some(ratio) = ratio {
+        println!("flood throughput, store on / store off: {ratio:.2}");
+    }
+    Ok(())
+}
+
+/// Count the target's arrivals with a sequence number at or above `base`.
+fn arrived_from(shared: &Shared, base: i64) -> usize {
+    shared
+        .0
+        .lock()
+        .expect("arrivals")
+        .at
+        .keys()
+        .filter(|k| **k >= base)
+        .count()
+}
+
+/// Wait until `n` events at or above `base` arrived (or 60 s passed).
+async fn drain(shared: &Shared, base: i64, n: usize) {
+    let drain_end = Instant::now() + Duration::from_secs(60);
+    while arrived_from(shared, base) < n && Instant::now() < drain_end {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// One full run against a fresh relay; `store` is the client's store file (None: `--no-store`).
+async fn run_once(
+    a: &BenchArgs,
+    store: Option<&std::path::Path>,
+) -> anyhow::Result<serde_json::Value> {
     let server = RelayServer::start(ServerConfig {
         listen: ([127, 0, 0, 1], 0).into(),
         ..ServerConfig::default()
@@ -129,7 +264,8 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     // the relay's floor: a plain subscriber on the same channel
     crate::tls::install_provider();
     let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(1)
+        .pool_max_idle_per_host(a.flood_senders.max(1))
+        .tcp_nodelay(true)
         .build()?;
     let raw_seen: Arc<Mutex<HashMap<i64, Instant>>> = Default::default();
     {
@@ -163,8 +299,13 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         Some(p) => p.clone(),
         None => std::env::current_exe()?,
     };
-    let mut child = tokio::process::Command::new(&exe)
-        .args(["forward", &channel, &target_url, "--json", "--no-tui"])
+    let mut cmd = tokio::process::Command::new(&exe);
+    cmd.args(["forward", &channel, &target_url, "--json", "--no-tui"]);
+    match store {
+        Some(p) => cmd.arg("--store").arg(p),
+        None => cmd.arg("--no-store"),
+    };
+    let mut child = cmd
         .env("HOOKRELAY_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::inherit())
@@ -243,33 +384,51 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         post(base + k, small_body(base + k)).await?;
     }
     let send_ms = t_burst.elapsed().as_secs_f64() * 1000.0;
-    let drain_end = Instant::now() + Duration::from_secs(60);
-    loop {
-        let n = shared
-            .0
-            .lock()
-            .expect("arrivals")
-            .at
-            .keys()
-            .filter(|k| **k >= base)
-            .count();
-        if n >= a.burst || Instant::now() > drain_end {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    drain(&shared, base, a.burst).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // throughput: the same number of events from concurrent senders, as fast as the relay
+    // takes them; the client (forwarding one at a time, in order) is the bottleneck
+    let flood_base = 1_000_000i64;
+    let t_flood = Instant::now();
+    futures_util::stream::iter(0..a.burst as i64)
+        .map(|k| post(flood_base + k, small_body(flood_base + k)))
+        .buffer_unordered(a.flood_senders.max(1))
+        .for_each(|r| {
+            if let Err(e) = r {
+                tracing::warn!("flood post failed: {e}");
+            }
+            std::future::ready(())
+        })
+        .await;
+    drain(&shared, flood_base, a.burst).await;
+    let flood_delivered = arrived_from(&shared, flood_base);
+    let flood_last = shared
+        .0
+        .lock()
+        .expect("arrivals")
+        .at
+        .iter()
+        .filter(|(k, _)| **k >= flood_base)
+        .flat_map(|(_, v)| v.iter())
+        .max()
+        .copied();
+    let flood_ms = flood_last
+        .map(|t| (t - t_flood).as_secs_f64() * 1000.0)
+        .unwrap_or(f64::NAN);
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let (end_rss, peak_rss) = mem_kib(pid);
     let (delivered, dups, inversions, last) = {
         let arr = shared.0.lock().expect("arrivals");
-        let order: Vec<i64> = arr.order.iter().copied().filter(|s| *s >= base).collect();
+        let in_burst = |s: i64| (base..flood_base).contains(&s);
+        let order: Vec<i64> = arr.order.iter().copied().filter(|s| in_burst(*s)).collect();
         let mut seen = std::collections::HashSet::new();
         let firsts: Vec<i64> = order.iter().copied().filter(|s| seen.insert(*s)).collect();
         let inv = firsts.windows(2).filter(|w| w[1] < w[0]).count();
         let last = arr
             .at
             .iter()
-            .filter(|(k, _)| **k >= base)
+            .filter(|(k, _)| in_burst(**k))
             .flat_map(|(_, v)| v.iter())
             .max()
             .map(|t| (*t - t_burst).as_secs_f64() * 1000.0);
@@ -281,45 +440,17 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     for v in [&mut lat, &mut floor, &mut big_lat] {
         v.sort_by(|x, y| x.total_cmp(y));
     }
-    let result = serde_json::json!({
+    Ok(serde_json::json!({
         "client": exe.display().to_string(),
+        "store": store.map(|p| p.display().to_string()),
         "connect_to_first_delivery_s": first_delivery.as_secs_f64(),
         "seq": {"n": lat.len(), "p50_ms": pctl(&lat, 50.0), "p90_ms": pctl(&lat, 90.0), "p99_ms": pctl(&lat, 99.0), "max_ms": lat.last(),
                 "raw_sse_p50_ms": pctl(&floor, 50.0)},
         "big_1mb": {"n": big_lat.len(), "p50_ms": pctl(&big_lat, 50.0), "max_ms": big_lat.last()},
         "burst": {"sent": a.burst, "delivered": delivered, "in_order": inversions == 0, "adjacent_inversions": inversions,
                   "duplicates": dups, "send_ms": send_ms, "first_send_to_last_delivery_ms": last},
+        "flood": {"sent": a.burst, "senders": a.flood_senders, "delivered": flood_delivered, "ms": flood_ms,
+                  "events_per_s": flood_delivered as f64 / (flood_ms / 1000.0)},
         "rss_mib": {"idle": idle_rss as f64 / 1024.0, "end": end_rss as f64 / 1024.0, "peak": peak_rss as f64 / 1024.0},
-    });
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
-        return Ok(());
-    }
-    println!(
-        "hookrelay bench (loopback; relay = hookrelay serve in-process; client = {})",
-        exe.display()
-    );
-    println!(
-        "| seq p50 / p90 / p99 / max (ms) | raw SSE p50 (ms) | 1 MB p50 / max (ms) | burst delivered | in order | dup | last send -> last delivery (ms) | RSS idle -> peak (MiB) |"
-    );
-    println!("|---|---|---|---|---|---|---|---|");
-    println!(
-        "| {:.2} / {:.2} / {:.2} / {:.2} | {:.2} | {:.1} / {:.1} | {}/{} | {} | {} | {:.0} / {:.0} | {:.1} -> {:.1} |",
-        pctl(&lat, 50.0),
-        pctl(&lat, 90.0),
-        pctl(&lat, 99.0),
-        lat.last().copied().unwrap_or(f64::NAN),
-        pctl(&floor, 50.0),
-        pctl(&big_lat, 50.0),
-        big_lat.last().copied().unwrap_or(f64::NAN),
-        delivered,
-        a.burst,
-        if inversions == 0 { "yes" } else { "no" },
-        dups,
-        send_ms,
-        last.unwrap_or(f64::NAN),
-        idle_rss as f64 / 1024.0,
-        peak_rss as f64 / 1024.0,
-    );
-    Ok(())
+    }))
 }

@@ -282,7 +282,7 @@ async fn forward_worker(
         };
         let Some(d) = next else { return };
         // saved before the target sees it (a bounded wait: a broken disk does not stop forwarding)
-        shared.services.store_settled().await;
+        shared.services.store_settled(&d.id).await;
         let started = Instant::now();
         let mut failures = 0u32;
         loop {

@@ -1,6 +1,8 @@
 //! The optional services around forwarding: verification, the store and Slack.
 //! The pipeline calls these hooks; each does nothing when its service is not configured.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,7 +31,17 @@ pub struct Services {
     problems_rx: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
     verifier: Option<Verifier>,
     verify_mode: VerifyMode,
+    /// Store inserts queued so far; the n-th delivery queued holds ticket n.
+    store_queued: AtomicU64,
+    /// Every insert with a ticket up to this one is known to be on disk.
+    store_written: AtomicU64,
+    /// Tickets of queued deliveries whose forwarding has not yet waited for them, by id.
+    store_tickets: Mutex<HashMap<String, u64>>,
 }
+
+/// Tickets kept for deliveries that are never forwarded (strict verification, full queue) are
+/// pruned past this many.
+const MAX_TICKETS: usize = 10_000;
 
 impl Services {
     /// Post a Slack message for every Port event (paced, retried, never blocking).
@@ -64,11 +76,13 @@ impl Services {
         self.reader.clone()
     }
 
-    fn store_op(&self, op: StoreOp) {
-        let Some(w) = &self.store else { return };
-        if let Err(op) = w.try_send(op)
-            && let Some(p) = &self.problems_tx
-        {
+    /// Queue an operation; false when it could not be queued (reported).
+    fn store_op(&self, op: StoreOp) -> bool {
+        let Some(w) = &self.store else { return false };
+        let Err(op) = w.try_send(op) else {
+            return true;
+        };
+        if let Some(p) = &self.problems_tx {
             let what = match &op {
                 StoreOp::Insert(d) => format!("delivery {}", d.id),
                 StoreOp::Attempt(id, _) => format!("an attempt of {id}"),
@@ -80,12 +94,28 @@ impl Services {
                     "store: {what} not saved: the store's queue is full (the disk is slower than the deliveries)"
                 ));
         }
+        false
     }
 
-    /// Wait (a bounded time) until what was queued for the store is on disk, so a delivery is
-    /// saved before the target sees it.
-    pub async fn store_settled(&self) {
-        self.flush_store(STORE_WAIT).await;
+    /// Wait (a bounded time) until the delivery `id` is on disk, so it is saved before the
+    /// target sees it. One flush covers every insert queued before it: under a burst, the
+    /// deliveries it already covered go ahead without another round trip to the writer.
+    pub async fn store_settled(&self, id: &str) {
+        let Some(w) = &self.store else { return };
+        let ticket = self
+            .store_tickets
+            .lock()
+            .ok()
+            .and_then(|mut t| t.remove(id));
+        let Some(ticket) = ticket else { return }; // never queued: nothing to wait for
+        if self.store_written.load(Ordering::Acquire) >= ticket {
+            return;
+        }
+        // everything queued up to here was sent to the writer before the flush
+        let mark = self.store_queued.load(Ordering::Acquire);
+        if tokio::time::timeout(STORE_WAIT, w.flush()).await.is_ok() {
+            self.store_written.fetch_max(mark, Ordering::AcqRel);
+        }
     }
 
     /// Wait at most `limit` for the store writer to catch up (at shutdown, a longer wait).
@@ -127,14 +157,26 @@ impl Services {
         if self.store.is_none() {
             return;
         }
-        self.store_op(StoreOp::Insert(Box::new(d.clone())));
+        if self.store_op(StoreOp::Insert(Box::new(d.clone()))) {
+            let ticket = self.store_queued.fetch_add(1, Ordering::AcqRel) + 1;
+            if let Ok(mut t) = self.store_tickets.lock() {
+                if t.len() >= MAX_TICKETS {
+                    let written = self.store_written.load(Ordering::Acquire);
+                    t.retain(|_, n| *n > written);
+                    if t.len() >= MAX_TICKETS {
+                        t.clear(); // their forwarding will not wait: bounded over exact
+                    }
+                }
+                t.insert(d.id.clone(), ticket);
+            }
+        }
         if let Some(ev) = crate::port::parse_bytes(&d.request.body) {
-            self.store_op(StoreOp::Summary(d.id.clone(), ev.summary()));
+            let _ = self.store_op(StoreOp::Summary(d.id.clone(), ev.summary()));
         }
     }
 
     pub fn store_attempt(&self, id: &str, a: &Attempt) {
-        self.store_op(StoreOp::Attempt(id.to_string(), a.clone()));
+        let _ = self.store_op(StoreOp::Attempt(id.to_string(), a.clone()));
     }
 
     /// Queue the Slack message for a Port event. Returns the message when previewing.
@@ -222,5 +264,46 @@ async fn recv_opt_unbounded<T>(rx: &mut Option<mpsc::UnboundedReceiver<T>>) -> O
     match rx {
         Some(r) => r.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::BodyOrigin;
+
+    fn delivery(body: &'static [u8]) -> Delivery {
+        let req = WebhookRequest {
+            method: "POST".into(),
+            path: String::new(),
+            query: String::new(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: bytes::Bytes::from_static(body),
+        };
+        Delivery::new("http://relay/c", req, BodyOrigin::Exact)
+    }
+
+    #[tokio::test]
+    async fn settled_deliveries_are_on_disk_and_one_flush_covers_those_queued_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let services = Services::default()
+            .with_store(&dir.path().join("s.sqlite"))
+            .unwrap();
+        let (a, b) = (delivery(b"{\"a\":1}"), delivery(b"{\"b\":2}"));
+        services.store_delivery(&a);
+        services.store_delivery(&b);
+        services.store_settled(&a.id).await;
+        // the flush for `a` was sent after `b` was queued: both are written
+        assert_eq!(services.store_written.load(Ordering::Acquire), 2);
+        let reader = services.store_reader().unwrap();
+        for d in [&a, &b] {
+            let got = reader.lock().unwrap().get(&d.id).unwrap();
+            assert_eq!(got.request.body, d.request.body);
+        }
+        // `b` needs no second round trip, and its ticket is used up
+        services.store_settled(&b.id).await;
+        assert!(services.store_tickets.lock().unwrap().is_empty());
+        // a delivery that was never queued does not wait
+        services.store_settled("unknown").await;
     }
 }

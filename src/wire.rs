@@ -39,6 +39,31 @@ const SMEE_FIELDS: [&str; 5] = ["body", "query", "timestamp", "bodyB", "hookrela
 
 /// Build the `data` JSON of one webhook event (one line: no CR or LF in it).
 pub fn encode_event(req: &WebhookRequest, received_at_ms: i64, extended: bool) -> String {
+    let mut out = String::with_capacity(encoded_len_hint(req, extended));
+    encode_event_into(&mut out, req, received_at_ms, extended);
+    out
+}
+
+/// About how many bytes [`encode_event`] writes (an upper estimate for ordinary requests, so
+/// the buffer of a large event is allocated once and never copied to grow).
+pub fn encoded_len_hint(req: &WebhookRequest, extended: bool) -> usize {
+    // JSON escaping of headers can grow them; twice their size covers ordinary values
+    let headers: usize = req.headers.iter().map(|(n, v)| n.len() + v.len() + 8).sum();
+    let meta = 2 * (headers + req.query.len()) + req.path.len() + req.method.len() + 256;
+    if extended {
+        req.body.len() + req.body.len().div_ceil(3) * 4 + 2 * meta
+    } else {
+        req.body.len() + meta
+    }
+}
+
+/// [`encode_event`], appending to `out` (e.g. after an SSE `data: ` prefix).
+pub fn encode_event_into(
+    out: &mut String,
+    req: &WebhookRequest,
+    received_at_ms: i64,
+    extended: bool,
+) {
     // Flat headers, smee.io style: lower-cased, repeated values joined with ", " (as Node does).
     let mut flat: Vec<(String, String)> = Vec::with_capacity(req.headers.len());
     for (name, value) in &req.headers {
@@ -54,28 +79,22 @@ pub fn encode_event(req: &WebhookRequest, received_at_ms: i64, extended: bool) -
             None => flat.push((key, value.clone())),
         }
     }
-    let b64_len = if extended {
-        req.body.len() / 3 * 4 + 4
-    } else {
-        0
-    };
-    let mut out = String::with_capacity(req.body.len() + b64_len + 256);
     out.push('{');
     for (k, v) in &flat {
-        push_json_str(&mut out, k);
+        push_json_str(out, k);
         out.push(':');
-        push_json_str(&mut out, v);
+        push_json_str(out, v);
         out.push(',');
     }
     out.push_str("\"body\":");
-    push_smee_body(&mut out, req);
+    push_smee_body(out, req);
     out.push_str(",\"query\":");
     out.push_str(&Value::Object(query_object(&req.query)).to_string());
     out.push_str(",\"timestamp\":");
     out.push_str(&received_at_ms.to_string());
     if extended {
         out.push_str(",\"bodyB\":\"");
-        B64.encode_string(&req.body, &mut out);
+        B64.encode_string(&req.body, out);
         out.push('"');
         let headers: Vec<Value> = req
             .headers
@@ -92,7 +111,6 @@ pub fn encode_event(req: &WebhookRequest, received_at_ms: i64, extended: bool) -
         out.push_str(&Value::Object(ext).to_string());
     }
     out.push('}');
-    out
 }
 
 fn push_json_str(out: &mut String, s: &str) {

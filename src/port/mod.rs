@@ -74,8 +74,29 @@ pub fn parse(body: &Value) -> Option<PortEvent> {
 
 /// Parse raw body bytes as a Port event (`None` when not JSON or not a Port payload).
 pub fn parse_bytes(body: &[u8]) -> Option<PortEvent> {
+    if !may_be_port(body) {
+        return None;
+    }
     let value: Value = serde_json::from_slice(body).ok()?;
     parse(&value)
+}
+
+/// A cheap first look (no allocation for values): every Port shape has a top-level `event`,
+/// `resourceType` or `inputs` key. Other bodies, however large, are not parsed into a tree.
+fn may_be_port(body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Probe {
+        event: Option<serde::de::IgnoredAny>,
+        #[serde(rename = "resourceType")]
+        resource_type: Option<serde::de::IgnoredAny>,
+        inputs: Option<serde::de::IgnoredAny>,
+    }
+    match serde_json::from_slice::<Probe>(body) {
+        Ok(p) => p.event.is_some() || p.resource_type.is_some() || p.inputs.is_some(),
+        // not JSON, or not an object: `parse` says no to those too; an object the probe cannot
+        // read (a duplicate key) gets the full parse
+        Err(e) => e.is_data() && body.trim_ascii_start().first() == Some(&b'{'),
+    }
 }
 
 impl PortEvent {
@@ -281,5 +302,33 @@ fn who(trigger: &Value, outer: Option<&Value>) -> String {
         (Some(uid), _) => uid.to_string(),
         (None, Some(outer)) => who(outer, None),
         (None, None) => "unknown".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_probe_only_turns_away_what_parse_refuses() {
+        let change = br#"{"action":"UPDATE","resourceType":"entity","diff":{}}"#;
+        assert!(may_be_port(change) && parse_bytes(change).is_some());
+        let auto = br#" {"event":{"action":"CREATE","resourceType":"entity"}}"#;
+        assert!(may_be_port(auto));
+        // duplicate keys: the probe cannot tell, the full parse decides
+        assert!(may_be_port(br#"{"inputs":1,"inputs":2}"#));
+        for not_port in [
+            &br#"{"action":"x","pad":"yyyy"}"#[..],
+            b"[1,2]",
+            b"not json",
+            b"",
+        ] {
+            assert!(
+                !may_be_port(not_port),
+                "{:?}",
+                String::from_utf8_lossy(not_port)
+            );
+            assert!(parse_bytes(not_port).is_none());
+        }
     }
 }

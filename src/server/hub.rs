@@ -53,7 +53,14 @@ pub(crate) struct Event {
     pub size: usize,
     /// Global publish order, to evict the oldest event across channels first.
     gseq: u64,
+    /// The encoded SSE frame per shape (`[smee, extended]`), made by the first subscriber that
+    /// needs it and shared by the others. Only the newest [`FRAMES_KEPT`] events of a channel
+    /// keep theirs (a subscriber far behind encodes again), so cached frames stay bounded.
+    pub frames: Mutex<[Option<bytes::Bytes>; 2]>,
 }
+
+/// How many of a channel's newest events keep their encoded frames.
+pub(crate) const FRAMES_KEPT: usize = 4;
 
 impl Event {
     fn size_of(req: &WebhookRequest) -> usize {
@@ -192,9 +199,15 @@ impl Hub {
             request,
             size,
             gseq,
+            frames: Mutex::new([None, None]),
         });
         let id = event.id.clone();
         ch.ring.push_back(event);
+        if let Some(old) = ch.ring.len().checked_sub(FRAMES_KEPT + 1)
+            && let Ok(mut frames) = ch.ring[old].frames.try_lock()
+        {
+            *frames = [None, None];
+        }
         ch.ring_bytes += size;
         ch.last_active = Instant::now();
         let mut freed = 0;
@@ -433,6 +446,29 @@ mod tests {
 
     fn seqs(b: &Batch) -> Vec<u64> {
         b.events.iter().map(|e| e.seq).collect()
+    }
+
+    #[test]
+    fn only_the_newest_events_keep_their_frames() {
+        let mut l = limits();
+        l.ring_len = FRAMES_KEPT + 3;
+        let hub = Arc::new(Hub::new(l, "ep".into()));
+        let mut sub = hub.subscribe("c", None).unwrap();
+        let mut events = Vec::new();
+        for i in 0..FRAMES_KEPT + 3 {
+            hub.publish("c", req(b"x"), 0).unwrap();
+            let e = sub.take().events.pop().unwrap();
+            *e.frames.lock().unwrap() = [Some(Bytes::from(format!("smee {i}"))), None];
+            events.push(e);
+        }
+        let kept: Vec<bool> = events
+            .iter()
+            .map(|e| e.frames.lock().unwrap()[0].is_some())
+            .collect();
+        // each publish drops the frames of the event FRAMES_KEPT places back
+        let mut want = vec![false; 3];
+        want.extend(vec![true; FRAMES_KEPT]);
+        assert_eq!(kept, want);
     }
 
     #[test]

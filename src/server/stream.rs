@@ -94,26 +94,45 @@ fn gap_frame(gap: &Gap) -> Bytes {
 }
 
 async fn event_frame(ev: Arc<Event>, extended: bool, slots: &Arc<Semaphore>) -> Bytes {
-    if ev.request.body.len() < BLOCKING_ENCODE_BYTES {
-        return encode_frame(&ev, extended);
+    if let Some(frame) = cached(&ev, extended) {
+        return frame;
     }
-    // Encoding a large JSON body takes several times its size in memory: few at once.
-    let _slot = Arc::clone(slots).acquire_owned().await;
-    let ev2 = Arc::clone(&ev);
-    match tokio::task::spawn_blocking(move || encode_frame(&ev2, extended)).await {
-        Ok(b) => b,
-        Err(_) => encode_frame(&ev, extended),
+    let frame = if ev.request.body.len() < BLOCKING_ENCODE_BYTES {
+        encode_frame(&ev, extended)
+    } else {
+        // Encoding a large JSON body takes several times its size in memory: few at once.
+        let _slot = Arc::clone(slots).acquire_owned().await;
+        // another subscriber may have encoded it while this one waited for a slot
+        if let Some(frame) = cached(&ev, extended) {
+            return frame;
+        }
+        let ev2 = Arc::clone(&ev);
+        match tokio::task::spawn_blocking(move || encode_frame(&ev2, extended)).await {
+            Ok(b) => b,
+            Err(_) => encode_frame(&ev, extended),
+        }
+    };
+    if let Ok(mut frames) = ev.frames.lock() {
+        frames[usize::from(extended)] = Some(frame.clone());
     }
+    frame
 }
 
+/// The frame another subscriber already encoded for this event and shape.
+fn cached(ev: &Event, extended: bool) -> Option<Bytes> {
+    ev.frames.lock().ok()?[usize::from(extended)].clone()
+}
+
+/// Encode one event as an SSE frame (`id:` + one `data:` line), in one allocation.
 fn encode_frame(ev: &Event, extended: bool) -> Bytes {
-    let data = wire::encode_event(&ev.request, ev.received_at_ms, extended);
-    debug_assert!(!data.contains('\n') && !data.contains('\r'));
-    let mut out = String::with_capacity(data.len() + ev.id.len() + 16);
+    let mut out =
+        String::with_capacity(wire::encoded_len_hint(&ev.request, extended) + ev.id.len() + 16);
     out.push_str("id: ");
     out.push_str(&ev.id);
     out.push_str("\ndata: ");
-    out.push_str(&data);
+    let start = out.len();
+    wire::encode_event_into(&mut out, &ev.request, ev.received_at_ms, extended);
+    debug_assert!(!out[start..].contains('\n') && !out[start..].contains('\r'));
     out.push_str("\n\n");
     Bytes::from(out)
 }

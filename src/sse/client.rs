@@ -67,6 +67,7 @@ pub async fn subscribe(
     crate::tls::install_provider();
     let client = match reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
+        .tcp_nodelay(true)
         .build()
     {
         Ok(c) => c,

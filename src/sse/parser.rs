@@ -9,6 +9,9 @@
 //! (so a chunk may split a UTF-8 sequence or a CRLF anywhere) and refuses events over a bound
 //! without losing its place in the stream.
 
+/// Unused capacity above which a dispatched event's buffer is shrunk to fit.
+const SHRINK_SLACK: usize = 64 * 1024;
+
 /// One dispatched event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SseEvent {
@@ -211,6 +214,11 @@ impl Parser {
             return; // an event with no data is not dispatched
         }
         data.pop(); // the final LF
+        // The line buffer grew by doubling: give back the slack of a large event before it
+        // travels on (for a big buffer this is an mremap, not a copy).
+        if data.capacity() - data.len() > SHRINK_SLACK {
+            data.shrink_to_fit();
+        }
         let id = self.last_id.clone();
         match String::from_utf8(data) {
             Ok(data) => out.push(Parsed::Event(SseEvent {
