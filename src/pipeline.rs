@@ -30,6 +30,8 @@ pub struct PipelineConfig {
     pub queue: usize,
     /// Deliveries kept in memory for replay (the store keeps everything).
     pub recent: usize,
+    /// Body bytes those deliveries may hold at most.
+    pub recent_bytes: usize,
     /// Mark replays with `x-hookrelay-replay-of: <id>`.
     pub replay_header: bool,
     pub keepalive: Duration,
@@ -49,6 +51,7 @@ impl PipelineConfig {
             max_response_body: 256 << 10,
             queue: 10_000,
             recent: 1_000,
+            recent_bytes: 4 << 20,
             replay_header: true,
             keepalive: Duration::from_secs(30),
             max_event_bytes: 64 << 20,
@@ -85,23 +88,35 @@ impl Pipeline {
     }
 }
 
-/// Deliveries kept for replay: the newest `cap`, by id.
+/// Deliveries kept in memory for replay: the newest `cap`, and at most `cap_bytes` of bodies
+/// (the newest one is always kept). Older ones are replayed from the store.
 #[derive(Default)]
 struct Recent {
     cap: usize,
+    cap_bytes: usize,
+    bytes: usize,
     order: VecDeque<String>,
     map: HashMap<String, Delivery>,
 }
 
 impl Recent {
     fn put(&mut self, d: Delivery) {
-        if !self.map.contains_key(&d.id) {
-            self.order.push_back(d.id.clone());
+        let id = d.id.clone();
+        self.bytes += d.request.body.len();
+        match self.map.insert(id.clone(), d) {
+            Some(old) => self.bytes -= old.request.body.len(),
+            None => self.order.push_back(id),
         }
-        self.map.insert(d.id.clone(), d);
-        while self.order.len() > self.cap {
-            if let Some(old) = self.order.pop_front() {
-                self.map.remove(&old);
+        self.evict();
+    }
+
+    fn evict(&mut self) {
+        while self.order.len() > self.cap || (self.bytes > self.cap_bytes && self.order.len() > 1) {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(d) = self.map.remove(&old) {
+                self.bytes -= d.request.body.len();
             }
         }
     }
@@ -143,6 +158,7 @@ pub fn start(cfg: PipelineConfig, services: Services) -> Pipeline {
     let shared = Arc::new(Shared {
         recent: Mutex::new(Recent {
             cap: cfg.recent.max(1),
+            cap_bytes: cfg.recent_bytes,
             ..Default::default()
         }),
         cfg: cfg.clone(),
@@ -374,5 +390,56 @@ async fn command_loop(
                     .await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::{BodyOrigin, WebhookRequest};
+
+    fn d(id: &str, size: usize) -> Delivery {
+        let req = WebhookRequest {
+            method: "POST".into(),
+            path: String::new(),
+            query: String::new(),
+            headers: vec![],
+            body: bytes::Bytes::from(vec![b'x'; size]),
+        };
+        let mut d = Delivery::new("c", req, BodyOrigin::Exact);
+        d.id = id.into();
+        d
+    }
+
+    #[test]
+    fn recent_is_bounded_by_count_and_by_bytes() {
+        let mut r = Recent {
+            cap: 3,
+            cap_bytes: 100,
+            ..Default::default()
+        };
+        for (i, size) in [10, 10, 10, 10].iter().enumerate() {
+            r.put(d(&format!("a{i}"), *size));
+        }
+        assert_eq!(r.order, ["a1", "a2", "a3"]);
+        r.put(d("big", 95));
+        assert_eq!(
+            r.order,
+            ["big"],
+            "bytes over the cap evict the oldest first"
+        );
+        assert_eq!(r.bytes, 95);
+        r.put(d("huge", 500));
+        assert_eq!(
+            r.order,
+            ["huge"],
+            "the newest stays even alone over the cap"
+        );
+        r.put(d("huge", 1));
+        assert_eq!(
+            (r.order.len(), r.bytes),
+            (1, 1),
+            "a re-put replaces, not duplicates"
+        );
     }
 }

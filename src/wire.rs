@@ -34,6 +34,19 @@ pub const WIRE_QUERY: &str = "wire=hookrelay";
 /// Version of the `hookrelay` object in events.
 pub const WIRE_VERSION: u64 = 1;
 
+/// Connection-level headers left out of the flat shape: smee.io's clients turn every key into
+/// a header, and undici refuses to send these (smee-client could not deliver chunked webhooks).
+/// `hookrelay.headers` keeps them.
+const HOP_BY_HOP: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
 /// Keys of the smee shape that are not headers.
 const SMEE_FIELDS: [&str; 5] = ["body", "query", "timestamp", "bodyB", "hookrelay"];
 
@@ -68,7 +81,7 @@ pub fn encode_event_into(
     let mut flat: Vec<(String, String)> = Vec::with_capacity(req.headers.len());
     for (name, value) in &req.headers {
         let key = name.to_ascii_lowercase();
-        if SMEE_FIELDS.contains(&key.as_str()) {
+        if SMEE_FIELDS.contains(&key.as_str()) || HOP_BY_HOP.contains(&key.as_str()) {
             continue; // carried in `hookrelay.headers`; the flat shape cannot hold them
         }
         match flat.iter_mut().find(|(k, _)| *k == key) {
@@ -439,6 +452,18 @@ mod tests {
         assert!(v.get("bodyB").is_none() && v.get("hookrelay").is_none());
         // numbers keep their source text; the object is compact
         assert!(data.contains(r#""body":{"a":1.0,"b":"café"}"#), "{data}");
+    }
+
+    #[test]
+    fn the_flat_shape_leaves_out_connection_headers_the_exact_one_keeps_them() {
+        let mut r = sample();
+        r.headers
+            .push(("Transfer-Encoding".into(), "chunked".into()));
+        r.headers.push(("Connection".into(), "keep-alive".into()));
+        let v: Value = serde_json::from_str(&encode_event(&r, 1, true)).unwrap();
+        assert!(v.get("transfer-encoding").is_none() && v.get("connection").is_none());
+        let d = decode_event(&encode_event(&r, 1, true), usize::MAX).unwrap();
+        assert_eq!(d.request.header("transfer-encoding"), Some("chunked"));
     }
 
     #[test]

@@ -48,6 +48,10 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
     cfg.keepalive = args.keepalive;
     cfg.replay_header = !args.no_replay_header;
     cfg.last_event_id = start_id;
+    if args.store.path().is_none() {
+        // nothing to fall back on: keep more bodies in memory for replay
+        cfg.recent_bytes = 64 << 20;
+    }
     let mut services = Services::default().with_verifier(args.verify.verifier()?, args.verify.mode);
     let store_path = args.store.path();
     if let Some(p) = &store_path {

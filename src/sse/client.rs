@@ -36,7 +36,7 @@ impl SubscribeConfig {
             extended: true,
             keepalive: Duration::from_secs(30),
             backoff_initial: Duration::from_millis(250),
-            backoff_max: Duration::from_secs(10),
+            backoff_max: Duration::from_secs(3),
             max_event_bytes: 64 << 20,
             last_event_id: None,
         }
