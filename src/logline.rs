@@ -38,7 +38,8 @@ pub struct LogSink<W: Write> {
     pub failed: u64,
 }
 
-const REMEMBERED: usize = 10_000;
+/// Deliveries whose facts the log keeps for their attempt lines (retries and replays come later).
+const REMEMBERED: usize = 2_000;
 
 impl<W: Write> LogSink<W> {
     pub fn new(out: W, json: bool) -> Self {

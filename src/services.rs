@@ -63,6 +63,9 @@ impl Services {
     pub fn with_store(mut self, path: &std::path::Path) -> Result<Self, crate::store::StoreError> {
         let writer_store = Store::open(path)?;
         let reader = Store::open(path)?;
+        // the writer appends and the reader fetches single rows: small caches suffice
+        writer_store.set_cache_kib(256)?;
+        reader.set_cache_kib(256)?;
         let (tx, rx) = mpsc::unbounded_channel();
         self.store = Some(StoreWriter::spawn(writer_store, 4096, tx.clone()));
         self.reader = Some(Arc::new(Mutex::new(reader)));

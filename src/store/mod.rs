@@ -143,6 +143,14 @@ impl Store {
         Ok(self.conn.busy_timeout(timeout)?)
     }
 
+    /// SQLite's page cache for this connection, in KiB (SQLite's default is 2,000 KiB). The
+    /// forward job's connections write and point-read, so a small cache costs nothing there.
+    pub fn set_cache_kib(&self, kib: u32) -> Result<(), StoreError> {
+        Ok(self
+            .conn
+            .execute_batch(&format!("PRAGMA cache_size = -{kib}"))?)
+    }
+
     /// The file behind the store; `None` in memory.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
