@@ -37,6 +37,10 @@ pub struct Services {
     store_written: AtomicU64,
     /// Tickets of queued deliveries whose forwarding has not yet waited for them, by id.
     store_tickets: Mutex<HashMap<String, u64>>,
+    /// Store operations dropped because its queue was full, and when that was last reported:
+    /// at most one report a second, so the problem channel stays small under overload.
+    store_dropped: AtomicU64,
+    store_dropped_reported_ms: std::sync::atomic::AtomicI64,
 }
 
 /// Tickets kept for deliveries that are never forwarded (strict verification, full queue) are
@@ -85,6 +89,17 @@ impl Services {
         let Err(op) = w.try_send(op) else {
             return true;
         };
+        let dropped = self.store_dropped.fetch_add(1, Ordering::AcqRel) + 1;
+        let now = crate::delivery::now_ms();
+        let last = self.store_dropped_reported_ms.load(Ordering::Acquire);
+        if now - last < 1000
+            || self
+                .store_dropped_reported_ms
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return false;
+        }
         if let Some(p) = &self.problems_tx {
             let what = match &op {
                 StoreOp::Insert(d) => format!("delivery {}", d.id),
@@ -94,8 +109,8 @@ impl Services {
                 }
             };
             let _ = p.send(format!(
-                    "store: {what} not saved: the store's queue is full (the disk is slower than the deliveries)"
-                ));
+                "store: {what} not saved ({dropped} so far): the store's queue is full (the disk is slower than the deliveries)"
+            ));
         }
         false
     }
