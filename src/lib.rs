@@ -18,6 +18,7 @@
 pub mod bench;
 pub mod cli;
 pub mod delivery;
+pub mod delivery_cache;
 pub mod demo;
 pub mod events;
 pub mod export;

@@ -1,7 +1,6 @@
 //! The forward job: subscription → decode → verify → store → forward (in order, with retries)
 //! → Slack, reporting everything as [`AppEvent`]s to the one loop that shows them.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -9,6 +8,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::delivery::{Attempt, Delivery};
+use crate::delivery_cache::DeliveryCache;
 use crate::events::{AppEvent, Command};
 use crate::forward::{Forwarder, REPLAY_HEADER, Target};
 use crate::services::Services;
@@ -88,46 +88,13 @@ impl Pipeline {
     }
 }
 
-/// Deliveries kept in memory for replay: the newest `cap`, and at most `cap_bytes` of bodies
-/// (the newest one is always kept). Older ones are replayed from the store.
-#[derive(Default)]
-struct Recent {
-    cap: usize,
-    cap_bytes: usize,
-    bytes: usize,
-    order: VecDeque<String>,
-    map: HashMap<String, Delivery>,
-}
-
-impl Recent {
-    fn put(&mut self, d: Delivery) {
-        let id = d.id.clone();
-        self.bytes += d.request.body.len();
-        match self.map.insert(id.clone(), d) {
-            Some(old) => self.bytes -= old.request.body.len(),
-            None => self.order.push_back(id),
-        }
-        self.evict();
-    }
-
-    fn evict(&mut self) {
-        while self.order.len() > self.cap || (self.bytes > self.cap_bytes && self.order.len() > 1) {
-            let Some(old) = self.order.pop_front() else {
-                break;
-            };
-            if let Some(d) = self.map.remove(&old) {
-                self.bytes -= d.request.body.len();
-            }
-        }
-    }
-}
-
 struct Shared {
     cfg: PipelineConfig,
     forwarder: Forwarder,
     services: Services,
     events: mpsc::Sender<AppEvent>,
-    recent: Mutex<Recent>,
+    /// Deliveries kept in memory for replay (older ones are replayed from the store).
+    recent: Mutex<DeliveryCache>,
 }
 
 impl Shared {
@@ -136,11 +103,11 @@ impl Shared {
     }
 
     fn remember(&self, d: &Delivery) {
-        self.recent.lock().expect("recent lock").put(d.clone());
+        self.recent.lock().expect("recent lock").insert(d.clone());
     }
 
     fn record_attempt(&self, id: &str, a: &Attempt) {
-        if let Some(d) = self.recent.lock().expect("recent lock").map.get_mut(id) {
+        if let Some(d) = self.recent.lock().expect("recent lock").get_mut(id) {
             d.attempts.push(a.clone());
         }
         self.services.store_attempt(id, a);
@@ -156,11 +123,7 @@ pub fn start(cfg: PipelineConfig, services: Services) -> Pipeline {
     let cancel = CancellationToken::new();
     let forwarder = Forwarder::new(cfg.forward_timeout, cfg.max_response_body);
     let shared = Arc::new(Shared {
-        recent: Mutex::new(Recent {
-            cap: cfg.recent.max(1),
-            cap_bytes: cfg.recent_bytes,
-            ..Default::default()
-        }),
+        recent: Mutex::new(DeliveryCache::new(cfg.recent, cfg.recent_bytes)),
         cfg: cfg.clone(),
         forwarder,
         services,
@@ -343,13 +306,7 @@ async fn command_loop(
         };
         match cmd {
             Command::Replay { id, resign, body } => {
-                let found = shared
-                    .recent
-                    .lock()
-                    .expect("recent lock")
-                    .map
-                    .get(&id)
-                    .cloned();
+                let found = shared.recent.lock().expect("recent lock").get(&id).cloned();
                 let found = match found {
                     Some(d) => Some(d),
                     None => shared.services.load(&id).await,
@@ -390,56 +347,5 @@ async fn command_loop(
                     .await;
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::delivery::{BodyOrigin, WebhookRequest};
-
-    fn d(id: &str, size: usize) -> Delivery {
-        let req = WebhookRequest {
-            method: "POST".into(),
-            path: String::new(),
-            query: String::new(),
-            headers: vec![],
-            body: bytes::Bytes::from(vec![b'x'; size]),
-        };
-        let mut d = Delivery::new("c", req, BodyOrigin::Exact);
-        d.id = id.into();
-        d
-    }
-
-    #[test]
-    fn recent_is_bounded_by_count_and_by_bytes() {
-        let mut r = Recent {
-            cap: 3,
-            cap_bytes: 100,
-            ..Default::default()
-        };
-        for (i, size) in [10, 10, 10, 10].iter().enumerate() {
-            r.put(d(&format!("a{i}"), *size));
-        }
-        assert_eq!(r.order, ["a1", "a2", "a3"]);
-        r.put(d("big", 95));
-        assert_eq!(
-            r.order,
-            ["big"],
-            "bytes over the cap evict the oldest first"
-        );
-        assert_eq!(r.bytes, 95);
-        r.put(d("huge", 500));
-        assert_eq!(
-            r.order,
-            ["huge"],
-            "the newest stays even alone over the cap"
-        );
-        r.put(d("huge", 1));
-        assert_eq!(
-            (r.order.len(), r.bytes),
-            (1, 1),
-            "a re-put replaces, not duplicates"
-        );
     }
 }

@@ -1,9 +1,8 @@
 //! Where the UI gets rows and full deliveries: the store, or memory (`--no-store`, tests).
 
-use std::collections::{HashMap, VecDeque};
-
 use super::model::Row;
 use crate::delivery::Delivery;
+use crate::delivery_cache::DeliveryCache;
 use crate::events::AppEvent;
 
 /// Rows and full deliveries on demand. The store implements it; [`MemorySource`] too.
@@ -19,15 +18,10 @@ pub trait DeliverySource: Send {
     fn observe(&mut self, _event: &AppEvent) {}
 }
 
-/// Deliveries kept in memory, the oldest dropped past a bound on their count and on the bytes
-/// of their bodies (the newest is always kept).
+/// Deliveries kept in memory (`--no-store`, tests), bounded by count and by body bytes.
 #[derive(Debug)]
 pub struct MemorySource {
-    order: VecDeque<String>,
-    by_id: HashMap<String, Delivery>,
-    max: usize,
-    max_bytes: usize,
-    bytes: usize,
+    cache: DeliveryCache,
 }
 
 /// Body bytes a [`MemorySource`] keeps at most unless told otherwise.
@@ -42,100 +36,48 @@ impl MemorySource {
     /// An empty source bounded by count and by body bytes.
     pub fn with_limits(max: usize, max_bytes: usize) -> Self {
         MemorySource {
-            order: VecDeque::new(),
-            by_id: HashMap::new(),
-            max: max.max(1),
-            max_bytes,
-            bytes: 0,
+            cache: DeliveryCache::new(max, max_bytes),
         }
     }
 
     /// Add (or replace) a delivery.
     pub fn insert(&mut self, d: Delivery) {
-        let id = d.id.clone();
-        self.bytes += d.request.body.len();
-        match self.by_id.insert(id.clone(), d) {
-            Some(old) => self.bytes -= old.request.body.len(),
-            None => self.order.push_back(id),
-        }
-        while self.order.len() > self.max || (self.bytes > self.max_bytes && self.order.len() > 1) {
-            let Some(old) = self.order.pop_front() else {
-                break;
-            };
-            if let Some(d) = self.by_id.remove(&old) {
-                self.bytes -= d.request.body.len();
-            }
-        }
+        self.cache.insert(d);
     }
 }
 
 impl DeliverySource for MemorySource {
     fn load(&mut self, id: &str) -> Option<Delivery> {
-        self.by_id.get(id).cloned()
+        self.cache.get(id).cloned()
     }
 
     fn page(&mut self, offset: usize, limit: usize) -> Vec<Row> {
-        self.order
+        self.cache
             .iter()
             .skip(offset)
             .take(limit)
-            .filter_map(|id| self.by_id.get(id))
             .map(Row::from_delivery)
             .collect()
     }
 
     fn count(&mut self) -> usize {
-        self.order.len()
+        self.cache.len()
     }
 
     fn observe(&mut self, event: &AppEvent) {
         match event {
             AppEvent::Delivery(d) => self.insert((**d).clone()),
             AppEvent::Attempt { id, attempt } => {
-                if let Some(d) = self.by_id.get_mut(id) {
+                if let Some(d) = self.cache.get_mut(id) {
                     d.attempts.push(attempt.clone());
                 }
             }
             AppEvent::Slack { id, result } => {
-                if let Some(d) = self.by_id.get_mut(id) {
+                if let Some(d) = self.cache.get_mut(id) {
                     d.slack = Some(result.clone());
                 }
             }
             _ => {}
         }
-    }
-}
-
-#[cfg(test)]
-mod bound_tests {
-    use super::*;
-    use crate::delivery::{BodyOrigin, WebhookRequest};
-
-    fn d(id: &str, size: usize) -> Delivery {
-        let req = WebhookRequest {
-            method: "POST".into(),
-            path: String::new(),
-            query: String::new(),
-            headers: vec![],
-            body: bytes::Bytes::from(vec![0u8; size]),
-        };
-        let mut d = Delivery::new("c", req, BodyOrigin::Exact);
-        d.id = id.into();
-        d
-    }
-
-    #[test]
-    fn memory_source_is_bounded_by_count_and_bytes() {
-        let mut m = MemorySource::with_limits(3, 100);
-        for i in 0..5 {
-            m.insert(d(&format!("a{i}"), 10));
-        }
-        assert_eq!(m.count(), 3);
-        assert!(m.load("a1").is_none() && m.load("a4").is_some());
-        m.insert(d("big", 90));
-        assert_eq!(m.count(), 2, "a3 (10) + big (90) fit in 100 bytes");
-        m.insert(d("huge", 1000));
-        assert_eq!(m.count(), 1, "the newest stays, even alone over the bound");
-        assert!(m.load("huge").is_some());
     }
 }
