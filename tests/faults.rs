@@ -144,13 +144,7 @@ async fn target_down_for_a_while() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_sent_before_the_embedded_subscription_are_delivered() {
     use hookrelay::pipeline::{self, PipelineConfig};
-    use hookrelay::server::{RelayServer, ServerConfig};
-    let server = RelayServer::start(ServerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..ServerConfig::default()
-    })
-    .await
-    .unwrap();
+    let server = common::relay().await;
     let channel = server.new_channel();
     for i in 0..3 {
         post(&channel, i).await; // nobody subscribed yet

@@ -8,10 +8,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{Recorder, fixture};
-use hookrelay::events::{AppEvent, ConnState};
 use hookrelay::forward::Target;
 use hookrelay::pipeline::{self, Pipeline, PipelineConfig};
-use hookrelay::server::{RelayServer, ServerConfig};
+use hookrelay::server::RelayServer;
 use hookrelay::services::Services;
 
 const SECRET: &str = "test-secret";
@@ -58,25 +57,8 @@ fn scenarios() -> Vec<Scenario> {
     out
 }
 
-async fn connected(p: &mut Pipeline) {
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(ev) = p.events.recv().await {
-            if let AppEvent::Conn(ConnState::Connected) = ev {
-                return;
-            }
-        }
-    })
-    .await
-    .expect("the client connected");
-}
-
 async fn setup(target_path: &str) -> (RelayServer, Recorder, String, Pipeline) {
-    let server = RelayServer::start(ServerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..ServerConfig::default()
-    })
-    .await
-    .unwrap();
+    let server = common::relay().await;
     let target = Recorder::start().await;
     let channel = server.new_channel();
     let cfg = PipelineConfig::new(
@@ -84,7 +66,7 @@ async fn setup(target_path: &str) -> (RelayServer, Recorder, String, Pipeline) {
         Target::parse(&target.url(target_path)).unwrap(),
     );
     let mut p = pipeline::start(cfg, Services::default());
-    connected(&mut p).await;
+    common::connected(&mut p).await;
     (server, target, channel, p)
 }
 

@@ -11,7 +11,6 @@ use hookrelay::delivery::BodyOrigin;
 use hookrelay::events::AppEvent;
 use hookrelay::forward::Target;
 use hookrelay::pipeline::{self, PipelineConfig};
-use hookrelay::server::{RelayServer, ServerConfig};
 use hookrelay::services::Services;
 use hookrelay::verify::{Outcome, Scheme, Secrets, Verifier, VerifyMode};
 
@@ -29,23 +28,13 @@ async fn unusual_json_is_valid_through_our_relay_and_reserialized_through_smee_i
     let body = std::fs::read(fixture("smee/sent/a1-json-unusual-format/body")).unwrap();
 
     // 1. through hookrelay's relay: exact bytes, valid on the raw body
-    let server = RelayServer::start(ServerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..ServerConfig::default()
-    })
-    .await
-    .unwrap();
+    let server = common::relay().await;
     let target = Recorder::start().await;
     let channel = server.new_channel();
     let cfg = PipelineConfig::new(channel.clone(), Target::parse(&target.url("/")).unwrap());
     let services = Services::default().with_verifier(verifier(), VerifyMode::Strict);
     let mut p = pipeline::start(cfg, services);
-    loop {
-        if let Some(AppEvent::Conn(hookrelay::events::ConnState::Connected)) = p.events.recv().await
-        {
-            break;
-        }
-    }
+    common::connected(&mut p).await;
     let ts = chrono::Utc::now().timestamp().to_string();
     let sig = hookrelay::verify::sign_port(SECRET, &ts, &body);
     common::http()

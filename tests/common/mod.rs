@@ -208,3 +208,27 @@ pub fn error(message: &str) -> Attempt {
         },
     }
 }
+
+/// hookrelay's relay on 127.0.0.1, a free port.
+pub async fn relay() -> hookrelay::server::RelayServer {
+    hookrelay::server::RelayServer::start(hookrelay::server::ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// Wait (at most 10 s) until the forward job's subscription is connected.
+pub async fn connected(p: &mut hookrelay::pipeline::Pipeline) {
+    use hookrelay::events::{AppEvent, ConnState};
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(ev) = p.events.recv().await {
+            if let AppEvent::Conn(ConnState::Connected) = ev {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the client connected");
+}
