@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+mod demo;
 mod forward;
 mod history;
 mod options;
 mod send;
+mod serve;
 
 pub use options::{StoreOpts, VerifyOpts};
 
@@ -199,8 +201,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     init_logging(&cli.log, ui);
     match command {
         Command::Forward(a) => forward::run(a).await,
-        Command::Serve(a) => forward::serve(a).await,
-        Command::Demo(a) => forward::demo(a).await,
+        Command::Serve(a) => serve::serve(a).await,
+        Command::Demo(a) => demo::demo(a).await,
         Command::Send(a) => send::run(a).await,
         Command::Bench(a) => crate::bench::run(a).await,
         Command::List(a) => history::list(a),

@@ -1,0 +1,154 @@
+//! `hookrelay demo`: the embedded relay, a sample dev server and signed Port events.
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::DemoArgs;
+use crate::events::AppEvent;
+use crate::forward::Target;
+use crate::logline::LogSink;
+use crate::pipeline::{self, PipelineConfig};
+use crate::server::{RelayServer, ServerConfig};
+use crate::services::Services;
+
+/// `hookrelay demo`.
+pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    use crate::demo::{DEMO_SECRET, SampleTarget, sample_events};
+    let server = RelayServer::start(ServerConfig {
+        listen: ([127, 0, 0, 1], 0).into(),
+        ..ServerConfig::default()
+    })
+    .await
+    .context("cannot start the embedded relay")?;
+    let target = SampleTarget::start(DEMO_SECRET)
+        .await
+        .context("cannot start the sample dev server")?;
+    let channel = server.new_channel();
+    let target_url = format!("{}webhooks/port", target.url());
+    let interactive = !args.no_tui && !args.json && crate::tui::tty_available();
+    let (store_path, temporary) = match &args.store {
+        Some(p) => (p.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("hookrelay-demo-{}.sqlite", std::process::id())),
+            true,
+        ),
+    };
+    if !interactive {
+        eprintln!(
+            "hookrelay demo: a relay, a sample dev server and six signed Port events, all on loopback."
+        );
+        eprintln!("  relay channel : {channel}");
+        eprintln!("  dev server    : {target_url} (checks the Port signature like a real handler)");
+        eprintln!("  history       : {}", store_path.display());
+    }
+    let mut secrets = crate::verify::Secrets::new();
+    secrets.insert(crate::verify::Scheme::Port, DEMO_SECRET.to_string());
+    let mut services = Services::default()
+        .with_verifier(
+            crate::verify::Verifier::new(secrets),
+            crate::verify::VerifyMode::Report,
+        )
+        .with_store(&store_path)
+        .with_context(|| format!("cannot open the store {}", store_path.display()))?;
+    if args.slack_preview {
+        services = services.with_slack_preview();
+    }
+    let reader = services.store_reader();
+    let cfg = PipelineConfig::new(channel.clone(), Target::parse(&target_url)?);
+    let mut pipeline = pipeline::start(cfg, services);
+    let total = sample_events().len();
+
+    // a tap on the events: start sending once the subscription listens, so none is missed
+    let (tap_tx, mut tap_rx) = tokio::sync::mpsc::channel(4096);
+    let (_keep, empty) = tokio::sync::mpsc::channel(1);
+    let mut upstream = std::mem::replace(&mut pipeline.events, empty);
+    let sender_channel = channel.clone();
+    let interval = args.interval;
+    let tap = tokio::spawn(async move {
+        let mut sender = None;
+        while let Some(ev) = upstream.recv().await {
+            if sender.is_none() && matches!(ev, AppEvent::Conn(crate::events::ConnState::Connected))
+            {
+                sender = Some(tokio::spawn(send_samples(
+                    sender_channel.clone(),
+                    sample_events(),
+                    interval,
+                )));
+            }
+            if tap_tx.send(ev).await.is_err() {
+                break;
+            }
+        }
+    });
+
+    let result = if interactive {
+        let setup = crate::tui::TuiSetup {
+            channel_url: channel.clone(),
+            target: target_url.clone(),
+            verify_mode: "report".into(),
+            store_path: Some(store_path.display().to_string()),
+            newest_first: false,
+        };
+        let source: Box<dyn crate::tui::source::DeliverySource> = match reader {
+            Some(store) => Box::new(crate::tui::store_source::StoreSource::new(store)),
+            None => Box::new(crate::tui::source::MemorySource::new(10_000)),
+        };
+        crate::tui::run(setup, tap_rx, pipeline.commands.clone(), source).await
+    } else {
+        let mut sink = LogSink::new(std::io::stdout(), args.json);
+        let mut done = 0usize;
+        let deadline = tokio::time::sleep(Duration::from_secs(60));
+        tokio::pin!(deadline);
+        while done < total {
+            tokio::select! {
+                _ = &mut deadline => {
+                    eprintln!("hookrelay demo: gave up waiting after 60 s");
+                    break;
+                }
+                ev = tap_rx.recv() => {
+                    let Some(ev) = ev else { break };
+                    if matches!(&ev, AppEvent::Attempt { attempt, .. } if !attempt.replay) {
+                        done += 1;
+                    }
+                    sink.handle(&ev);
+                }
+            }
+        }
+        eprintln!(
+            "hookrelay demo: {} deliveries relayed; the dev server accepted {} and rejected {} (the stale and the tampered signature, as intended).",
+            sink.received, sink.forwarded_ok, sink.failed
+        );
+        if !temporary {
+            eprintln!("  try: hookrelay list --store {}", store_path.display());
+        }
+        Ok(())
+    };
+    tap.abort();
+    pipeline.shutdown().await;
+    server.shutdown().await;
+    if temporary {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", store_path.display()));
+        }
+    }
+    result
+}
+
+async fn send_samples(
+    channel: String,
+    events: Vec<crate::demo::SampleEvent>,
+    interval: Duration,
+) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    for ev in events {
+        tokio::time::sleep(interval).await;
+        let (headers, body) = ev.signed(crate::demo::DEMO_SECRET);
+        let mut req = client.post(&channel).body(body);
+        for (n, v) in headers {
+            req = req.header(n, v);
+        }
+        req.send().await?.error_for_status()?;
+    }
+    Ok(())
+}
