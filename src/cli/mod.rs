@@ -208,9 +208,7 @@ fn reject_unknown_command(cli: &Cli) {
         return;
     }
     let full = Cli::command();
-    let commands = clap::Command::new("hookrelay")
-        .subcommands(full.get_subcommands().cloned())
-        .after_help("With no command, the first argument is the channel URL (https://...).");
+    let commands = clap::Command::new("hookrelay").subcommands(full.get_subcommands().cloned());
     if let Err(e) = commands.try_get_matches_from(["hookrelay", word.as_str()]) {
         e.exit();
     }
@@ -322,5 +320,29 @@ impl ForwardArgs {
                 };
                 format!("http://127.0.0.1:{}{path}", self.port)
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{error_text, is_bare_word};
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "Permission denied");
+        let inner = anyhow::Error::new(io).context("store file /x: Permission denied");
+        let e = inner.context("cannot open the store /x");
+        assert_eq!(
+            error_text(&e),
+            "cannot open the store /x: store file /x: Permission denied"
+        );
+    }
+
+    #[test]
+    fn bare_words_are_not_urls() {
+        assert!(is_bare_word("lst") && is_bare_word("my-channel_2"));
+        for url in ["https://smee.io/x", "smee.io/x", "localhost:3000", ""] {
+            assert!(!is_bare_word(url), "{url}");
+        }
     }
 }
