@@ -1,5 +1,5 @@
-//! What `forward` checks before it prints anything: the target, the channel URL, the secrets
-//! and the store. A mistake there is reported before "send webhooks to: URL", with what to do.
+//! What `forward` checks before it prints anything: the target, the channel URL, the secrets,
+//! the Slack webhook and the store. A mistake there is reported before "send webhooks to: URL", with what to do.
 
 use std::path::PathBuf;
 
@@ -26,6 +26,9 @@ pub fn check(args: &ForwardArgs) -> anyhow::Result<Checked> {
         check_channel(&url)?;
     }
     let verifier = args.verify.verifier()?;
+    if let Some(url) = &args.slack_webhook {
+        check_slack_webhook(url)?;
+    }
     let store = args
         .store
         .path()
@@ -61,9 +64,28 @@ fn check_channel(url: &str) -> anyhow::Result<()> {
     }
 }
 
+/// The Slack webhook must be an absolute http(s) URL. It holds a secret, so the error does not
+/// repeat it.
+fn check_slack_webhook(url: &str) -> anyhow::Result<()> {
+    match reqwest::Url::parse(url.trim()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
+        _ => bail!(
+            "--slack-webhook (or HOOKRELAY_SLACK_WEBHOOK) is not an http(s) URL \
+             (expected https://hooks.slack.com/services/T…/B…/…)"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::check_channel;
+    use super::{check_channel, check_slack_webhook};
+
+    #[test]
+    fn a_slack_webhook_must_be_a_url_and_is_not_repeated() {
+        assert!(check_slack_webhook("https://hooks.slack.com/services/T1/B2/secret").is_ok());
+        let e = check_slack_webhook("hooks.slack.com/services/T1/B2/secret").unwrap_err();
+        assert!(!e.to_string().contains("secret"), "{e}");
+    }
 
     #[test]
     fn channel_urls_must_be_absolute_http() {
