@@ -15,12 +15,14 @@ use common::{Recorder, delivery, request};
 use hookrelay::delivery::now_ms;
 use hookrelay::store::Store;
 
-/// `hookrelay ARGS` run in `cwd` with `XDG_DATA_HOME=data` (so the default store lives there).
+/// `hookrelay ARGS` run in `cwd` with `XDG_DATA_HOME=data` and `HOME=data` (so the default
+/// store lives under `data`, nothing in the real home).
 fn run_in(cwd: &Path, data: &Path, args: &[&str]) -> Output {
     let out = Command::new(BIN)
         .args(args)
         .current_dir(cwd)
         .env("XDG_DATA_HOME", data)
+        .env("HOME", data)
         .env("NO_COLOR", "1")
         .env("HOOKRELAY_LOG", "warn")
         .env_remove("HOOKRELAY_STORE")
@@ -293,7 +295,10 @@ fn the_demo_history_is_kept_where_the_hint_points() {
     let data = tmp.path().join("data");
     let out = run_env(
         &["demo", "--no-tui", "--interval", "10ms"],
-        &[("XDG_DATA_HOME", data.to_str().unwrap())],
+        &[
+            ("XDG_DATA_HOME", data.to_str().unwrap()),
+            ("HOME", data.to_str().unwrap()),
+        ],
     )
     .expect_ok();
     let hint = out
@@ -312,7 +317,10 @@ fn the_demo_history_is_kept_where_the_hint_points() {
     // a second run starts afresh: six again, not twelve
     run_env(
         &["demo", "--no-tui", "--interval", "10ms"],
-        &[("XDG_DATA_HOME", data.to_str().unwrap())],
+        &[
+            ("XDG_DATA_HOME", data.to_str().unwrap()),
+            ("HOME", data.to_str().unwrap()),
+        ],
     )
     .expect_ok();
     let list = run(&rest).expect_ok();
