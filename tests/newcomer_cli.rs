@@ -241,6 +241,10 @@ fn list_finds_the_repository_store_from_a_subfolder_and_names_known_stores() {
         out.stderr.contains(store_path.to_str().unwrap()),
         "{out:#?}"
     );
+    assert!(
+        !out.stderr.contains("the demo's"),
+        "no demo run yet: {out:#?}"
+    );
 }
 
 // ---- item 7: diff compares the request line and keeps repeated headers ----
@@ -313,6 +317,11 @@ fn the_demo_history_is_kept_where_the_hint_points() {
     let list = run(&rest).expect_ok();
     let rows = list.stdout.lines().filter(|l| l.contains("POST")).count();
     assert_eq!(rows, 6, "{list:#?}");
+    // `hookrelay list` without --store, where no project store exists, points at it
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let out = run_in(&elsewhere, &data, &["list"]);
+    assert!(out.stderr.contains("demo.sqlite (the demo's)"), "{out:#?}");
 
     // a second run starts afresh: six again, not twelve
     run_env(

@@ -44,11 +44,19 @@ fn open(store: &HistoryStore) -> anyhow::Result<Store> {
             "no store at {} yet: run `hookrelay forward` here first, or pass --store PATH",
             path.display()
         );
-        let known = crate::store::known_stores();
+        let mut known: Vec<String> = crate::store::known_stores()
+            .iter()
+            .take(10)
+            .map(|p| p.display().to_string())
+            .collect();
+        let demo = crate::store::demo_path();
+        if demo.exists() {
+            known.push(format!("{} (the demo's)", demo.display()));
+        }
         if !known.is_empty() {
-            msg.push_str("\nknown stores, newest first:");
-            for k in known.iter().take(10) {
-                msg.push_str(&format!("\n  {}", k.display()));
+            msg.push_str("\nknown stores, newest first (pass one with --store):");
+            for k in &known {
+                msg.push_str(&format!("\n  {k}"));
             }
         }
         bail!(msg);
