@@ -3,7 +3,6 @@
 use anyhow::Context;
 
 use super::ForwardArgs;
-use crate::forward::Target;
 use crate::logline::LogSink;
 use crate::pipeline::{self, Pipeline, PipelineConfig};
 use crate::server::{RelayServer, ServerConfig};
@@ -11,7 +10,8 @@ use crate::services::Services;
 
 /// `hookrelay forward`.
 pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
-    let target = Target::parse(&args.target_url())?;
+    let checked = super::preflight::check(&args)?;
+    let target = checked.target;
     let mut embedded = None;
     let mut start_id = None;
     let channel = match args.channel() {
@@ -45,12 +45,12 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
     cfg.keepalive = args.keepalive;
     cfg.replay_header = !args.no_replay_header;
     cfg.last_event_id = start_id;
-    if args.store.path().is_none() {
+    if checked.store.is_none() {
         // nothing to fall back on: keep more bodies in memory for replay
         cfg.recent_bytes = 64 << 20;
     }
-    let mut services = Services::default().with_verifier(args.verify.verifier()?, args.verify.mode);
-    let store_path = args.store.path();
+    let mut services = Services::default().with_verifier(checked.verifier, args.verify.mode);
+    let store_path = checked.store;
     if let Some(p) = &store_path {
         services = services
             .with_store(p)
@@ -69,6 +69,9 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
     let reader = services.store_reader();
     let target_text = cfg.target.to_string();
     let channel_text = cfg.channel_url.clone();
+    if args.json {
+        super::session::print_session(&channel_text, &target_text, store_path.as_deref())?;
+    }
     let pipeline = pipeline::start(cfg, services);
     let interactive = !args.json && !args.no_tui && crate::tui::tty_available();
     let result = if interactive {

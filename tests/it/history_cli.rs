@@ -402,7 +402,7 @@ async fn replay_with_a_short_tolerance_reports_stale_and_resign_fixes_it() {
         .run_async(
             &[
                 "replay",
-                "tol",
+                "tol0",
                 "--tolerance",
                 "1",
                 "--secret",
@@ -422,7 +422,7 @@ async fn replay_with_a_short_tolerance_reports_stale_and_resign_fixes_it() {
         .run_async(
             &[
                 "replay",
-                "tol",
+                "tol0",
                 "--tolerance",
                 "1",
                 "--resign",
@@ -628,8 +628,23 @@ fn ids_by_unique_prefix_and_clear_errors_for_unknown_or_ambiguous_ones() {
 
     let out = f.run(&["show", "abcde"]).expect_ok();
     assert!(out.stdout.starts_with("delivery abcde23456"), "{out:#?}");
-    let out = f.run(&["show", "q"]).expect_ok();
+    let out = f.run(&["show", "qrs2"]).expect_ok();
     assert!(out.stdout.starts_with("delivery qrs2222222"), "{out:#?}");
+    // a prefix of one to three characters matches by accident: refused, whatever it matches
+    for cmd in [
+        vec!["show", "q"],
+        vec!["show", "qrs"],
+        vec!["replay", "q", "--target", "http://127.0.0.1:9/"],
+        vec!["export", "qr", "--json"],
+        vec!["diff", "qrs2", "q"],
+    ] {
+        let out = f.run(&cmd);
+        assert!(!out.ok(), "{cmd:?}: {out:#?}");
+        assert!(
+            out.stderr.contains("too short") && out.stderr.contains("at least 4"),
+            "{cmd:?}: {out:#?}"
+        );
+    }
 
     for cmd in [
         vec!["show", "abcd"],

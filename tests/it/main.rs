@@ -13,6 +13,7 @@ mod export;
 mod faults;
 mod history_cli;
 mod malformed_events;
+mod newcomer_cli;
 mod port_diff;
 mod port_fixtures;
 mod readme;

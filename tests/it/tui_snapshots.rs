@@ -140,6 +140,139 @@ fn compare_view() {
     snap("compare_attempts", &h);
 }
 
+// ---- a newcomer's first hour (issue 15) ----
+
+/// A delivery forwarded once (503), then replayed while the Response tab is open.
+#[test]
+fn response_tab_shows_a_new_replay_first_without_zooming() {
+    let mut d = delivery(
+        "rp00000001",
+        0,
+        req(
+            "POST",
+            "/hook",
+            &[("Content-Type", "application/json")],
+            b"{}",
+        ),
+    );
+    d.attempts = vec![response(
+        0,
+        503,
+        1500.0,
+        false,
+        "{\"error\":\"down\",\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6}",
+    )];
+    let mut h = Harness::with(vec![d]);
+    h.key(KeyCode::Char('2'));
+    h.event(AppEvent::Attempt {
+        id: "rp00000001".into(),
+        attempt: response(1, 200, 4.0, true, r#"{"ok":true}"#),
+    });
+    assert!(!h.app.detail_focus);
+    snap("response_after_replay", &h);
+    for (w, hh) in [(100, 30), (80, 24)] {
+        let screen = render_to_string(&h.app, w, hh);
+        let detail = screen.split(" 1 Request").nth(1).unwrap();
+        let first = detail.lines().nth(1).unwrap();
+        assert!(first.starts_with("▶ #2 replay 200"), "{w}x{hh}:\n{screen}");
+    }
+}
+
+/// An attempt line at 120 columns: the target URL is whole, on its own line when it must be.
+#[test]
+fn attempt_lines_never_cut_the_target_url() {
+    let target = "http://127.0.0.1:8081/api/webhooks/port/changelog?env=development&team=platform";
+    let mut d = delivery("lu00000001", 0, req("POST", "/", &[], b"{}"));
+    let mut failed = refused(0);
+    failed.target = target.into();
+    if let hookrelay::delivery::AttemptOutcome::Error { message } = &mut failed.outcome {
+        *message = "error sending request: client error (Connect): tcp connect error: \
+                    Connection refused (os error 111)"
+            .into();
+    }
+    d.attempts = vec![failed];
+    let mut h = Harness::with(vec![d]);
+    h.key(KeyCode::Char('2'));
+    let screen = render_to_string(&h.app, 120, 30);
+    insta::assert_snapshot!("attempt_long_target_120x30", screen);
+    assert!(screen.contains(target), "{screen}");
+    assert!(
+        screen.contains("Connection refused (os error 111)"),
+        "{screen}"
+    );
+}
+
+/// The selected row keeps its time readable: nothing on the selection's grey is grey.
+#[test]
+fn the_selected_row_has_no_grey_on_grey() {
+    use ratatui::style::Color;
+    let mut h = Harness::with(mixed());
+    h.select("pt00000002");
+    let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 30)).unwrap();
+    term.draw(|f| hookrelay::tui::view::render(&h.app, f))
+        .unwrap();
+    let buf = term.backend().buffer();
+    let mut selected_cells = 0;
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            let c = &buf[(x, y)];
+            if c.bg == Color::DarkGray && !c.symbol().trim().is_empty() {
+                selected_cells += 1;
+                assert_ne!(
+                    c.fg,
+                    Color::DarkGray,
+                    "grey on grey at {x},{y}: {:?}",
+                    c.symbol()
+                );
+            }
+        }
+    }
+    assert!(selected_cells > 20, "no selected row drawn");
+}
+
+/// Cut text ends in `…`; the raw view wraps a long one-line body instead of cutting it.
+#[test]
+fn cut_text_shows_an_ellipsis_and_the_raw_view_wraps() {
+    let mut h = Harness::with(mixed());
+    let screen = render_to_string(&h.app, 80, 24);
+    assert!(screen.contains("/stripe?account…"), "{screen}");
+    h.select("gh00000001");
+    h.key(KeyCode::Char('v'));
+    let screen = render_to_string(&h.app, 100, 30);
+    // the body is one line of 226 characters: all of it is on screen, wrapped
+    assert!(screen.contains(r#""head":null}"#), "{screen}");
+}
+
+/// A Port event sent to the channel itself (path `/`): the path column names the entity.
+#[test]
+fn the_path_column_shows_the_port_entity() {
+    let port = delivery(
+        "pe00000001",
+        0,
+        req(
+            "POST",
+            "/",
+            &[("Content-Type", "application/json")],
+            &port_update_body(),
+        ),
+    );
+    let sub = delivery(
+        "pe00000002",
+        1,
+        req(
+            "POST",
+            "/port/sub",
+            &[("Content-Type", "application/json")],
+            &port_update_body(),
+        ),
+    );
+    let h = Harness::with(vec![port, sub]);
+    snap("list_port_entity", &h);
+    let screen = render_to_string(&h.app, 100, 30);
+    assert!(screen.contains("storage-example (vm)"), "{screen}");
+    assert!(screen.contains("/port/sub"), "{screen}");
+}
+
 /// Every character on screen is printable: no control, format or bidi character got through.
 fn assert_harmless(screen: &str) {
     for (i, line) in screen.lines().enumerate() {

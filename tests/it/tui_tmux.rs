@@ -289,6 +289,16 @@ async fn forward_ui_in_tmux_receive_replay_copy_quit() {
         })
         .await;
     assert!(screen.contains("#1 forward 202"), "{screen}");
+    // Newest first, without zooming: the replay is the first line of the tab, the list still
+    // shows, and the target URL is whole on its line.
+    let lines: Vec<&str> = screen.lines().collect();
+    let tab = lines.iter().position(|l| l.contains("1 Request")).unwrap();
+    assert!(
+        lines[tab + 1].contains("#2 replay 202") && lines[tab + 1].contains(&target.url("/hook")),
+        "{screen}"
+    );
+    let forward_at = lines.iter().position(|l| l.contains("#1 forward 202"));
+    assert!(forward_at.is_some_and(|at| at > tab + 1), "{screen}");
     let row = screen.lines().find(|l| l.contains("✓ valid")).unwrap();
     assert!(
         row.contains("202 ×2"),
@@ -505,6 +515,11 @@ async fn without_a_tty_no_ui_plain_and_json_lines() {
         assert_eq!(status, "200");
         let line = wait_line(&out, &mut out_seen, |l| l.contains("202"));
         if json {
+            // the first line says what the session is, channel URL included
+            let session: serde_json::Value = serde_json::from_str(&out_seen[0]).unwrap();
+            assert_eq!(session["type"], "session", "{out_seen:?}");
+            assert_eq!(session["channel"], url.as_str(), "{out_seen:?}");
+            assert_eq!(session["target"], target.url("/hook").as_str());
             let v: serde_json::Value = serde_json::from_str(&line)
                 .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
             assert!(v.is_object(), "{line}");
