@@ -153,6 +153,11 @@ fn hookrelay_cmd(home: &Path, target: &str, extra_env: &[&str]) -> String {
 /// After `q`: hookrelay exited with 0 and the terminal is as a shell expects it.
 async fn assert_quit_and_restored(tmux: &Tmux) -> String {
     tmux.keys(&["q"]);
+    assert_exited_and_restored(tmux).await
+}
+
+/// hookrelay exited with 0 and the terminal is as a shell expects it.
+async fn assert_exited_and_restored(tmux: &Tmux) -> String {
     let screen = tmux
         .wait_screen("hookrelay to exit", |s| s.contains("tty: isig"))
         .await;
@@ -585,4 +590,124 @@ fn sgr_colours(text: &str) -> Vec<String> {
         }
     }
     found
+}
+
+/// The pid of the hookrelay process running in the pane (a child of the pane's shell).
+async fn hookrelay_pid(tmux: &Tmux) -> String {
+    let shell = tmux.display("#{pane_pid}");
+    let end = Instant::now() + WAIT;
+    loop {
+        let children =
+            std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap_or_default();
+        for pid in children.split_whitespace() {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim() == "hookrelay" {
+                return pid.to_string();
+            }
+        }
+        assert!(Instant::now() < end, "no hookrelay under the pane's shell {shell}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `e` runs $EDITOR (a script that rewrites the body) with the UI's input reader suspended,
+/// then the UI comes back (no "cursor position could not be read", no exit), keys work again,
+/// and the edited body reaches the target as a replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edit_and_replay_comes_back_to_the_ui() {
+    if !have("tmux") || !have("curl") {
+        eprintln!("SKIP: tmux or curl not installed");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let editor = home.path().join("editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nprintf '%s' '{\"edited\":true}' > \"$1\"\n",
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let target = Recorder::start().await;
+    let editor_env = format!(
+        "EDITOR={}",
+        shlex::try_quote(editor.to_str().unwrap()).unwrap()
+    );
+    let tmux = Tmux::start(
+        home.path(),
+        120,
+        32,
+        &hookrelay_cmd(
+            home.path(),
+            &target.url("/hook"),
+            &["VISUAL=", editor_env.as_str()],
+        ),
+    );
+    let screen = tmux
+        .wait_screen("connected", |s| channel_url(s).is_some())
+        .await;
+    let url = channel_url(&screen).unwrap();
+    let body_file = home.path().join("b.json");
+    std::fs::write(&body_file, r#"{"original":1}"#).unwrap();
+    let status = curl_post(&url, &body_file, &["content-type: application/json".into()]);
+    assert_eq!(status, "200");
+    let got = target.wait_for(1, WAIT).await;
+    assert_eq!(&got[0].body[..], br#"{"original":1}"#);
+    let screen = tmux
+        .wait_screen("the delivery", |s| selected_id(s).is_some())
+        .await;
+    let id = selected_id(&screen).unwrap();
+
+    tmux.keys(&["e"]);
+    let got = target.wait_for(2, WAIT).await;
+    assert_eq!(&got[1].body[..], br#"{"edited":true}"#, "the edited body is sent");
+    assert_eq!(got[1].header("x-hookrelay-replay-of"), Some(id.as_str()));
+    let screen = tmux
+        .wait_screen("the UI back, with the replay's result", |s| {
+            s.contains("1 Request") && s.contains(&format!("replayed {id}"))
+        })
+        .await;
+    assert!(!screen.contains("hookrelay exited"), "{screen}");
+    assert!(!screen.contains("cursor position"), "{screen}");
+    assert_eq!(tmux.display("#{alternate_on}"), "1", "still on the UI's screen");
+    // keys reach the UI again
+    tmux.keys(&["?"]);
+    tmux.wait_screen("help", |s| s.contains("Keys (Esc closes)"))
+        .await;
+    tmux.keys(&["Escape"]);
+    tmux.wait_screen("help closed", |s| !s.contains("Keys (Esc closes)"))
+        .await;
+    assert_quit_and_restored(&tmux).await;
+}
+
+/// SIGTERM and SIGHUP end the UI the way `q` does: exit 0, terminal restored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_and_sighup_restore_the_terminal() {
+    if !have("tmux") {
+        eprintln!("SKIP: tmux not installed");
+        return;
+    }
+    for signal in ["TERM", "HUP"] {
+        let home = tempfile::tempdir().unwrap();
+        let target = Recorder::start().await;
+        let tmux = Tmux::start(
+            home.path(),
+            100,
+            30,
+            &hookrelay_cmd(home.path(), &target.url("/hook"), &[]),
+        );
+        tmux.wait_screen("connected", |s| channel_url(s).is_some())
+            .await;
+        assert_eq!(tmux.display("#{alternate_on}"), "1");
+        let pid = hookrelay_pid(&tmux).await;
+        let out = Command::new("kill")
+            .args([&format!("-{signal}"), pid.as_str()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "kill -{signal}: {out:?}");
+        let screen = assert_exited_and_restored(&tmux).await;
+        assert!(!screen.contains("Error"), "SIG{signal}:\n{screen}");
+    }
 }

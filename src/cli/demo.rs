@@ -94,14 +94,19 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             Some(store) => Box::new(crate::tui::store_source::StoreSource::new(store)),
             None => Box::new(crate::tui::source::MemorySource::new(10_000)),
         };
-        crate::tui::run(setup, tap_rx, pipeline.commands.clone(), source).await
+        let stop = super::forward::shutdown_signal();
+        crate::tui::run(setup, tap_rx, pipeline.commands.clone(), source, stop).await
     } else {
         let mut sink = LogSink::new(std::io::stdout(), args.json);
         let mut done = 0usize;
         let deadline = tokio::time::sleep(Duration::from_secs(60));
         tokio::pin!(deadline);
+        // Ctrl-C, SIGTERM, SIGHUP: stop early, still clean up below
+        let stop = super::forward::shutdown_signal();
+        tokio::pin!(stop);
         while done < total {
             tokio::select! {
+                _ = &mut stop => break,
                 _ = &mut deadline => {
                     eprintln!("hookrelay demo: gave up waiting after 60 s");
                     break;

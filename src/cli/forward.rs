@@ -4,6 +4,7 @@ use anyhow::Context;
 
 use super::ForwardArgs;
 use crate::forward::Target;
+use crate::events::ConnState;
 use crate::logline::LogSink;
 use crate::pipeline::{self, Pipeline, PipelineConfig};
 use crate::server::{RelayServer, ServerConfig};
@@ -101,24 +102,36 @@ async fn run_tui(
     };
     let (_keep, empty) = tokio::sync::mpsc::channel(1);
     let events = std::mem::replace(&mut pipeline.events, empty);
-    let result = crate::tui::run(setup, events, pipeline.commands.clone(), source).await;
+    let stop = shutdown_signal();
+    let result = crate::tui::run(setup, events, pipeline.commands.clone(), source, stop).await;
     pipeline.shutdown().await;
     result
 }
 
-/// Print the log until Ctrl-C (or SIGTERM).
+/// Print the log until Ctrl-C, SIGTERM or SIGHUP (or the relay refuses the channel).
 async fn log_until_interrupted(mut pipeline: Pipeline, json: bool) -> anyhow::Result<()> {
     let mut sink = LogSink::new(std::io::stdout(), json);
     let stop = shutdown_signal();
     tokio::pin!(stop);
+    let mut refused = None;
     loop {
         tokio::select! {
             _ = &mut stop => break,
             ev = pipeline.events.recv() => match ev {
-                Some(ev) => sink.handle(&ev),
+                Some(ev) => {
+                    sink.handle(&ev);
+                    if let crate::events::AppEvent::Conn(ConnState::Refused(r)) = ev {
+                        refused = Some(r);
+                        break;
+                    }
+                }
                 None => break,
             },
         }
+    }
+    if let Some(r) = refused {
+        pipeline.shutdown().await;
+        return Err(r.into());
     }
     eprintln!(
         "hookrelay: received {}, forwarded {} ok, {} failed attempts",
@@ -128,22 +141,27 @@ async fn log_until_interrupted(mut pipeline: Pipeline, json: bool) -> anyhow::Re
     Ok(())
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
+/// Resolves on Ctrl-C, SIGTERM or SIGHUP (the terminal went away): each ends a run the way
+/// `q` does.
 pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
+        use tokio::signal::unix::{SignalKind, signal};
+        let (mut term, mut hup) = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
+            (Ok(t), Ok(h)) => (t, h),
+            _ => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
+            _ = hup.recv() => {}
         }
     }
     #[cfg(not(unix))]
