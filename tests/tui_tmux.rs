@@ -52,7 +52,12 @@ impl Tmux {
         )
         .unwrap();
         let t = Tmux {
-            socket: format!("hookrelay-test-{}-{w}x{h}", std::process::id()),
+            // unique per session: tests run in parallel in one process
+            socket: {
+                static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+                let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                format!("hookrelay-test-{}-{n}-{w}x{h}", std::process::id())
+            },
         };
         let out = Command::new("tmux")
             .args(["-L", &t.socket, "-f"])
