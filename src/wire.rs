@@ -690,7 +690,8 @@ mod tests {
         // hookrelay's exact shape
         let mut r = sample();
         r.headers = vec![("a".into(), "b".into()); MAX_HEADERS + 1];
-        let mut exact = String::from("{\"bodyB\":\"\",\"hookrelay\":{\"v\":1,\"method\":\"POST\",\"headers\":");
+        let mut exact =
+            String::from("{\"bodyB\":\"\",\"hookrelay\":{\"v\":1,\"method\":\"POST\",\"headers\":");
         exact.push_str(&serde_json::to_string(&r.headers).unwrap());
         exact.push_str("}}");
         assert_eq!(decode_event(&exact, usize::MAX), Err(too_many));
@@ -710,7 +711,10 @@ mod tests {
             })
         );
         // still told apart: not JSON, not an object, trailing bytes
-        assert!(matches!(decode_event("{} x", 100), Err(DecodeError::NotJson(_))));
+        assert!(matches!(
+            decode_event("{} x", 100),
+            Err(DecodeError::NotJson(_))
+        ));
         assert_eq!(decode_event("\"s\"", 100), Err(DecodeError::NotObject));
     }
 
@@ -719,7 +723,10 @@ mod tests {
         let d = decode_event(r#"{"x-a":"1","x-b":"2","x-a":"3","body":null}"#, 1000).unwrap();
         assert_eq!(
             d.request.headers,
-            vec![("x-a".to_string(), "3".to_string()), ("x-b".into(), "2".into())]
+            vec![
+                ("x-a".to_string(), "3".to_string()),
+                ("x-b".into(), "2".into())
+            ]
         );
     }
 

@@ -89,11 +89,7 @@ impl Hostile {
     }
 }
 
-async fn hostile(
-    State(h): State<Hostile>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-) -> Response {
+async fn hostile(State(h): State<Hostile>, uri: axum::http::Uri, headers: HeaderMap) -> Response {
     let path = uri.path().to_string();
     h.seen
         .lock()
@@ -115,7 +111,9 @@ async fn hostile(
             }
             flat.push_str("\"body\":{},\"timestamp\":1}\n\n");
             let mut exact = String::with_capacity(21 << 20);
-            exact.push_str("data: {\"bodyB\":\"\",\"hookrelay\":{\"v\":1,\"method\":\"POST\",\"headers\":[");
+            exact.push_str(
+                "data: {\"bodyB\":\"\",\"hookrelay\":{\"v\":1,\"method\":\"POST\",\"headers\":[",
+            );
             for _ in 0..2_000_000 {
                 exact.push_str("[\"a\",\"b\"],");
             }
@@ -153,9 +151,7 @@ async fn hostile(
 /// The hostile relay on 127.0.0.1:0; returns its base URL.
 async fn start_hostile() -> (String, Hostile) {
     let h = Hostile::default();
-    let app = Router::new()
-        .fallback(get(hostile))
-        .with_state(h.clone());
+    let app = Router::new().fallback(get(hostile)).with_state(h.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -190,7 +186,10 @@ async fn a_ten_mib_event_id_is_never_kept() {
     let mut client = forward(&format!("{base}/huge-id"), &target.url("/hook"));
     let got = target.wait_for(GOOD, Duration::from_secs(60)).await;
     assert_eq!(seqs(&got), (0..GOOD).collect::<Vec<_>>());
-    client.wait_line("ignored an event id of 10485760 bytes", Duration::from_secs(5));
+    client.wait_line(
+        "ignored an event id of 10485760 bytes",
+        Duration::from_secs(5),
+    );
     let peak = peak_rss_kib(client.child.id());
     eprintln!("huge id: peak RSS {} MiB", peak / 1024);
     assert!(peak < MAX_RSS_KIB, "peak RSS {peak} KiB");
@@ -240,9 +239,16 @@ async fn a_redirect_to_another_port_is_not_followed() {
         out.stderr.contains("redirects") && out.stderr.contains("another origin"),
         "{out:#?}"
     );
-    assert!(out.stderr.contains(&elsewhere.url("/stolen-channel")), "{out:#?}");
+    assert!(
+        out.stderr.contains(&elsewhere.url("/stolen-channel")),
+        "{out:#?}"
+    );
     assert_eq!(relay.count("/redirect"), 1);
-    assert!(elsewhere.received().is_empty(), "{:#?}", elsewhere.received());
+    assert!(
+        elsewhere.received().is_empty(),
+        "{:#?}",
+        elsewhere.received()
+    );
     assert!(target.received().is_empty());
 }
 
@@ -302,8 +308,9 @@ async fn a_missing_channel_on_the_first_connection_is_an_error() {
     .await;
     assert_eq!(out.code, Some(1), "{out:#?}");
     assert!(
-        out.stderr
-            .contains(&format!("the relay has no channel {channel} (HTTP 404): check the URL")),
+        out.stderr.contains(&format!(
+            "the relay has no channel {channel} (HTTP 404): check the URL"
+        )),
         "{out:#?}"
     );
     assert_eq!(relay.count("/no-such-channel"), 1, "no retry");

@@ -602,15 +602,18 @@ async fn hookrelay_pid(tmux: &Tmux) -> String {
     let shell = tmux.display("#{pane_pid}");
     let end = Instant::now() + WAIT;
     loop {
-        let children =
-            std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap_or_default();
+        let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+            .unwrap_or_default();
         for pid in children.split_whitespace() {
             let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
             if comm.trim() == "hookrelay" {
                 return pid.to_string();
             }
         }
-        assert!(Instant::now() < end, "no hookrelay under the pane's shell {shell}");
+        assert!(
+            Instant::now() < end,
+            "no hookrelay under the pane's shell {shell}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -667,7 +670,11 @@ async fn edit_and_replay_comes_back_to_the_ui() {
 
     tmux.keys(&["e"]);
     let got = target.wait_for(2, WAIT).await;
-    assert_eq!(&got[1].body[..], br#"{"edited":true}"#, "the edited body is sent");
+    assert_eq!(
+        &got[1].body[..],
+        br#"{"edited":true}"#,
+        "the edited body is sent"
+    );
     assert_eq!(got[1].header("x-hookrelay-replay-of"), Some(id.as_str()));
     let screen = tmux
         .wait_screen("the UI back, with the replay's result", |s| {
@@ -676,7 +683,11 @@ async fn edit_and_replay_comes_back_to_the_ui() {
         .await;
     assert!(!screen.contains("hookrelay exited"), "{screen}");
     assert!(!screen.contains("cursor position"), "{screen}");
-    assert_eq!(tmux.display("#{alternate_on}"), "1", "still on the UI's screen");
+    assert_eq!(
+        tmux.display("#{alternate_on}"),
+        "1",
+        "still on the UI's screen"
+    );
     // keys reach the UI again
     tmux.keys(&["?"]);
     tmux.wait_screen("help", |s| s.contains("Keys (Esc closes)"))

@@ -3,8 +3,8 @@
 use anyhow::Context;
 
 use super::ForwardArgs;
-use crate::forward::Target;
 use crate::events::ConnState;
+use crate::forward::Target;
 use crate::logline::LogSink;
 use crate::pipeline::{self, Pipeline, PipelineConfig};
 use crate::server::{RelayServer, ServerConfig};

@@ -72,7 +72,11 @@ impl SubscribeConfig {
 
     /// The delay before the next connection: the backoff's next step, or the server's `retry:`
     /// (clamped to the backoff's range) when that is longer.
-    fn next_delay(&self, backoff: &mut impl Iterator<Item = Duration>, server: Option<Duration>) -> Duration {
+    fn next_delay(
+        &self,
+        backoff: &mut impl Iterator<Item = Duration>,
+        server: Option<Duration>,
+    ) -> Duration {
         let max = self.backoff_max.max(self.backoff_initial);
         let step = backoff.next().unwrap_or(max);
         match server {
@@ -430,13 +434,25 @@ mod tests {
     #[test]
     fn redirects_stay_with_the_relay() {
         let u = |s: &str| reqwest::Url::parse(s).unwrap();
-        assert!(same_origin_or_upgrade(&u("http://a.test/x"), &u("http://a.test/y")));
-        assert!(same_origin_or_upgrade(&u("http://a.test/x"), &u("https://a.test/x")));
-        assert!(!same_origin_or_upgrade(&u("http://a.test/x"), &u("http://b.test/x")));
+        assert!(same_origin_or_upgrade(
+            &u("http://a.test/x"),
+            &u("http://a.test/y")
+        ));
+        assert!(same_origin_or_upgrade(
+            &u("http://a.test/x"),
+            &u("https://a.test/x")
+        ));
+        assert!(!same_origin_or_upgrade(
+            &u("http://a.test/x"),
+            &u("http://b.test/x")
+        ));
         assert!(!same_origin_or_upgrade(
             &u("http://127.0.0.1:80/x"),
             &u("http://127.0.0.1:81/x")
         ));
-        assert!(!same_origin_or_upgrade(&u("https://a.test/x"), &u("http://a.test/x")));
+        assert!(!same_origin_or_upgrade(
+            &u("https://a.test/x"),
+            &u("http://a.test/x")
+        ));
     }
 }
