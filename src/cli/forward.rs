@@ -12,6 +12,7 @@ use crate::services::Services;
 
 /// `hookrelay forward`.
 pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
+    let stop = shutdown_signal();
     let target = Target::parse(&args.target_url())?;
     let mut embedded = None;
     let mut start_id = None;
@@ -80,9 +81,9 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
             store_path: store_path.map(|p| p.display().to_string()),
             newest_first: args.newest_first,
         };
-        run_tui(pipeline, setup, reader).await
+        run_tui(pipeline, setup, reader, stop).await
     } else {
-        log_until_interrupted(pipeline, args.json).await
+        log_until_interrupted(pipeline, args.json, stop).await
     };
     if let Some(s) = embedded {
         s.shutdown().await;
@@ -90,11 +91,12 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
     result
 }
 
-/// Run the terminal UI on the pipeline's events until the user quits.
+/// Run the terminal UI on the pipeline's events until the user quits (or `stop`).
 async fn run_tui(
     mut pipeline: Pipeline,
     setup: crate::tui::TuiSetup,
     reader: Option<std::sync::Arc<std::sync::Mutex<crate::store::Store>>>,
+    stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let source: Box<dyn crate::tui::source::DeliverySource> = match reader {
         Some(store) => Box::new(crate::tui::store_source::StoreSource::new(store)),
@@ -102,16 +104,18 @@ async fn run_tui(
     };
     let (_keep, empty) = tokio::sync::mpsc::channel(1);
     let events = std::mem::replace(&mut pipeline.events, empty);
-    let stop = shutdown_signal();
     let result = crate::tui::run(setup, events, pipeline.commands.clone(), source, stop).await;
     pipeline.shutdown().await;
     result
 }
 
 /// Print the log until Ctrl-C, SIGTERM or SIGHUP (or the relay refuses the channel).
-async fn log_until_interrupted(mut pipeline: Pipeline, json: bool) -> anyhow::Result<()> {
+async fn log_until_interrupted(
+    mut pipeline: Pipeline,
+    json: bool,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     let mut sink = LogSink::new(std::io::stdout(), json);
-    let stop = shutdown_signal();
     tokio::pin!(stop);
     let mut refused = None;
     loop {
@@ -142,30 +146,31 @@ async fn log_until_interrupted(mut pipeline: Pipeline, json: bool) -> anyhow::Re
 }
 
 /// Resolves on Ctrl-C, SIGTERM or SIGHUP (the terminal went away): each ends a run the way
-/// `q` does.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// `q` does. The signals are caught from the moment this is called (not from the first poll),
+/// so create it before anything that must be cleaned up.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let (mut term, mut hup) = match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::hangup()),
-        ) {
-            (Ok(t), Ok(h)) => (t, h),
-            _ => {
-                let _ = ctrl_c.await;
+        let mut signals: Vec<_> = [
+            SignalKind::interrupt(),
+            SignalKind::terminate(),
+            SignalKind::hangup(),
+        ]
+        .into_iter()
+        .filter_map(|k| signal(k).ok())
+        .collect();
+        async move {
+            if signals.is_empty() {
+                let _ = tokio::signal::ctrl_c().await;
                 return;
             }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-            _ = hup.recv() => {}
+            let any = signals.iter_mut().map(|s| Box::pin(s.recv()));
+            futures_util::future::select_all(any).await;
         }
     }
     #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
