@@ -130,6 +130,11 @@ impl Drop for Tmux {
 
 /// The shell command that runs hookrelay in a clean environment rooted in `home`.
 fn hookrelay_cmd(home: &Path, target: &str, extra_env: &[&str]) -> String {
+    hookrelay_cmd_args(home, target, extra_env, &[])
+}
+
+/// [`hookrelay_cmd`] with more `forward` arguments (e.g. a channel URL).
+fn hookrelay_cmd_args(home: &Path, target: &str, extra_env: &[&str], args: &[&str]) -> String {
     let q = |p: &Path| shlex::try_quote(p.to_str().unwrap()).unwrap().into_owned();
     let mut env = vec![
         "env".to_string(),
@@ -143,7 +148,7 @@ fn hookrelay_cmd(home: &Path, target: &str, extra_env: &[&str]) -> String {
     // After hookrelay, the shell says how it ended and what state the terminal is in, then
     // stays (a dead pane tells nothing about the cursor).
     format!(
-        "{} {} forward --target {} --secret port={SECRET} --store {}; \
+        "{} {} forward --target {} --secret port={SECRET} --store {} {}; \
          echo \"hookrelay exited with $?\"; \
          for f in icanon echo isig; do \
            if stty -a | grep -qw -- \"-$f\"; then echo \"tty: $f off\"; else echo \"tty: $f on\"; fi; \
@@ -152,6 +157,10 @@ fn hookrelay_cmd(home: &Path, target: &str, extra_env: &[&str]) -> String {
         q(Path::new(BIN)),
         shlex::try_quote(target).unwrap(),
         q(&home.join("s.sqlite")),
+        args.iter()
+            .map(|a| shlex::try_quote(a).unwrap().into_owned())
+            .collect::<Vec<_>>()
+            .join(" "),
     )
 }
 
@@ -726,4 +735,43 @@ async fn sigterm_and_sighup_restore_the_terminal() {
         let screen = assert_exited_and_restored(&tmux).await;
         assert!(!screen.contains("Error"), "SIG{signal}:\n{screen}");
     }
+}
+
+/// A channel the relay does not have (404 on the first connection): the UI ends with the
+/// reason, exit status 1, and the terminal restored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_channel_ends_the_ui_with_its_reason() {
+    if !have("tmux") {
+        eprintln!("SKIP: tmux not installed");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let target = Recorder::start().await;
+    // a "relay" that answers 404 to everything
+    let relay = Recorder::start().await;
+    relay.script(&[404; 100]);
+    let channel = relay.url("/no-such-channel");
+    let tmux = Tmux::start(
+        home.path(),
+        150,
+        30,
+        &hookrelay_cmd_args(home.path(), &target.url("/hook"), &[], &["--url", &channel]),
+    );
+    let screen = tmux
+        .wait_screen("hookrelay to exit", |s| s.contains("tty: isig"))
+        .await;
+    assert!(screen.contains("hookrelay exited with 1"), "{screen}");
+    let flat = screen.replace('\n', "");
+    assert!(
+        flat.contains(&format!(
+            "the relay has no channel {channel} (HTTP 404): check the URL"
+        )),
+        "{screen}"
+    );
+    for f in ["icanon", "echo", "isig"] {
+        assert!(screen.contains(&format!("tty: {f} on")), "{f}:\n{screen}");
+    }
+    assert_eq!(tmux.display("#{alternate_on}"), "0", "primary screen");
+    assert_eq!(tmux.display("#{cursor_flag}"), "1", "cursor visible");
+    assert_eq!(relay.received().len(), 1, "no retry");
 }
