@@ -23,6 +23,22 @@ const WAIT: Duration = Duration::from_secs(20);
 const SECRET: &str = "tmux-test-secret";
 const BIN: &str = env!("CARGO_BIN_EXE_hookrelay");
 
+/// Whether every tool is installed; prints `SKIP` when one is not. Under `CI=true` a missing
+/// tool fails the test instead.
+fn tools(names: &[&str]) -> bool {
+    for t in names {
+        if !have(t) {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "{t} is not installed (CI=true: not skipped)"
+            );
+            eprintln!("SKIP: {t} not installed");
+            return false;
+        }
+    }
+    true
+}
+
 fn have(tool: &str) -> bool {
     Command::new(tool)
         .arg("-V")
@@ -238,12 +254,7 @@ fn curl_post(url: &str, body_file: &Path, headers: &[String]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forward_ui_in_tmux_receive_replay_copy_quit() {
-    if !have("tmux") {
-        eprintln!("SKIP: tmux not installed");
-        return;
-    }
-    if !have("curl") {
-        eprintln!("SKIP: curl not installed");
+    if !tools(&["tmux", "curl"]) {
         return;
     }
     let home = tempfile::tempdir().unwrap();
@@ -363,8 +374,7 @@ async fn forward_ui_in_tmux_receive_replay_copy_quit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn narrow_mono_ui_filter_help_and_wheel() {
-    if !have("tmux") || !have("curl") {
-        eprintln!("SKIP: tmux not installed");
+    if !tools(&["tmux", "curl"]) {
         return;
     }
     let home = tempfile::tempdir().unwrap();
@@ -486,8 +496,7 @@ fn wait_line(
 /// Without a terminal (stdout piped) `forward` logs plain lines and never draws the UI.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_tty_no_ui_plain_and_json_lines() {
-    if !have("curl") {
-        eprintln!("SKIP: curl not installed");
+    if !tools(&["curl"]) {
         return;
     }
     for json in [false, true] {
@@ -632,8 +641,7 @@ async fn hookrelay_pid(tmux: &Tmux) -> String {
 /// and the edited body reaches the target as a replay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edit_and_replay_comes_back_to_the_ui() {
-    if !have("tmux") || !have("curl") {
-        eprintln!("SKIP: tmux or curl not installed");
+    if !tools(&["tmux", "curl"]) {
         return;
     }
     let home = tempfile::tempdir().unwrap();
@@ -710,8 +718,7 @@ async fn edit_and_replay_comes_back_to_the_ui() {
 /// SIGTERM and SIGHUP end the UI the way `q` does: exit 0, terminal restored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_and_sighup_restore_the_terminal() {
-    if !have("tmux") {
-        eprintln!("SKIP: tmux not installed");
+    if !tools(&["tmux"]) {
         return;
     }
     for signal in ["TERM", "HUP"] {
@@ -741,8 +748,7 @@ async fn sigterm_and_sighup_restore_the_terminal() {
 /// reason, exit status 1, and the terminal restored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_channel_ends_the_ui_with_its_reason() {
-    if !have("tmux") {
-        eprintln!("SKIP: tmux not installed");
+    if !tools(&["tmux"]) {
         return;
     }
     let home = tempfile::tempdir().unwrap();
