@@ -28,6 +28,18 @@ pub struct WebhookRequest {
 }
 
 impl WebhookRequest {
+    /// About how many bytes the request holds in memory: body, headers (with their per-entry
+    /// overhead), method, path and query. Memory bounds count this, not the body alone.
+    pub fn memory_bytes(&self) -> usize {
+        const PER_HEADER: usize = 2 * std::mem::size_of::<String>();
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + PER_HEADER)
+            .sum();
+        self.body.len() + headers + self.method.len() + self.path.len() + self.query.len()
+    }
+
     /// The first value of a header, by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -152,6 +164,15 @@ impl Delivery {
             attempts: Vec::new(),
             slack: None,
         }
+    }
+
+    /// About how many bytes the delivery's request and ids hold in memory (attempts are not
+    /// counted: they are added after a delivery enters a bounded cache).
+    pub fn memory_bytes(&self) -> usize {
+        self.request.memory_bytes()
+            + self.id.len()
+            + self.channel.len()
+            + self.relay_event_id.as_ref().map_or(0, String::len)
     }
 
     /// The most recent attempt, if any.

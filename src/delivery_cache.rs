@@ -1,4 +1,4 @@
-//! Deliveries kept in memory, bounded by their count and by the bytes of their bodies: the
+//! Deliveries kept in memory, bounded by their count and by their bytes (bodies, headers, ids): the
 //! oldest go first, and the newest is always kept (even alone over the byte bound). The forward
 //! job's replay cache and the UI's `--no-store` source are both this.
 
@@ -16,7 +16,8 @@ pub struct DeliveryCache {
 }
 
 impl DeliveryCache {
-    /// An empty cache of at most `max` deliveries (at least 1) and `max_bytes` of bodies.
+    /// An empty cache of at most `max` deliveries (at least 1) and `max_bytes` (see
+    /// [`Delivery::memory_bytes`]).
     pub fn new(max: usize, max_bytes: usize) -> Self {
         DeliveryCache {
             max: max.max(1),
@@ -28,9 +29,9 @@ impl DeliveryCache {
     /// Add a delivery, or replace the one with its id (which keeps its place).
     pub fn insert(&mut self, d: Delivery) {
         let id = d.id.clone();
-        self.bytes += d.request.body.len();
+        self.bytes += d.memory_bytes();
         match self.by_id.insert(id.clone(), d) {
-            Some(old) => self.bytes -= old.request.body.len(),
+            Some(old) => self.bytes -= old.memory_bytes(),
             None => self.order.push_back(id),
         }
         while self.order.len() > self.max || (self.bytes > self.max_bytes && self.order.len() > 1) {
@@ -38,7 +39,7 @@ impl DeliveryCache {
                 break;
             };
             if let Some(d) = self.by_id.remove(&old) {
-                self.bytes -= d.request.body.len();
+                self.bytes -= d.memory_bytes();
             }
         }
     }
@@ -47,7 +48,7 @@ impl DeliveryCache {
         self.by_id.get(id)
     }
 
-    /// For adding attempts or results; the body must not change (its bytes are counted).
+    /// For adding attempts or results; the request must not change (its bytes are counted).
     pub fn get_mut(&mut self, id: &str) -> Option<&mut Delivery> {
         self.by_id.get_mut(id)
     }
@@ -60,7 +61,7 @@ impl DeliveryCache {
         self.order.is_empty()
     }
 
-    /// Body bytes held.
+    /// Bytes held (see [`Delivery::memory_bytes`]).
     pub fn bytes(&self) -> usize {
         self.bytes
     }
@@ -76,17 +77,33 @@ mod tests {
     use super::*;
     use crate::delivery::{BodyOrigin, WebhookRequest};
 
+    /// A delivery of `size` bytes in all (its body makes up what its id and method do not).
     fn d(id: &str, size: usize) -> Delivery {
         let req = WebhookRequest {
-            method: "POST".into(),
+            method: "P".into(),
             path: String::new(),
             query: String::new(),
             headers: vec![],
-            body: bytes::Bytes::from(vec![b'x'; size]),
+            body: bytes::Bytes::new(),
         };
-        let mut d = Delivery::new("c", req, BodyOrigin::Exact);
+        let mut d = Delivery::new("", req, BodyOrigin::Exact);
         d.id = id.into();
+        d.request.body = bytes::Bytes::from(vec![b'x'; size - d.memory_bytes()]);
+        assert_eq!(d.memory_bytes(), size);
         d
+    }
+
+    #[test]
+    fn headers_and_ids_count_not_only_bodies() {
+        let mut c = DeliveryCache::new(1000, 64 << 10);
+        for i in 0..100 {
+            let mut x = d(&format!("h{i}"), 10);
+            x.request.headers = vec![("x-pad".into(), "v".repeat(4096))];
+            x.relay_event_id = Some("e".repeat(200));
+            c.insert(x);
+        }
+        assert!(c.bytes() <= 64 << 10, "{}", c.bytes());
+        assert!(c.len() < 20, "{}", c.len());
     }
 
     fn ids(c: &DeliveryCache) -> Vec<&str> {
@@ -119,10 +136,10 @@ mod tests {
             ["huge"],
             "the newest stays, even alone over the bound"
         );
-        c.insert(d("huge", 1));
+        c.insert(d("huge", 5));
         assert_eq!(
             (c.len(), c.bytes()),
-            (1, 1),
+            (1, 5),
             "a re-insert replaces, not duplicates"
         );
     }

@@ -16,6 +16,26 @@ pub enum ConnState {
         retry_in_ms: u64,
         reason: String,
     },
+    /// The relay refused the channel on the first connection: retrying cannot help, the
+    /// subscription has stopped and `forward` exits with this error.
+    Refused(Refusal),
+}
+
+/// A first-connection answer that means the channel URL or its credentials are wrong. After a
+/// successful connection the same answers are retried (a relay restarting, a proxy in between).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("the relay has no channel {url} (HTTP 404): check the URL")]
+    NoChannel { url: String },
+    #[error(
+        "the relay refused the subscription to {url} (HTTP {status}): it needs a token or other credentials"
+    )]
+    Unauthorized { url: String, status: u16 },
+    /// `location` is the relay's text, already made safe to show.
+    #[error(
+        "the relay redirects {url} to another origin ({location}); not followed: use that URL if you trust it"
+    )]
+    CrossOriginRedirect { url: String, location: String },
 }
 
 /// Something happened that the user should see.

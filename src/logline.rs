@@ -73,6 +73,7 @@ impl<W: Write> LogSink<W> {
                         retry_in_ms,
                         reason,
                     } => format!("connection lost ({reason}); retrying in {retry_in_ms} ms"),
+                    ConnState::Refused(r) => format!("not connected: {r}"),
                 };
                 self.note("connection", &text)
             }

@@ -209,8 +209,18 @@ pub enum Dialect {
     Smee,
 }
 
+/// The most headers one event may carry: Node's default `maxHeadersCount` (smee.io), above
+/// hyper's 100 (hookrelay's relay). More is a hostile or broken relay, refused before the
+/// headers are held in memory.
+pub const MAX_HEADERS: usize = 2000;
+/// The most header bytes (names and values) one event may carry: Go's `DefaultMaxHeaderBytes`
+/// (gosmee), above Node's 16 KiB.
+pub const MAX_HEADER_BYTES: usize = 1 << 20;
+/// The largest smee.io `query` object read (a URL is at most 64 KiB at hyper).
+pub const MAX_QUERY_BYTES: usize = 64 << 10;
+
 /// Why an event could not be decoded (the stream goes on; the reason is shown once).
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
     #[error("event data is not JSON: {0}")]
     NotJson(String),
@@ -220,20 +230,126 @@ pub enum DecodeError {
     BadField { field: &'static str, why: String },
     #[error("event is {size} bytes, over the {limit}-byte limit")]
     TooLarge { size: usize, limit: usize },
+    #[error("event carries more than {limit} headers")]
+    TooManyHeaders { limit: usize },
+    #[error("event headers are over {limit} bytes")]
+    HeadersTooLarge { limit: usize },
 }
 
 #[derive(Deserialize)]
-struct Ext {
+struct Ext<'a> {
     v: u64,
     method: String,
     #[serde(default)]
     path: String,
     #[serde(default)]
     query: String,
-    headers: Vec<(String, String)>,
+    /// Read with [`HeadersSeed`], which stops at the bounds.
+    #[serde(borrow)]
+    headers: &'a RawValue,
 }
 
-/// Decode one webhook event's `data`. `limit` bounds the data size.
+/// Counts headers against [`MAX_HEADERS`] and [`MAX_HEADER_BYTES`] while they are parsed, so a
+/// hostile event is refused before its headers are in memory. serde's errors are strings; the
+/// typed reason is left in `over`.
+#[derive(Default)]
+struct HeaderBudget {
+    count: usize,
+    bytes: usize,
+    over: std::cell::Cell<Option<DecodeError>>,
+}
+
+impl HeaderBudget {
+    fn take<E: serde::de::Error>(&mut self, bytes: usize) -> Result<(), E> {
+        self.count += 1;
+        self.bytes += bytes;
+        let over = if self.count > MAX_HEADERS {
+            DecodeError::TooManyHeaders { limit: MAX_HEADERS }
+        } else if self.bytes > MAX_HEADER_BYTES {
+            DecodeError::HeadersTooLarge {
+                limit: MAX_HEADER_BYTES,
+            }
+        } else {
+            return Ok(());
+        };
+        let msg = over.to_string();
+        self.over.set(Some(over));
+        Err(E::custom(msg))
+    }
+
+    /// The typed reason when the budget stopped a parse, else `other()`.
+    fn error_or(&self, other: impl FnOnce() -> DecodeError) -> DecodeError {
+        self.over.take().unwrap_or_else(other)
+    }
+}
+
+/// `hookrelay.headers`: `[[name, value], ...]`, bounded.
+struct HeadersSeed<'b>(&'b mut HeaderBudget);
+
+impl<'de> serde::de::DeserializeSeed<'de> for HeadersSeed<'_> {
+    type Value = Headers;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Headers, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for HeadersSeed<'_> {
+    type Value = Headers;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of [name, value] pairs")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Headers, A::Error> {
+        let mut out = Headers::new();
+        while let Some((n, v)) = seq.next_element::<(String, String)>()? {
+            self.0.take(n.len() + v.len())?;
+            out.push((n, v));
+        }
+        Ok(out)
+    }
+}
+
+/// The top-level object as `(key, raw value)` in the relay's order (a repeated key keeps its
+/// first place and its last value, as before), bounded: every key but the smee fields may be a
+/// header.
+struct TopSeed<'b>(&'b mut HeaderBudget);
+
+type Top<'a> = Vec<(String, &'a RawValue)>;
+
+impl<'de> serde::de::DeserializeSeed<'de> for TopSeed<'_> {
+    type Value = Top<'de>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Top<'de>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for TopSeed<'_> {
+    type Value = Top<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Top<'de>, A::Error> {
+        let mut out: Top<'de> = Vec::new();
+        while let Some(k) = map.next_key::<String>()? {
+            let v: &'de RawValue = map.next_value()?;
+            if !SMEE_FIELDS.contains(&k.as_str()) {
+                // counted whether or not it turns out to be a string header
+                self.0.take(k.len() + v.get().len())?;
+            }
+            match out.iter_mut().find(|(n, _)| *n == k) {
+                Some(slot) => slot.1 = v,
+                None => out.push((k, v)),
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn field<'a>(top: &Top<'a>, name: &str) -> Option<&'a RawValue> {
+    top.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
+}
+
+/// Decode one webhook event's `data`. `limit` bounds the data size; [`MAX_HEADERS`] and
+/// [`MAX_HEADER_BYTES`] bound its headers.
 ///
 /// ```
 /// use hookrelay::delivery::BodyOrigin;
@@ -248,6 +364,7 @@ struct Ext {
 /// assert_eq!(d.origin, BodyOrigin::Reserialized { relay: "smee.io".into() });
 /// ```
 pub fn decode_event(data: &str, limit: usize) -> Result<DecodedEvent, DecodeError> {
+    use serde::de::DeserializeSeed as _;
     if data.len() > limit {
         return Err(DecodeError::TooLarge {
             size: data.len(),
@@ -255,23 +372,32 @@ pub fn decode_event(data: &str, limit: usize) -> Result<DecodedEvent, DecodeErro
         });
     }
     // Borrow every value as raw text: the smee `body` must stay exactly as the relay wrote it.
-    let top: std::collections::HashMap<String, &RawValue> = match serde_json::from_str(data) {
-        Ok(m) => m,
+    let mut budget = HeaderBudget::default();
+    let mut de = serde_json::Deserializer::from_str(data);
+    let top = match TopSeed(&mut budget)
+        .deserialize(&mut de)
+        .and_then(|t| de.end().map(|_| t))
+    {
+        Ok(t) => t,
         Err(e) => {
-            return Err(if serde_json::from_str::<Value>(data).is_ok() {
-                DecodeError::NotObject
-            } else {
-                DecodeError::NotJson(e.to_string())
-            });
+            return Err(budget.error_or(|| {
+                if serde_json::from_str::<serde::de::IgnoredAny>(data).is_ok() {
+                    DecodeError::NotObject
+                } else {
+                    DecodeError::NotJson(e.to_string())
+                }
+            }));
         }
     };
-    let relay_timestamp_ms = top.get("timestamp").and_then(|r| {
-        let v: Value = serde_json::from_str(r.get()).ok()?;
-        v.as_i64()
-            .or_else(|| v.as_f64().map(|f| f as i64))
-            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-    });
-    let body_b = match top.get("bodyB") {
+    let relay_timestamp_ms = field(&top, "timestamp")
+        .filter(|r| r.get().len() <= 64) // a number or a string of one; nothing bigger is read
+        .and_then(|r| {
+            let v: Value = serde_json::from_str(r.get()).ok()?;
+            v.as_i64()
+                .or_else(|| v.as_f64().map(|f| f as i64))
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        });
+    let body_b = match field(&top, "bodyB") {
         Some(raw) => {
             let s: &str = serde_json::from_str(raw.get()).map_err(|e| DecodeError::BadField {
                 field: "bodyB",
@@ -288,17 +414,20 @@ pub fn decode_event(data: &str, limit: usize) -> Result<DecodedEvent, DecodeErro
         None => None,
     };
 
-    if let Some(raw) = top.get("hookrelay") {
-        let ext: Ext = serde_json::from_str(raw.get()).map_err(|e| DecodeError::BadField {
+    if let Some(raw) = field(&top, "hookrelay") {
+        let bad = |why: String| DecodeError::BadField {
             field: "hookrelay",
-            why: e.to_string(),
-        })?;
+            why,
+        };
+        let ext: Ext = serde_json::from_str(raw.get()).map_err(|e| bad(e.to_string()))?;
         if ext.v != WIRE_VERSION {
-            return Err(DecodeError::BadField {
-                field: "hookrelay",
-                why: format!("unknown version {}", ext.v),
-            });
+            return Err(bad(format!("unknown version {}", ext.v)));
         }
+        let mut budget = HeaderBudget::default();
+        let mut de = serde_json::Deserializer::from_str(ext.headers.get());
+        let headers = HeadersSeed(&mut budget)
+            .deserialize(&mut de)
+            .map_err(|e| budget.error_or(|| bad(e.to_string())))?;
         let body = body_b.ok_or(DecodeError::BadField {
             field: "bodyB",
             why: "missing (required with `hookrelay`)".into(),
@@ -309,7 +438,7 @@ pub fn decode_event(data: &str, limit: usize) -> Result<DecodedEvent, DecodeErro
                 method: ext.method,
                 path: ext.path,
                 query: ext.query,
-                headers: ext.headers,
+                headers,
                 body: Bytes::from(body),
             },
             origin: BodyOrigin::Exact,
@@ -318,23 +447,31 @@ pub fn decode_event(data: &str, limit: usize) -> Result<DecodedEvent, DecodeErro
         });
     }
 
-    // Flat dialects: headers are the top-level string keys, in the order the relay wrote them.
-    let ordered: serde_json::Map<String, Value> =
-        serde_json::from_str(data).map_err(|e| DecodeError::NotJson(e.to_string()))?;
-    let headers: Headers = ordered
+    // Flat dialects: headers are the top-level string keys, in the order the relay wrote them
+    // (already counted against the bounds).
+    let headers: Headers = top
         .iter()
-        .filter(|(k, _)| !SMEE_FIELDS.contains(&k.as_str()))
-        .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+        .filter(|(k, v)| !SMEE_FIELDS.contains(&k.as_str()) && v.get().starts_with('"'))
+        .filter_map(|(k, v)| Some((k.clone(), serde_json::from_str::<String>(v.get()).ok()?)))
         .collect();
-    let query = match ordered.get("query") {
-        Some(Value::Object(q)) => query_string(q),
-        Some(Value::Null) | None => String::new(),
-        Some(_) => {
+    let query = match field(&top, "query") {
+        Some(raw) if raw.get().len() > MAX_QUERY_BYTES => {
             return Err(DecodeError::BadField {
                 field: "query",
-                why: "not an object".into(),
+                why: format!("over {MAX_QUERY_BYTES} bytes"),
             });
         }
+        Some(raw) => match serde_json::from_str::<Value>(raw.get()) {
+            Ok(Value::Object(q)) => query_string(&q),
+            Ok(Value::Null) => String::new(),
+            _ => {
+                return Err(DecodeError::BadField {
+                    field: "query",
+                    why: "not an object".into(),
+                });
+            }
+        },
+        None => String::new(),
     };
 
     if let Some(body) = body_b {
@@ -353,7 +490,7 @@ pub fn decode_event(data: &str, limit: usize) -> Result<DecodedEvent, DecodeErro
     }
     // smee.io: the `body` text is Node's JSON.stringify of the parsed body: exactly what
     // smee-client would send, and all that is left of the sender's bytes.
-    let body = match top.get("body") {
+    let body = match field(&top, "body") {
         Some(raw) if raw.get() != "null" => Bytes::copy_from_slice(raw.get().as_bytes()),
         _ => Bytes::new(),
     };
@@ -531,6 +668,66 @@ mod tests {
             decode_event("{}", 1),
             Err(DecodeError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn headers_are_bounded_while_parsed() {
+        // smee.io's flat shape: every other key is a header, repeated keys counted too
+        let flat = |n: usize, key: &dyn Fn(usize) -> String| {
+            let mut d = String::from("{");
+            for i in 0..n {
+                d.push_str(&format!("\"{}\":\"v\",", key(i)));
+            }
+            d + "\"body\":{},\"timestamp\":1}"
+        };
+        let ok = decode_event(&flat(MAX_HEADERS, &|i| format!("h{i}")), usize::MAX).unwrap();
+        assert_eq!(ok.request.headers.len(), MAX_HEADERS);
+        let too_many = DecodeError::TooManyHeaders { limit: MAX_HEADERS };
+        let distinct = flat(MAX_HEADERS + 1, &|i| format!("h{i}"));
+        assert_eq!(decode_event(&distinct, usize::MAX), Err(too_many.clone()));
+        let repeated = flat(MAX_HEADERS + 1, &|_| "a".into());
+        assert_eq!(decode_event(&repeated, usize::MAX), Err(too_many.clone()));
+        // hookrelay's exact shape
+        let mut r = sample();
+        r.headers = vec![("a".into(), "b".into()); MAX_HEADERS + 1];
+        let mut exact =
+            String::from("{\"bodyB\":\"\",\"hookrelay\":{\"v\":1,\"method\":\"POST\",\"headers\":");
+        exact.push_str(&serde_json::to_string(&r.headers).unwrap());
+        exact.push_str("}}");
+        assert_eq!(decode_event(&exact, usize::MAX), Err(too_many));
+        // bytes
+        let big = format!("{{\"x-big\":\"{}\"}}", "v".repeat(MAX_HEADER_BYTES));
+        assert_eq!(
+            decode_event(&big, usize::MAX),
+            Err(DecodeError::HeadersTooLarge {
+                limit: MAX_HEADER_BYTES
+            })
+        );
+        r.headers = vec![("x-big".into(), "v".repeat(MAX_HEADER_BYTES))];
+        assert_eq!(
+            decode_event(&encode_event(&r, 1, true), usize::MAX),
+            Err(DecodeError::HeadersTooLarge {
+                limit: MAX_HEADER_BYTES
+            })
+        );
+        // still told apart: not JSON, not an object, trailing bytes
+        assert!(matches!(
+            decode_event("{} x", 100),
+            Err(DecodeError::NotJson(_))
+        ));
+        assert_eq!(decode_event("\"s\"", 100), Err(DecodeError::NotObject));
+    }
+
+    #[test]
+    fn a_repeated_key_keeps_its_first_place_and_last_value() {
+        let d = decode_event(r#"{"x-a":"1","x-b":"2","x-a":"3","body":null}"#, 1000).unwrap();
+        assert_eq!(
+            d.request.headers,
+            vec![
+                ("x-a".to_string(), "3".to_string()),
+                ("x-b".into(), "2".into())
+            ]
+        );
     }
 
     #[test]

@@ -14,6 +14,9 @@ use crate::services::Services;
 
 /// `hookrelay demo`.
 pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    // Ctrl-C, SIGTERM, SIGHUP: caught from here on, so every exit ends as `q` does (the
+    // history flushed where the closing hint points)
+    let stop = super::forward::shutdown_signal();
     use crate::demo::{DEMO_SECRET, SampleTarget, sample_events};
     let server = RelayServer::start(ServerConfig {
         listen: ([127, 0, 0, 1], 0).into(),
@@ -100,14 +103,17 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             Some(store) => Box::new(crate::tui::store_source::StoreSource::new(store)),
             None => Box::new(crate::tui::source::MemorySource::new(10_000)),
         };
-        crate::tui::run(setup, tap_rx, pipeline.commands.clone(), source).await
+        crate::tui::run(setup, tap_rx, pipeline.commands.clone(), source, stop).await
     } else {
         let mut sink = LogSink::new(std::io::stdout(), args.json);
         let mut done = 0usize;
         let deadline = tokio::time::sleep(Duration::from_secs(60));
         tokio::pin!(deadline);
+        // stop early, still clean up below
+        tokio::pin!(stop);
         while done < total {
             tokio::select! {
+                _ = &mut stop => break,
                 _ = &mut deadline => {
                     eprintln!("hookrelay demo: gave up waiting after 60 s");
                     break;

@@ -3,6 +3,7 @@
 use anyhow::Context;
 
 use super::ForwardArgs;
+use crate::events::ConnState;
 use crate::logline::LogSink;
 use crate::pipeline::{self, Pipeline, PipelineConfig};
 use crate::server::{RelayServer, ServerConfig};
@@ -10,6 +11,7 @@ use crate::services::Services;
 
 /// `hookrelay forward`.
 pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
+    let stop = shutdown_signal();
     let checked = super::preflight::check(&args)?;
     let target = checked.target;
     let mut embedded = None;
@@ -82,9 +84,9 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
             store_path: store_path.map(|p| p.display().to_string()),
             newest_first: args.newest_first,
         };
-        run_tui(pipeline, setup, reader).await
+        run_tui(pipeline, setup, reader, stop).await
     } else {
-        log_until_interrupted(pipeline, args.json).await
+        log_until_interrupted(pipeline, args.json, stop).await
     };
     if let Some(s) = embedded {
         s.shutdown().await;
@@ -92,11 +94,12 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
     result
 }
 
-/// Run the terminal UI on the pipeline's events until the user quits.
+/// Run the terminal UI on the pipeline's events until the user quits (or `stop`).
 async fn run_tui(
     mut pipeline: Pipeline,
     setup: crate::tui::TuiSetup,
     reader: Option<std::sync::Arc<std::sync::Mutex<crate::store::Store>>>,
+    stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let source: Box<dyn crate::tui::source::DeliverySource> = match reader {
         Some(store) => Box::new(crate::tui::store_source::StoreSource::new(store)),
@@ -104,24 +107,38 @@ async fn run_tui(
     };
     let (_keep, empty) = tokio::sync::mpsc::channel(1);
     let events = std::mem::replace(&mut pipeline.events, empty);
-    let result = crate::tui::run(setup, events, pipeline.commands.clone(), source).await;
+    let result = crate::tui::run(setup, events, pipeline.commands.clone(), source, stop).await;
     pipeline.shutdown().await;
     result
 }
 
-/// Print the log until Ctrl-C (or SIGTERM).
-async fn log_until_interrupted(mut pipeline: Pipeline, json: bool) -> anyhow::Result<()> {
+/// Print the log until Ctrl-C, SIGTERM or SIGHUP (or the relay refuses the channel).
+async fn log_until_interrupted(
+    mut pipeline: Pipeline,
+    json: bool,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     let mut sink = LogSink::new(std::io::stdout(), json);
-    let stop = shutdown_signal();
     tokio::pin!(stop);
+    let mut refused = None;
     loop {
         tokio::select! {
             _ = &mut stop => break,
             ev = pipeline.events.recv() => match ev {
-                Some(ev) => sink.handle(&ev),
+                Some(ev) => {
+                    sink.handle(&ev);
+                    if let crate::events::AppEvent::Conn(ConnState::Refused(r)) = ev {
+                        refused = Some(r);
+                        break;
+                    }
+                }
                 None => break,
             },
         }
+    }
+    if let Some(r) = refused {
+        pipeline.shutdown().await;
+        return Err(r.into());
     }
     eprintln!(
         "hookrelay: received {}, forwarded {} ok, {} failed attempts",
@@ -131,26 +148,32 @@ async fn log_until_interrupted(mut pipeline: Pipeline, json: bool) -> anyhow::Re
     Ok(())
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves on Ctrl-C, SIGTERM or SIGHUP (the terminal went away): each ends a run the way
+/// `q` does. The signals are caught from the moment this is called (not from the first poll),
+/// so create it before anything that must be cleaned up.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut signals: Vec<_> = [
+            SignalKind::interrupt(),
+            SignalKind::terminate(),
+            SignalKind::hangup(),
+        ]
+        .into_iter()
+        .filter_map(|k| signal(k).ok())
+        .collect();
+        async move {
+            if signals.is_empty() {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+            let any = signals.iter_mut().map(|s| Box::pin(s.recv()));
+            futures_util::future::select_all(any).await;
         }
     }
     #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

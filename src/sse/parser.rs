@@ -12,6 +12,11 @@
 /// Unused capacity above which a dispatched event's buffer is shrunk to fit.
 const SHRINK_SLACK: usize = 64 * 1024;
 
+/// The longest event id kept. An id is copied into every later event and sent back as
+/// `Last-Event-ID`; a relay's ids are short (smee.io's are numbers, hookrelay's a few dozen
+/// bytes), so a longer one is ignored (reported once) rather than kept.
+pub const MAX_ID_BYTES: usize = 256;
+
 /// One dispatched event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SseEvent {
@@ -36,6 +41,10 @@ pub enum Parsed {
     /// An event's data was not UTF-8 and was skipped.
     BadUtf8 {
         id: Option<String>,
+    },
+    /// An `id:` field longer than [`MAX_ID_BYTES`] was ignored (the previous id stays).
+    IdTooLong {
+        size: usize,
     },
 }
 
@@ -85,8 +94,9 @@ impl Parser {
         self.last_id.as_deref()
     }
 
+    /// Resume after `id` (ignored when longer than [`MAX_ID_BYTES`]).
     pub fn set_last_event_id(&mut self, id: Option<String>) {
-        self.last_id = id;
+        self.last_id = id.filter(|id| id.len() <= MAX_ID_BYTES);
     }
 
     /// Parse a chunk, appending what it completes to `out`.
@@ -180,6 +190,9 @@ impl Parser {
                 self.data.push(b'\n');
             }
             b"event" => self.event = String::from_utf8_lossy(value).into_owned(),
+            b"id" if value.len() > MAX_ID_BYTES => {
+                out.push(Parsed::IdTooLong { size: value.len() });
+            }
             b"id" if !value.contains(&0) => {
                 self.last_id = Some(String::from_utf8_lossy(value).into_owned());
             }
@@ -315,6 +328,31 @@ mod tests {
         let out = parse_all(&[s.as_bytes()], 40);
         assert_eq!(out.len(), 100);
         assert!(out.iter().all(|p| matches!(p, Parsed::Event(_))));
+    }
+
+    #[test]
+    fn an_overlong_id_is_reported_and_never_kept() {
+        let long = "i".repeat(MAX_ID_BYTES + 1);
+        let ok = "k".repeat(MAX_ID_BYTES);
+        let s = format!("id: 1\ndata: a\n\nid: {long}\ndata: b\n\nid: {ok}\ndata: c\n\n");
+        let mut p = Parser::new(1 << 20);
+        let mut out = Vec::new();
+        for c in s.as_bytes().chunks(7) {
+            p.feed(c, &mut out);
+        }
+        assert_eq!(
+            out,
+            vec![
+                ev("message", "a", Some("1")),
+                Parsed::IdTooLong {
+                    size: MAX_ID_BYTES + 1
+                },
+                ev("message", "b", Some("1")),
+                ev("message", "c", Some(&ok)),
+            ]
+        );
+        p.set_last_event_id(Some(long));
+        assert_eq!(p.last_event_id(), None);
     }
 
     #[test]

@@ -53,16 +53,26 @@ pub async fn edit(id: &str, body: &[u8], json: bool) -> Result<Vec<u8>, EditErro
             .collect::<String>(),
         std::process::id()
     ));
-    super::terminal::write_private(&path, body).map_err(EditError::Write)?;
-    let result = run(&cmd, &path).await;
-    let _ = std::fs::remove_file(&path);
-    result
+    let file = TempFile(path);
+    super::terminal::write_private(&file.0, body).map_err(EditError::Write)?;
+    run(&cmd, &file.0).await
+}
+
+/// The body's temporary file, removed however the edit ends (also when it is dropped because
+/// the UI quit while the editor ran).
+struct TempFile(std::path::PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 async fn run(cmd: &[String], path: &Path) -> Result<Vec<u8>, EditError> {
     let status = tokio::process::Command::new(&cmd[0])
         .args(&cmd[1..])
         .arg(path)
+        .kill_on_drop(true) // the UI quit (SIGTERM) while the editor ran
         .status()
         .await
         .map_err(|e| EditError::Spawn(cmd[0].clone(), e))?;

@@ -3,7 +3,7 @@
 //! - [`model`]: the state; [`update`]: keys → actions → state + effects (pure);
 //!   [`view`]: render (pure); [`keymap`]: the keys, as data.
 //! - [`json_view`]: bodies as lines; [`compare`], [`curl`], [`filter`]: what they say.
-//! - [`terminal`], [`editor`]: the only parts that touch the real terminal.
+//! - [`terminal`], [`input`], [`editor`]: the only parts that touch the real terminal.
 //! - [`source`]: where rows and full deliveries come from (the store, or memory).
 //! - [`adapt`]: a temporary stand-in for the Port diff module.
 
@@ -12,6 +12,7 @@ pub mod compare;
 pub mod curl;
 pub mod editor;
 pub mod filter;
+pub mod input;
 pub mod json_view;
 pub mod keymap;
 pub mod model;
@@ -26,14 +27,13 @@ use std::io::IsTerminal as _;
 use std::time::Duration;
 
 use bytes::Bytes;
-use crossterm::event::{Event, EventStream};
-use futures_util::StreamExt as _;
+use crossterm::event::Event;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::mpsc;
 
 use crate::delivery::now_ms;
-use crate::events::{AppEvent, Command};
+use crate::events::{AppEvent, Command, ConnState};
 pub use model::{App, HeaderInfo, Row};
 pub use source::{DeliverySource, MemorySource};
 use terminal::TerminalGuard;
@@ -90,13 +90,16 @@ pub fn build_app(setup: &TuiSetup, theme: Theme, loader: &mut dyn DeliverySource
     app
 }
 
-/// Run the UI until the user quits. IO tasks send [`AppEvent`]s; the UI sends [`Command`]s.
-/// Refuses to start without a TTY. The terminal is restored on every way out.
+/// Run the UI until the user quits or `stop` resolves (SIGTERM, SIGHUP: the same as `q`).
+/// IO tasks send [`AppEvent`]s; the UI sends [`Command`]s. Refuses to start without a TTY.
+/// The terminal is restored on every way out. A channel the relay refuses on the first
+/// connection ends the UI with that error.
 pub async fn run(
     setup: TuiSetup,
     mut events: mpsc::Receiver<AppEvent>,
     commands: mpsc::Sender<Command>,
     mut loader: Box<dyn DeliverySource>,
+    stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     if !tty_available() {
         anyhow::bail!(
@@ -106,8 +109,9 @@ pub async fn run(
     let mut app = build_app(&setup, Theme::from_env(), loader.as_mut());
     app.now_ms = now_ms();
     app.tz_offset_s = chrono::Local::now().offset().local_minus_utc();
+    tokio::pin!(stop);
     let mut guard = TerminalGuard::init()?;
-    let mut input = Some(EventStream::new());
+    let mut input = input::Input::start()?;
     let mut events_open = true;
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -126,7 +130,8 @@ pub async fn run(
         let animating = app.animating();
         let mut effects = Vec::new();
         tokio::select! {
-            ev = next_input(&mut input) => match ev {
+            _ = &mut stop => return Ok(()),
+            ev = input.next() => match ev {
                 Some(Ok(Event::Key(k))) => {
                     app.now_ms = now_ms();
                     if let Some(a) = handle_key(&app, k) {
@@ -149,10 +154,10 @@ pub async fn run(
             ev = events.recv(), if events_open => match ev {
                 Some(ev) => {
                     app.now_ms = now_ms();
-                    fold(&mut app, loader.as_mut(), ev);
+                    fold(&mut app, loader.as_mut(), ev)?;
                     for _ in 1..MAX_EVENTS_PER_FRAME {
                         match events.try_recv() {
-                            Ok(ev) => fold(&mut app, loader.as_mut(), ev),
+                            Ok(ev) => fold(&mut app, loader.as_mut(), ev)?,
                             Err(_) => break,
                         }
                     }
@@ -190,7 +195,7 @@ pub async fn run(
                         (false, None) => app.complain(format!("could not copy the {what}")),
                     }
                     // OSC 52 wrote behind ratatui's back: repaint everything.
-                    guard.terminal.clear()?;
+                    guard.repaint()?;
                 }
                 Effect::EditBody {
                     id,
@@ -198,11 +203,20 @@ pub async fn run(
                     resign,
                     json,
                 } => {
-                    drop(input.take()); // stop reading keys while the editor owns the terminal
+                    // stop reading keys while the editor owns the terminal
+                    input.pause().await;
                     guard.suspend()?;
-                    let edited = editor::edit(&id, &body, json).await;
+                    let edited = tokio::select! {
+                        r = editor::edit(&id, &body, json) => r,
+                        _ = &mut stop => {
+                            // quitting while the editor runs: it is killed (and its file
+                            // removed) as the edit is dropped; put the terminal back after it
+                            let _ = terminal::leave();
+                            return Ok(());
+                        }
+                    };
                     guard.resume()?;
-                    input = Some(EventStream::new());
+                    input.resume();
                     match edited {
                         Ok(new) => {
                             send(
@@ -224,9 +238,14 @@ pub async fn run(
     }
 }
 
-fn fold(app: &mut App, loader: &mut dyn DeliverySource, ev: AppEvent) {
+/// Fold one event into the state; a refused channel ends the UI with that error.
+fn fold(app: &mut App, loader: &mut dyn DeliverySource, ev: AppEvent) -> anyhow::Result<()> {
+    if let AppEvent::Conn(ConnState::Refused(r)) = &ev {
+        return Err(r.clone().into());
+    }
     loader.observe(&ev);
     on_app_event(app, ev);
+    Ok(())
 }
 
 fn send(app: &mut App, commands: &mpsc::Sender<Command>, cmd: Command) {
@@ -246,13 +265,6 @@ fn send(app: &mut App, commands: &mpsc::Sender<Command>, cmd: Command) {
         Err(mpsc::error::TrySendError::Closed(_)) => {
             app.complain("replay is not available (no target)")
         }
-    }
-}
-
-async fn next_input(input: &mut Option<EventStream>) -> Option<std::io::Result<Event>> {
-    match input {
-        Some(s) => s.next().await,
-        None => std::future::pending().await,
     }
 }
 

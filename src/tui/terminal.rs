@@ -8,7 +8,7 @@ use std::sync::Once;
 use base64::Engine as _;
 use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
 use crossterm::terminal::{
-    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+    Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
 use crossterm::{cursor, execute};
 use ratatui::Terminal;
@@ -51,7 +51,17 @@ impl TerminalGuard {
     pub fn resume(&mut self) -> io::Result<()> {
         enter()?;
         self.active = true;
-        self.terminal.clear()
+        self.repaint()
+    }
+
+    /// Clear the screen and forget what was drawn, so the next draw paints everything.
+    /// Not `Terminal::clear`: it asks the terminal for the cursor position, an answer that can
+    /// be late or lost after another program used the terminal, and crossterm then fails with
+    /// "The cursor position could not be read within a normal duration".
+    pub fn repaint(&mut self) -> io::Result<()> {
+        execute!(io::stdout(), Clear(ClearType::All))?;
+        self.terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+        Ok(())
     }
 }
 

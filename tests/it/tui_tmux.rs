@@ -23,8 +23,12 @@ const WAIT: Duration = Duration::from_secs(20);
 const SECRET: &str = "tmux-test-secret";
 const BIN: &str = env!("CARGO_BIN_EXE_hookrelay");
 
-/// tmux answers `-V`, curl `--version`: either way the tool is here (or the test skips, or
-/// fails under `CI=true`).
+/// Whether every tool is here (or the test skips, or fails under `CI=true`).
+fn tools(names: &[&str]) -> bool {
+    names.iter().all(|t| have(t))
+}
+
+/// tmux answers `-V`, curl `--version`.
 fn have(tool: &str) -> bool {
     let flag = if tool == "tmux" { "-V" } else { "--version" };
     crate::common::tool_present(crate::common::runs(tool, flag), tool)
@@ -50,7 +54,12 @@ impl Tmux {
         )
         .unwrap();
         let t = Tmux {
-            socket: format!("hookrelay-test-{}-{w}x{h}", std::process::id()),
+            // unique per session: tests run in parallel in one process
+            socket: {
+                static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+                let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                format!("hookrelay-test-{}-{n}-{w}x{h}", std::process::id())
+            },
         };
         let out = Command::new("tmux")
             .args(["-L", &t.socket, "-f"])
@@ -123,6 +132,11 @@ impl Drop for Tmux {
 
 /// The shell command that runs hookrelay in a clean environment rooted in `home`.
 fn hookrelay_cmd(home: &Path, target: &str, extra_env: &[&str]) -> String {
+    hookrelay_cmd_args(home, target, extra_env, &[])
+}
+
+/// [`hookrelay_cmd`] with more `forward` arguments (e.g. a channel URL).
+fn hookrelay_cmd_args(home: &Path, target: &str, extra_env: &[&str], args: &[&str]) -> String {
     let q = |p: &Path| shlex::try_quote(p.to_str().unwrap()).unwrap().into_owned();
     let mut env = vec![
         "env".to_string(),
@@ -136,7 +150,7 @@ fn hookrelay_cmd(home: &Path, target: &str, extra_env: &[&str]) -> String {
     // After hookrelay, the shell says how it ended and what state the terminal is in, then
     // stays (a dead pane tells nothing about the cursor).
     format!(
-        "{} {} forward --target {} --secret port={SECRET} --store {}; \
+        "{} {} forward --target {} --secret port={SECRET} --store {} {}; \
          echo \"hookrelay exited with $?\"; \
          for f in icanon echo isig; do \
            if stty -a | grep -qw -- \"-$f\"; then echo \"tty: $f off\"; else echo \"tty: $f on\"; fi; \
@@ -145,12 +159,21 @@ fn hookrelay_cmd(home: &Path, target: &str, extra_env: &[&str]) -> String {
         q(Path::new(BIN)),
         shlex::try_quote(target).unwrap(),
         q(&home.join("s.sqlite")),
+        args.iter()
+            .map(|a| shlex::try_quote(a).unwrap().into_owned())
+            .collect::<Vec<_>>()
+            .join(" "),
     )
 }
 
 /// After `q`: hookrelay exited with 0 and the terminal is as a shell expects it.
 async fn assert_quit_and_restored(tmux: &Tmux) -> String {
     tmux.keys(&["q"]);
+    assert_exited_and_restored(tmux).await
+}
+
+/// hookrelay exited with 0 and the terminal is as a shell expects it.
+async fn assert_exited_and_restored(tmux: &Tmux) -> String {
     let screen = tmux
         .wait_screen("hookrelay to exit", |s| s.contains("tty: isig"))
         .await;
@@ -591,4 +614,171 @@ fn sgr_colours(text: &str) -> Vec<String> {
         }
     }
     found
+}
+
+/// The pid of the hookrelay process running in the pane (a child of the pane's shell).
+async fn hookrelay_pid(tmux: &Tmux) -> String {
+    let shell = tmux.display("#{pane_pid}");
+    let end = Instant::now() + WAIT;
+    loop {
+        let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+            .unwrap_or_default();
+        for pid in children.split_whitespace() {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim() == "hookrelay" {
+                return pid.to_string();
+            }
+        }
+        assert!(
+            Instant::now() < end,
+            "no hookrelay under the pane's shell {shell}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `e` runs $EDITOR (a script that rewrites the body) with the UI's input reader suspended,
+/// then the UI comes back (no "cursor position could not be read", no exit), keys work again,
+/// and the edited body reaches the target as a replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edit_and_replay_comes_back_to_the_ui() {
+    if !tools(&["tmux", "curl"]) {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let editor = home.path().join("editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nprintf '%s' '{\"edited\":true}' > \"$1\"\n",
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let target = Recorder::start().await;
+    let editor_env = format!(
+        "EDITOR={}",
+        shlex::try_quote(editor.to_str().unwrap()).unwrap()
+    );
+    let tmux = Tmux::start(
+        home.path(),
+        120,
+        32,
+        &hookrelay_cmd(
+            home.path(),
+            &target.url("/hook"),
+            &["VISUAL=", editor_env.as_str()],
+        ),
+    );
+    let screen = tmux
+        .wait_screen("connected", |s| channel_url(s).is_some())
+        .await;
+    let url = channel_url(&screen).unwrap();
+    let body_file = home.path().join("b.json");
+    std::fs::write(&body_file, r#"{"original":1}"#).unwrap();
+    let status = curl_post(&url, &body_file, &["content-type: application/json".into()]);
+    assert_eq!(status, "200");
+    let got = target.wait_for(1, WAIT).await;
+    assert_eq!(&got[0].body[..], br#"{"original":1}"#);
+    let screen = tmux
+        .wait_screen("the delivery", |s| selected_id(s).is_some())
+        .await;
+    let id = selected_id(&screen).unwrap();
+
+    tmux.keys(&["e"]);
+    let got = target.wait_for(2, WAIT).await;
+    assert_eq!(
+        &got[1].body[..],
+        br#"{"edited":true}"#,
+        "the edited body is sent"
+    );
+    assert_eq!(got[1].header("x-hookrelay-replay-of"), Some(id.as_str()));
+    let screen = tmux
+        .wait_screen("the UI back, with the replay's result", |s| {
+            s.contains("1 Request") && s.contains(&format!("replayed {id}"))
+        })
+        .await;
+    assert!(!screen.contains("hookrelay exited"), "{screen}");
+    assert!(!screen.contains("cursor position"), "{screen}");
+    assert_eq!(
+        tmux.display("#{alternate_on}"),
+        "1",
+        "still on the UI's screen"
+    );
+    // keys reach the UI again
+    tmux.keys(&["?"]);
+    tmux.wait_screen("help", |s| s.contains("Keys (Esc closes)"))
+        .await;
+    tmux.keys(&["Escape"]);
+    tmux.wait_screen("help closed", |s| !s.contains("Keys (Esc closes)"))
+        .await;
+    assert_quit_and_restored(&tmux).await;
+}
+
+/// SIGTERM and SIGHUP end the UI the way `q` does: exit 0, terminal restored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_and_sighup_restore_the_terminal() {
+    if !tools(&["tmux"]) {
+        return;
+    }
+    for signal in ["TERM", "HUP"] {
+        let home = tempfile::tempdir().unwrap();
+        let target = Recorder::start().await;
+        let tmux = Tmux::start(
+            home.path(),
+            100,
+            30,
+            &hookrelay_cmd(home.path(), &target.url("/hook"), &[]),
+        );
+        tmux.wait_screen("connected", |s| channel_url(s).is_some())
+            .await;
+        assert_eq!(tmux.display("#{alternate_on}"), "1");
+        let pid = hookrelay_pid(&tmux).await;
+        let out = Command::new("kill")
+            .args([&format!("-{signal}"), pid.as_str()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "kill -{signal}: {out:?}");
+        let screen = assert_exited_and_restored(&tmux).await;
+        assert!(!screen.contains("Error"), "SIG{signal}:\n{screen}");
+    }
+}
+
+/// A channel the relay does not have (404 on the first connection): the UI ends with the
+/// reason, exit status 1, and the terminal restored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_channel_ends_the_ui_with_its_reason() {
+    if !tools(&["tmux"]) {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let target = Recorder::start().await;
+    // a "relay" that answers 404 to everything
+    let relay = Recorder::start().await;
+    relay.script(&[404; 100]);
+    let channel = relay.url("/no-such-channel");
+    let tmux = Tmux::start(
+        home.path(),
+        150,
+        30,
+        &hookrelay_cmd_args(home.path(), &target.url("/hook"), &[], &["--url", &channel]),
+    );
+    let screen = tmux
+        .wait_screen("hookrelay to exit", |s| s.contains("tty: isig"))
+        .await;
+    assert!(screen.contains("hookrelay exited with 1"), "{screen}");
+    let flat = screen.replace('\n', "");
+    assert!(
+        flat.contains(&format!(
+            "the relay has no channel {channel} (HTTP 404): check the URL"
+        )),
+        "{screen}"
+    );
+    for f in ["icanon", "echo", "isig"] {
+        assert!(screen.contains(&format!("tty: {f} on")), "{f}:\n{screen}");
+    }
+    assert_eq!(tmux.display("#{alternate_on}"), "0", "primary screen");
+    assert_eq!(tmux.display("#{cursor_flag}"), "1", "cursor visible");
+    assert_eq!(relay.received().len(), 1, "no retry");
 }

@@ -23,6 +23,9 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
             ),
             t.err(),
         ),
+        ConnState::Refused(r) => {
+            Span::styled(format!("✕ {}", display_safe(&r.to_string())), t.err())
+        }
     };
     let l1 = Line::from(vec![
         state,
