@@ -9,6 +9,7 @@
 //! - [`server`]: the relay server (`hookrelay serve`, the embedded default).
 //! - [`verify`]: signature verification and re-signing.
 //! - [`store`]: the SQLite delivery history.
+//! - [`curl`]: a request as a curl command, safe to paste (the UI's copy and `export --curl`).
 //! - [`export`]: a stored delivery as a curl command, JSON or HAR.
 //! - [`port`]: Port payloads and their property diffs.
 //! - [`slack`]: Slack incoming-webhook notifications.
@@ -17,6 +18,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod curl;
 pub mod delivery;
 pub mod delivery_cache;
 pub mod demo;

@@ -12,7 +12,7 @@ use super::{StoreOpts, VerifyOpts};
 use crate::delivery::{AttemptOutcome, Delivery, WebhookRequest, now_ms};
 use crate::forward::{Forwarder, REPLAY_HEADER, Target};
 use crate::logline::{human_size, outcome_word};
-use crate::sanitize::{display_safe, display_safe_bounded};
+use crate::sanitize::{display_safe, display_safe_bounded, json_pretty, json_text};
 use crate::store::{ListFilter, StatusFilter, Store};
 use crate::verify::Outcome;
 
@@ -51,7 +51,7 @@ fn parse_outcome(s: &str) -> anyhow::Result<Outcome> {
     let key = s.trim().to_ascii_lowercase().replace('-', "_");
     serde_json::from_value(serde_json::Value::String(key)).map_err(|_| {
         anyhow::anyhow!(
-            "unknown outcome `{s}` (valid, invalid, stale, future, missing-header, malformed-header, no-secret, reserialized, unsigned)"
+            "unknown outcome `{s}` (valid, invalid, stale, future, missing-header, malformed-header, no-secret, reserialized, unsigned, valid-after-reserialization)"
         )
     })
 }
@@ -114,7 +114,7 @@ pub fn list(a: ListArgs) -> anyhow::Result<()> {
                 "verification": r.verification, "status": r.last_status, "error": r.last_error,
                 "latency_ms": r.last_latency_ms, "attempts": r.attempts, "slack": r.slack,
             });
-            writeln!(out, "{v}")?;
+            writeln!(out, "{}", json_text(&v))?;
         }
         return Ok(());
     }
@@ -220,7 +220,7 @@ pub fn show(a: ShowArgs) -> anyhow::Result<()> {
     let d = store.get(&a.id)?;
     let mut out = std::io::stdout().lock();
     if a.json {
-        writeln!(out, "{}", crate::export::json(&d))?;
+        writeln!(out, "{}", json_text(&crate::export::json(&d)))?;
         return Ok(());
     }
     let r = &d.request;
@@ -241,7 +241,8 @@ pub fn show(a: ShowArgs) -> anyhow::Result<()> {
     if let crate::delivery::BodyOrigin::Reserialized { relay } = &d.origin {
         writeln!(
             out,
-            "         body re-serialized by {relay}: not the sender's exact bytes"
+            "         body re-serialized by {}: not the sender's exact bytes",
+            display_safe(relay)
         )?;
     }
     writeln!(out, "\nheaders")?;
@@ -503,17 +504,9 @@ pub fn export(a: ExportArgs) -> anyhow::Result<()> {
     let d = store.get(&a.id)?;
     let mut out = std::io::stdout().lock();
     if a.json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&crate::export::json(&d))?
-        )?;
+        writeln!(out, "{}", json_pretty(&crate::export::json(&d)))?;
     } else if a.har {
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&crate::export::har(&d))?
-        )?;
+        writeln!(out, "{}", json_pretty(&crate::export::har(&d)))?;
     } else {
         let mut req = d.request.clone();
         let base = match &a.target {

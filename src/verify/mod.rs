@@ -9,6 +9,7 @@
 //! Comparisons are constant-time (`hmac`'s `verify_slice`). Reasons never contain a secret
 //! or an expected MAC.
 
+pub mod faithful;
 pub mod freshness;
 pub mod github;
 mod mac;
@@ -144,8 +145,28 @@ pub enum Outcome {
     MissingHeader,
     MalformedHeader,
     NoSecret,
+    /// The relay (smee.io) rebuilt the body and no form of it matches: nothing can be said.
     Reserialized,
     Unsigned,
+    /// The signature matches only a re-serialized form of the body smee.io rebuilt, not the
+    /// bytes held: a warning, never accepted by `--verify strict`.
+    ValidAfterReserialization,
+}
+
+impl Outcome {
+    /// Every outcome, for help texts and tests.
+    pub const ALL: [Outcome; 10] = [
+        Outcome::Valid,
+        Outcome::Invalid,
+        Outcome::Stale,
+        Outcome::Future,
+        Outcome::MissingHeader,
+        Outcome::MalformedHeader,
+        Outcome::NoSecret,
+        Outcome::Reserialized,
+        Outcome::Unsigned,
+        Outcome::ValidAfterReserialization,
+    ];
 }
 
 /// The verification result recorded on a delivery.
@@ -203,7 +224,8 @@ pub enum VerifyMode {
 
 impl VerifyMode {
     /// Whether a delivery with this verification is forwarded. In strict mode only `Valid`
-    /// passes (an unsigned delivery proves nothing either).
+    /// passes (an unsigned delivery proves nothing either, and a signature that matches only
+    /// a rebuilt form of the body vouches for no bytes anyone holds).
     pub fn forwards(self, v: Option<&Verification>) -> bool {
         match self {
             VerifyMode::Report | VerifyMode::Off => true,
@@ -352,7 +374,12 @@ impl Verifier {
                 "no signature headers: nothing to verify",
             );
         };
-        let mut forms = BodyForms::new(&req.body);
+        // The exact bytes are judged as they are; rebuilt forms only stand in for bytes a
+        // relay already rebuilt (and then never give a plain `Valid`).
+        let mut forms = match origin {
+            BodyOrigin::Exact => BodyForms::exact(&req.body),
+            BodyOrigin::Reserialized { .. } => BodyForms::new(&req.body),
+        };
         let checked = match scheme {
             Scheme::Port => port::check(req, &self.secrets, &mut forms),
             Scheme::PortOcean => port::check_ocean(req, &self.secrets, &mut forms),
@@ -413,8 +440,12 @@ impl Verifier {
                     (f, _) => (f.name(), f.describe().to_string()),
                 };
                 v.matched_form = Some(name.to_string());
-                match timing {
-                    Some((f @ (Freshness::Stale | Freshness::Future), age)) => {
+                let rebuilt = match (form, relay) {
+                    (Form::Raw, _) | (_, None) => None,
+                    (_, Some(r)) => Some(r),
+                };
+                match (timing, rebuilt) {
+                    (Some((f @ (Freshness::Stale | Freshness::Future), age)), _) => {
                         v.outcome = if f == Freshness::Stale {
                             Outcome::Stale
                         } else {
@@ -425,7 +456,14 @@ impl Verifier {
                             age_text(f, age)
                         );
                     }
-                    _ => {
+                    (_, Some(r)) => {
+                        v.outcome = Outcome::ValidAfterReserialization;
+                        v.reason = format!(
+                            "valid only after {r}'s re-serialization: the raw bytes were not \
+                             signed (the {label} signature matches {what}){notes}"
+                        );
+                    }
+                    (_, None) => {
                         v.outcome = Outcome::Valid;
                         v.reason = format!("valid {label} signature over {what}{notes}");
                     }
