@@ -13,6 +13,7 @@
 //! - [`export`]: a stored delivery as a curl command, JSON or HAR.
 //! - [`port`]: Port payloads and their property diffs.
 //! - [`slack`]: Slack incoming-webhook notifications.
+//! - [`private_files`]: owner-only files, directories and temporary files.
 //! - [`sanitize`]: the one sanitizer for untrusted text shown on a screen or in a log.
 //! - [`tui`]: the terminal UI.
 
@@ -28,6 +29,7 @@ pub mod forward;
 pub mod logline;
 pub mod pipeline;
 pub mod port;
+pub mod private_files;
 pub mod sanitize;
 pub mod server;
 pub mod services;

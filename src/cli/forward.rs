@@ -49,7 +49,11 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
         // nothing to fall back on: keep more bodies in memory for replay
         cfg.recent_bytes = 64 << 20;
     }
-    let mut services = Services::default().with_verifier(args.verify.verifier()?, args.verify.mode);
+    let verifier = args.verify.verifier()?;
+    if let Some(note) = args.verify.command_line_note() {
+        eprintln!("hookrelay: note: {note}");
+    }
+    let mut services = Services::default().with_verifier(verifier, args.verify.mode);
     let store_path = args.store.path();
     if let Some(p) = &store_path {
         services = services

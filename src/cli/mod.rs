@@ -226,13 +226,7 @@ fn init_logging(level: &str, ui: bool) {
         .with_ansi(false)
         .with_target(false);
     if ui {
-        let file = log_file_path().and_then(|p| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .ok()
-        });
+        let file = log_file_path().and_then(|p| crate::private_files::open_append(&p).ok());
         match file {
             Some(f) => {
                 let _ = builder.with_writer(std::sync::Mutex::new(f)).try_init();
@@ -246,10 +240,11 @@ fn init_logging(level: &str, ui: bool) {
     let _ = builder.with_writer(std::io::stderr).try_init();
 }
 
-/// Where the log goes while the UI is on screen.
+/// Where the log goes while the UI is on screen (0600 in a 0700 directory: it names the
+/// channel URL).
 pub fn log_file_path() -> Option<PathBuf> {
     let dir = dirs::data_dir()?.join("hookrelay");
-    std::fs::create_dir_all(&dir).ok()?;
+    crate::private_files::create_own_dir(&dir).ok()?;
     Some(dir.join("hookrelay.log"))
 }
 

@@ -36,7 +36,7 @@ impl VerifyOpts {
             Some(p) => Secrets::load_file(p).with_context(|| format!("reading {}", p.display()))?,
             None => Secrets::new(),
         };
-        all.merge(Secrets::from_env());
+        all.merge(Secrets::from_env()?);
         let mut flags = Secrets::new();
         for s in &self.secrets {
             let (scheme, secret) = Secrets::parse_flag(s)?;
@@ -44,6 +44,16 @@ impl VerifyOpts {
         }
         all.merge(flags);
         Ok(all)
+    }
+
+    /// The note `forward` prints once when a secret came from the command line, where every
+    /// local user can read it (`ps`, /proc/PID/cmdline).
+    pub fn command_line_note(&self) -> Option<String> {
+        (!self.secrets.is_empty()).then(|| {
+            "a secret was given with --secret on the command line, where other local users can \
+             see it (ps); prefer HOOKRELAY_<SCHEME>_SECRET or --secrets-file"
+                .to_string()
+        })
     }
 
     pub fn verifier(&self) -> anyhow::Result<Verifier> {

@@ -46,17 +46,11 @@ pub fn editor_command() -> Result<Vec<String>, EditError> {
 pub async fn edit(id: &str, body: &[u8], json: bool) -> Result<Vec<u8>, EditError> {
     let cmd = editor_command()?;
     let ext = if json { "json" } else { "txt" };
-    let path = std::env::temp_dir().join(format!(
-        "hookrelay-{}-{}.{ext}",
-        id.chars()
-            .filter(char::is_ascii_alphanumeric)
-            .collect::<String>(),
-        std::process::id()
-    ));
-    super::terminal::write_private(&path, body).map_err(EditError::Write)?;
-    let result = run(&cmd, &path).await;
-    let _ = std::fs::remove_file(&path);
-    result
+    let id: String = id.chars().filter(char::is_ascii_alphanumeric).collect();
+    // Unpredictable name, created exclusively, 0600; removed when `path` is dropped.
+    let path = crate::private_files::temp_file(&format!("-{id}.{ext}"), body)
+        .map_err(EditError::Write)?;
+    run(&cmd, &path).await
 }
 
 async fn run(cmd: &[String], path: &Path) -> Result<Vec<u8>, EditError> {
