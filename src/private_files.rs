@@ -125,7 +125,10 @@ mod tests {
         let b = temp_file(".json", b"body").unwrap();
         assert_ne!(a.to_path_buf(), b.to_path_buf());
         let name = a.file_name().unwrap().to_str().unwrap().to_string();
-        assert!(name.starts_with("hookrelay-") && name.ends_with(".json"), "{name}");
+        assert!(
+            name.starts_with("hookrelay-") && name.ends_with(".json"),
+            "{name}"
+        );
         assert!(name.len() >= "hookrelay-.json".len() + 6, "{name}");
         assert_eq!(mode(&a), 0o600);
         assert_eq!(std::fs::read(&a).unwrap(), b"body");

@@ -13,7 +13,7 @@ mod options;
 mod send;
 mod serve;
 
-pub use options::{StoreOpts, VerifyOpts};
+pub use options::{SecretOpts, StoreOpts, VerifyOpts};
 
 /// hookrelay: relay, verify, inspect and replay webhooks on your machine.
 #[derive(Debug, Parser)]

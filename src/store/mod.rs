@@ -108,7 +108,9 @@ impl Store {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             crate::private_files::create_dir(parent).map_err(io)?;
         }
-        crate::private_files::open_append(path).map(drop).map_err(io)?;
+        crate::private_files::open_append(path)
+            .map(drop)
+            .map_err(io)?;
         let opened = Connection::open(path)
             .and_then(|conn| {
                 // SQLite gives the -wal and -shm files the main file's permissions.
@@ -280,4 +282,3 @@ impl Store {
         Ok(removed)
     }
 }
-

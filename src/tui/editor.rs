@@ -48,8 +48,8 @@ pub async fn edit(id: &str, body: &[u8], json: bool) -> Result<Vec<u8>, EditErro
     let ext = if json { "json" } else { "txt" };
     let id: String = id.chars().filter(char::is_ascii_alphanumeric).collect();
     // Unpredictable name, created exclusively, 0600; removed when `path` is dropped.
-    let path = crate::private_files::temp_file(&format!("-{id}.{ext}"), body)
-        .map_err(EditError::Write)?;
+    let path =
+        crate::private_files::temp_file(&format!("-{id}.{ext}"), body).map_err(EditError::Write)?;
     run(&cmd, &path).await
 }
 
