@@ -247,7 +247,7 @@ pub fn outcome_word(o: crate::verify::Outcome) -> &'static str {
         NoSecret => "no-secret",
         Reserialized => "re-serialized",
         Unsigned => "unsigned",
-        ValidAfterReserialization => "valid-only-rebuilt",
+        ValidAfterReserialization => "rebuilt-only",
     }
 }
 
