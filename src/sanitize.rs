@@ -102,6 +102,28 @@ pub fn display_safe_bytes(b: &[u8]) -> String {
     display_safe(&String::from_utf8_lossy(b)).into_owned()
 }
 
+/// A writer for diagnostics (stderr, `hookrelay.log`): each write (tracing writes one event at
+/// a time) goes through [`display_safe`], its final newline kept, so a logged payload can
+/// neither drive the terminal nor fake a line of its own.
+pub struct SafeLines<W>(pub W);
+
+impl<W: std::io::Write> std::io::Write for SafeLines<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let (line, end) = match text.strip_suffix('\n') {
+            Some(line) => (line, "\n"),
+            None => (&*text, ""),
+        };
+        self.0.write_all(display_safe(line).as_bytes())?;
+        self.0.write_all(end.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 /// `v` as compact JSON text that is inert on a terminal: every character [`needs_escape`]
 /// flags is written as a `\uXXXX` escape (a surrogate pair above U+FFFF), so the text is the
 /// same JSON value and holds no raw control or format character. The one writer for every
@@ -183,6 +205,16 @@ mod tests {
         assert_eq!(display_safe_bounded("abcdef", 3), "abc…");
         assert_eq!(display_safe_bounded("abc", 3), "abc");
         assert_eq!(display_safe_bytes(b"a\xffb\x1b"), "a\u{fffd}b^[");
+    }
+
+    #[test]
+    fn diagnostics_writer_sanitizes_each_event() {
+        use std::io::Write;
+        let mut w = SafeLines(Vec::new());
+        w.write_all(b"WARN not forwarded \x1b[2J\xe2\x80\xae: x\nfake line\n")
+            .unwrap();
+        let out = String::from_utf8(w.0).unwrap();
+        assert_eq!(out, "WARN not forwarded ^[[2J<U+202E>: x^Jfake line\n");
     }
 
     #[test]

@@ -184,7 +184,10 @@ pub fn main() -> i32 {
         // `hookrelay list | head`: the reader has all it wanted
         Err(e) if history::is_closed_pipe(&e) => 0,
         Err(e) => {
-            eprintln!("hookrelay: {e:#}");
+            eprintln!(
+                "hookrelay: {}",
+                crate::sanitize::display_safe(&format!("{e:#}"))
+            );
             1
         }
     }
@@ -214,8 +217,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Diagnostics go to stderr without colour codes, so logged input can never drive the
-/// terminal (tracing-subscriber ≥ 0.3.20 escapes it too; RUSTSEC-2025-0055). While the UI owns
+/// Diagnostics go to stderr without colour codes and through the sanitizer
+/// ([`crate::sanitize::SafeLines`]), so logged input can never drive the terminal
+/// (tracing-subscriber ≥ 0.3.20 escapes ESC too; RUSTSEC-2025-0055). While the UI owns
 /// the screen they go to `hookrelay.log` in the data directory instead.
 fn init_logging(level: &str, ui: bool) {
     let filter = std::env::var("HOOKRELAY_LOG")
@@ -229,7 +233,8 @@ fn init_logging(level: &str, ui: bool) {
         let file = log_file_path().and_then(|p| crate::private_files::open_append(&p).ok());
         match file {
             Some(f) => {
-                let _ = builder.with_writer(std::sync::Mutex::new(f)).try_init();
+                let safe = crate::sanitize::SafeLines(f);
+                let _ = builder.with_writer(std::sync::Mutex::new(safe)).try_init();
             }
             None => {
                 let _ = builder.with_writer(std::io::sink).try_init();
@@ -237,7 +242,9 @@ fn init_logging(level: &str, ui: bool) {
         }
         return;
     }
-    let _ = builder.with_writer(std::io::stderr).try_init();
+    let _ = builder
+        .with_writer(|| crate::sanitize::SafeLines(std::io::stderr()))
+        .try_init();
 }
 
 /// Where the log goes while the UI is on screen (0600 in a 0700 directory: it names the

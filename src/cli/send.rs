@@ -128,7 +128,7 @@ pub async fn run(a: SendArgs) -> anyhow::Result<()> {
         "{} {} bytes -> {status} {}",
         a.method.to_ascii_uppercase(),
         body.len(),
-        text.trim()
+        crate::sanitize::display_safe_bounded(text.trim(), 2_000)
     );
     if !status.is_success() {
         bail!("the channel answered {status}");
