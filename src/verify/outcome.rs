@@ -25,22 +25,6 @@ pub enum Outcome {
     ValidAfterReserialization,
 }
 
-impl Outcome {
-    /// Every outcome, for help texts and tests.
-    pub const ALL: [Outcome; 10] = [
-        Outcome::Valid,
-        Outcome::Invalid,
-        Outcome::Stale,
-        Outcome::Future,
-        Outcome::MissingHeader,
-        Outcome::MalformedHeader,
-        Outcome::NoSecret,
-        Outcome::Reserialized,
-        Outcome::Unsigned,
-        Outcome::ValidAfterReserialization,
-    ];
-}
-
 /// The verification result recorded on a delivery.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verification {
