@@ -3,7 +3,6 @@
 //!
 //! Bodies are exported from their bytes: nothing here parses or re-serializes a body.
 
-use std::fmt::Write as _;
 use std::path::Path;
 
 use base64::Engine as _;
@@ -12,160 +11,13 @@ use serde_json::{Value, json};
 
 use crate::delivery::{Attempt, AttemptOutcome, Delivery, Headers, WebhookRequest, event_label};
 
-/// Bodies up to this size (valid text, see [`curl`]) go inline in the command. Linux refuses a
-/// single argument above 128 KiB, so larger bodies go through a file or `printf`.
-pub const MAX_INLINE_BODY: usize = 64 * 1024;
+pub use crate::curl::{MAX_INLINE_BODY, exported_headers};
 
-/// Headers curl adds on its own unless told otherwise; when the request had none, an empty
-/// `-H 'Name:'` removes curl's.
-const CURL_DEFAULTS: &[&str] = &["User-Agent", "Accept", "Content-Type"];
-
-/// The headers [`curl`] puts in the command, in order: what forwarding sends
-/// ([`crate::forward::forwarded_headers`]: no `Host`, `Content-Length` or hop-by-hop headers)
-/// minus `Expect` (curl manages it) and any header that is not valid HTTP (a name that is not a
-/// token, a value with control characters).
-pub fn exported_headers(req: &WebhookRequest) -> Headers {
-    crate::forward::forwarded_headers(req)
-        .into_iter()
-        .filter(|(n, v)| valid_header(n, v) && !n.eq_ignore_ascii_case("expect"))
-        .collect()
-}
-
-fn valid_header(name: &str, value: &str) -> bool {
-    let token = |c: u8| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c);
-    !name.is_empty()
-        && name.bytes().all(token)
-        && value.chars().all(|c| c == '\t' || !c.is_control())
-}
-
-/// A POSIX shell command that sends `req` to `target_base` (scheme, host and optional base path;
-/// the request's path and query are appended) the way it was received: `-X METHOD`, every
-/// exported header as `-H` in order, and the body with `--data-binary`.
-///
-/// Every argument is quoted for a POSIX shell (`shlex`), so quotes, `$(...)`, backticks and
-/// newlines in headers or body stay data. The body goes:
-/// - inline, `--data-binary '...'`, when it is UTF-8 text without control characters other than
-///   tab/CR/LF, does not start with `@` (curl would read a file) and is at most
-///   [`MAX_INLINE_BODY`] bytes;
-/// - otherwise from `body_file` (`--data-binary @file`; the caller writes the bytes there);
-/// - otherwise, with no file given, from `printf` with octal escapes piped into
-///   `--data-binary @-`, so the command stays self-contained.
-///
-/// `-H 'Expect:'` stops curl's `100-continue`; `--globoff` and `--path-as-is` keep the URL as is.
-/// Headers that are not valid HTTP are left out and said so in a leading `#` comment line.
+/// A shell command that sends `req` to `target_base` (scheme, host and optional base path; the
+/// request's path and query are appended) the way it was received; see [`crate::curl`], the one
+/// builder behind this and the UI's copy.
 pub fn curl(req: &WebhookRequest, target_base: &str, body_file: Option<&Path>) -> String {
-    let headers = exported_headers(req);
-    let skipped = req
-        .headers
-        .iter()
-        .filter(|(n, v)| !valid_header(n, v))
-        .count();
-    let url = format!(
-        "{}{}",
-        target_base.trim_end_matches('/'),
-        req.path_and_query()
-    );
-    let mut args: Vec<String> = vec![
-        "curl".into(),
-        "--globoff".into(),
-        "--path-as-is".into(),
-        format!("-X {}", quote(&req.method)),
-        quote(&escape_url(&url)),
-    ];
-    for (name, value) in &headers {
-        // `Name;` is curl's way to send a header with an empty value (`Name:` removes it).
-        let h = if value.is_empty() {
-            format!("{name};")
-        } else {
-            format!("{name}: {value}")
-        };
-        args.push(format!("-H {}", quote(&h)));
-    }
-    for default in CURL_DEFAULTS {
-        if req.header(default).is_none() {
-            args.push(format!("-H {}", quote(&format!("{default}:"))));
-        }
-    }
-    args.push(format!("-H {}", quote("Expect:")));
-    let mut pipe_from = None;
-    if !req.body.is_empty() {
-        match std::str::from_utf8(&req.body) {
-            Ok(text) if inline_ok(text) => args.push(format!("--data-binary {}", quote(text))),
-            _ => match body_file {
-                Some(file) => {
-                    let at = format!("@{}", file.to_string_lossy());
-                    args.push(format!("--data-binary {}", quote(&at)));
-                }
-                None => {
-                    pipe_from = Some(printf_command(&req.body));
-                    args.push("--data-binary @-".into());
-                }
-            },
-        }
-    }
-    let mut out = String::new();
-    if skipped > 0 {
-        let _ = writeln!(
-            out,
-            "# {skipped} header(s) left out: not valid HTTP (bad name or control characters)"
-        );
-    }
-    if let Some(printf) = pipe_from {
-        out.push_str(&printf);
-        out.push_str(" |\n");
-    }
-    out.push_str(&args.join(" \\\n  "));
-    out.push('\n');
-    out
-}
-
-/// A body curl can take inline without surprises.
-fn inline_ok(text: &str) -> bool {
-    text.len() <= MAX_INLINE_BODY
-        && !text.starts_with('@')
-        && text
-            .chars()
-            .all(|c| matches!(c, '\t' | '\n' | '\r') || !c.is_control())
-}
-
-/// Quote one word for a POSIX shell. Callers never pass NUL (headers with control characters
-/// are left out; bodies with them go through a file or `printf`; URLs are escaped).
-fn quote(s: &str) -> String {
-    match shlex::try_quote(s) {
-        Ok(q) => q.into_owned(),
-        // Unreachable by construction; never produce an unquoted word.
-        Err(_) => quote(&s.replace('\0', "")),
-    }
-}
-
-/// Percent-encode what curl would refuse or a terminal would act on: controls and spaces.
-fn escape_url(url: &str) -> String {
-    let mut out = String::with_capacity(url.len());
-    for c in url.chars() {
-        if c.is_control() || c == ' ' {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                let _ = write!(out, "%{b:02X}");
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// `printf '...'` writing exactly `body`: printable ASCII as is (but `%`, `\` and `'`), every
-/// other byte as a three-digit octal escape, which POSIX printf understands in its format.
-fn printf_command(body: &[u8]) -> String {
-    let mut fmt = String::with_capacity(body.len() * 2);
-    for &b in body {
-        if (0x20..0x7f).contains(&b) && !matches!(b, b'%' | b'\\' | b'\'') {
-            fmt.push(b as char);
-        } else {
-            let _ = write!(fmt, "\\{b:03o}");
-        }
-    }
-    format!("printf '{fmt}'")
+    crate::curl::command(req, &crate::curl::url_for(req, target_base), body_file)
 }
 
 /// A body as JSON: base64 always, the text too when it is UTF-8.

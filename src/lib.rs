@@ -9,14 +9,17 @@
 //! - [`server`]: the relay server (`hookrelay serve`, the embedded default).
 //! - [`verify`]: signature verification and re-signing.
 //! - [`store`]: the SQLite delivery history.
+//! - [`curl`]: a request as a curl command, safe to paste (the UI's copy and `export --curl`).
 //! - [`export`]: a stored delivery as a curl command, JSON or HAR.
 //! - [`port`]: Port payloads and their property diffs.
 //! - [`slack`]: Slack incoming-webhook notifications.
+//! - [`private_files`]: owner-only files, directories and temporary files.
 //! - [`sanitize`]: the one sanitizer for untrusted text shown on a screen or in a log.
 //! - [`tui`]: the terminal UI.
 
 pub mod bench;
 pub mod cli;
+pub mod curl;
 pub mod delivery;
 pub mod delivery_cache;
 pub mod demo;
@@ -26,6 +29,7 @@ pub mod forward;
 pub mod logline;
 pub mod pipeline;
 pub mod port;
+pub mod private_files;
 pub mod sanitize;
 pub mod server;
 pub mod services;

@@ -2,7 +2,8 @@
 //! changes, gaps, problems and Slack answers. Used when the terminal UI is not.
 //!
 //! Everything that comes from a payload goes through [`crate::sanitize::display_safe`] before it
-//! is printed; the JSON lines rely on serde's escaping.
+//! is printed; the JSON lines are written by [`crate::sanitize::json_text`], which escapes
+//! control and format characters as `\uXXXX`.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -11,7 +12,7 @@ use serde_json::json;
 
 use crate::delivery::{Attempt, AttemptOutcome, Delivery, event_label};
 use crate::events::{AppEvent, ConnState};
-use crate::sanitize::display_safe;
+use crate::sanitize::{display_safe, json_text};
 
 /// What the log remembers of a delivery until its attempts are printed.
 #[derive(Clone, Debug)]
@@ -95,7 +96,7 @@ impl<W: Write> LogSink<W> {
             AppEvent::SlackPreview { id, message } => {
                 if self.json {
                     let v = json!({"type": "slack_preview", "id": id, "message": message});
-                    writeln!(self.out, "{v}")
+                    writeln!(self.out, "{}", json_text(&v))
                 } else {
                     let text = crate::slack::preview_text(message);
                     writeln!(
@@ -106,13 +107,13 @@ impl<W: Write> LogSink<W> {
                     for line in text.lines() {
                         writeln!(self.out, "    {}", display_safe(line))?;
                     }
-                    writeln!(self.out, "    block kit: {message}")
+                    writeln!(self.out, "    block kit: {}", json_text(message))
                 }
             }
             AppEvent::Slack { id, result } => {
                 if self.json {
                     let v = json!({"type": "slack", "id": id, "result": result});
-                    writeln!(self.out, "{v}")
+                    writeln!(self.out, "{}", json_text(&v))
                 } else {
                     let verdict = if result.ok { "sent" } else { "FAILED" };
                     writeln!(
@@ -129,7 +130,7 @@ impl<W: Write> LogSink<W> {
     fn note(&mut self, kind: &str, text: &str) -> std::io::Result<()> {
         if self.json {
             let v = json!({"type": kind, "time": iso(crate::delivery::now_ms()), "message": text});
-            writeln!(self.out, "{v}")
+            writeln!(self.out, "{}", json_text(&v))
         } else {
             writeln!(
                 self.out,
@@ -193,11 +194,15 @@ impl<W: Write> LogSink<W> {
                 v["verification"] = json!(s.verification);
                 v["body_reserialized_by"] = json!(s.reserialized);
             }
-            return writeln!(self.out, "{v}");
+            return writeln!(self.out, "{}", json_text(&v));
         }
         let mut line = format!("{}  {id}", clock(a.started_at_ms));
         if let Some(s) = &seen {
-            line.push_str(&format!("  {} {}", s.method, display_safe(&s.path)));
+            line.push_str(&format!(
+                "  {} {}",
+                display_safe(&s.method),
+                display_safe(&s.path)
+            ));
             if let Some(e) = &s.event {
                 line.push_str(&format!("  [{}]", display_safe(e)));
             }
@@ -220,7 +225,10 @@ impl<W: Write> LogSink<W> {
                 line.push_str(&format!("  {}", display_safe(sum)));
             }
             if let Some(relay) = &s.reserialized {
-                line.push_str(&format!("  (body re-serialized by {relay})"));
+                line.push_str(&format!(
+                    "  (body re-serialized by {})",
+                    display_safe(relay)
+                ));
             }
         }
         writeln!(self.out, "{line}")
@@ -240,6 +248,7 @@ pub fn outcome_word(o: crate::verify::Outcome) -> &'static str {
         NoSecret => "no-secret",
         Reserialized => "re-serialized",
         Unsigned => "unsigned",
+        ValidAfterReserialization => "rebuilt-only",
     }
 }
 

@@ -52,8 +52,9 @@ pub fn is_invisible(c: char) -> bool {
     INVISIBLE.iter().any(|&(lo, hi)| (lo..=hi).contains(&u))
 }
 
-/// Whether `c` must not reach a terminal as is.
-fn needs_escape(c: char) -> bool {
+/// Whether `c` must not reach a terminal as is: C0 and C1 controls (U+0085, U+009B …), DEL,
+/// format characters (bidi controls, zero-width characters, BOM) and U+2028/U+2029.
+pub fn needs_escape(c: char) -> bool {
     c.is_control() || is_invisible(c)
 }
 
@@ -99,6 +100,62 @@ pub fn display_safe_bounded(s: &str, max_chars: usize) -> Cow<'_, str> {
 /// [`display_safe`] on bytes that may not be UTF-8: invalid sequences become U+FFFD.
 pub fn display_safe_bytes(b: &[u8]) -> String {
     display_safe(&String::from_utf8_lossy(b)).into_owned()
+}
+
+/// A writer for diagnostics (stderr, `hookrelay.log`): each write (tracing writes one event at
+/// a time) goes through [`display_safe`], its final newline kept, so a logged payload can
+/// neither drive the terminal nor fake a line of its own.
+pub struct SafeLines<W>(pub W);
+
+impl<W: std::io::Write> std::io::Write for SafeLines<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let (line, end) = match text.strip_suffix('\n') {
+            Some(line) => (line, "\n"),
+            None => (&*text, ""),
+        };
+        self.0.write_all(display_safe(line).as_bytes())?;
+        self.0.write_all(end.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// `v` as compact JSON text that is inert on a terminal: every character [`needs_escape`]
+/// flags is written as a `\uXXXX` escape (a surrogate pair above U+FFFF), so the text is the
+/// same JSON value and holds no raw control or format character. The one writer for every
+/// JSON output (`--json` log lines, `list --json`, `show --json`, `export --json`, HAR).
+pub fn json_text<T: serde::Serialize + ?Sized>(v: &T) -> String {
+    json_inert(serde_json::to_string(v).unwrap_or_else(|_| "null".into()))
+}
+
+/// [`json_text`], pretty-printed.
+pub fn json_pretty<T: serde::Serialize + ?Sized>(v: &T) -> String {
+    json_inert(serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".into()))
+}
+
+/// serde_json already escapes C0 controls inside strings, and outside strings JSON text is
+/// ASCII punctuation, digits, letters, spaces and (pretty) newlines. So every character here at
+/// or above DEL that needs escaping sits inside a string, where `\uXXXX` means the same thing.
+fn json_inert(text: String) -> String {
+    if !text.chars().any(|c| c >= '\x7f' && needs_escape(c)) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if c >= '\x7f' && needs_escape(c) {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                let _ = write!(out, "\\u{u:04x}");
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -150,7 +207,46 @@ mod tests {
         assert_eq!(display_safe_bytes(b"a\xffb\x1b"), "a\u{fffd}b^[");
     }
 
+    #[test]
+    fn diagnostics_writer_sanitizes_each_event() {
+        use std::io::Write;
+        let mut w = SafeLines(Vec::new());
+        w.write_all(b"WARN not forwarded \x1b[2J\xe2\x80\xae: x\nfake line\n")
+            .unwrap();
+        let out = String::from_utf8(w.0).unwrap();
+        assert_eq!(out, "WARN not forwarded ^[[2J<U+202E>: x^Jfake line\n");
+    }
+
+    #[test]
+    fn json_escapes_what_a_terminal_would_act_on() {
+        let v = serde_json::json!({
+            "s": "\u{1b}[31m\r\n\u{85}\u{9b}\u{7f}\u{2028}\u{2029}\u{200b}\u{202e}\u{2066}\u{feff}\u{e0001}é✓",
+            "k\u{202e}": [1, "x"],
+        });
+        for text in [json_text(&v), json_pretty(&v)] {
+            let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, v);
+            assert!(
+                !text.chars().any(|c| c != '\n' && needs_escape(c)),
+                "{text:?}"
+            );
+        }
+        assert_eq!(
+            json_text(&v),
+            r#"{"s":"\u001b[31m\r\n\u0085\u009b\u007f\u2028\u2029\u200b\u202e\u2066\ufeff\udb40\udc01é✓","k\u202e":[1,"x"]}"#
+        );
+    }
+
     proptest! {
+        #[test]
+        fn json_stays_the_same_value_and_inert(s in any::<String>(), k in any::<String>()) {
+            let v = serde_json::json!({ k.clone(): [s.clone(), {"n": 1}] });
+            let text = json_text(&v);
+            prop_assert!(!text.chars().any(needs_escape), "{text:?}");
+            let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+            prop_assert_eq!(back, v);
+        }
+
         #[test]
         fn output_has_no_control_or_format_chars(s in any::<String>()) {
             let out = display_safe(&s);

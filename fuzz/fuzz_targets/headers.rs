@@ -1,4 +1,6 @@
-//! Fuzz the signature header parsers and `Verifier::verify` / `resign` with arbitrary bytes.
+//! Fuzz the signature header parsers and `Verifier::verify` / `resign` with arbitrary bytes,
+//! and the output side on the same input: the sanitizer (nothing a terminal acts on comes out;
+//! idempotent), the JSON writer (same value, none raw) and the curl builder (printable only).
 //!
 //! Input layout: pieces separated by 0xFF; the last piece is the body. In every other
 //! piece the first byte picks a signature-related header name from `NAMES` and the rest is
@@ -57,6 +59,37 @@ fn request(data: &[u8]) -> WebhookRequest {
     }
 }
 
+fn check_outputs(data: &[u8], text: &str, req: &WebhookRequest) {
+    use hookrelay::sanitize::{display_safe, json_text, needs_escape};
+    let once = display_safe(text).into_owned();
+    assert!(!once.chars().any(needs_escape), "{once:?}");
+    assert_eq!(
+        display_safe(&once),
+        once,
+        "sanitizing twice changes nothing"
+    );
+    let json = json_text(text);
+    assert!(!json.chars().any(needs_escape), "{json:?}");
+    assert_eq!(
+        serde_json::from_str::<String>(&json).ok().as_deref(),
+        Some(text)
+    );
+    let mut r = req.clone();
+    r.method = text.to_string();
+    r.path = format!("/{text}");
+    r.query = text.to_string();
+    r.headers.push((text.to_string(), text.to_string()));
+    let cmd = hookrelay::curl::command(&r, &hookrelay::curl::url_for(&r, "http://h"), None);
+    assert!(
+        !cmd.chars().any(|c| c != '\n' && needs_escape(c)),
+        "{cmd:?}"
+    );
+    if !data.contains(&0) {
+        let word = hookrelay::curl::quote(data);
+        assert!(!word.chars().any(needs_escape), "{word:?}");
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let _ = port::parse_signature(&text);
@@ -85,7 +118,12 @@ fuzz_target!(|data: &[u8]| {
         let out = v.verify(&req, &origin, NOW);
         assert!(!out.reason.is_empty());
         assert!(!out.reason.contains("c2VjcmV0"));
+        // Never valid for bytes nobody signed: the exact bytes are judged as they are.
+        if out.outcome == Outcome::Valid && origin == BodyOrigin::Exact {
+            assert_eq!(out.matched_form.as_deref(), Some("raw"));
+        }
     }
+    check_outputs(data, &text, &req);
     // Re-signing any request under a forced scheme makes it verify.
     for s in Scheme::ALL {
         v.forced = Some(s);

@@ -51,6 +51,9 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
         // nothing to fall back on: keep more bodies in memory for replay
         cfg.recent_bytes = 64 << 20;
     }
+    if let Some(note) = args.verify.command_line_note() {
+        eprintln!("hookrelay: note: {note}");
+    }
     let mut services = Services::default().with_verifier(checked.verifier, args.verify.mode);
     let store_path = checked.store;
     if let Some(p) = &store_path {

@@ -15,7 +15,7 @@ mod send;
 mod serve;
 mod session;
 
-pub use options::{HistoryStore, StoreOpts, VerifyOpts};
+pub use options::{HistoryStore, SecretOpts, StoreOpts, VerifyOpts};
 
 /// hookrelay: relay, verify, inspect and replay webhooks on your machine.
 #[derive(Debug, Parser)]
@@ -188,7 +188,10 @@ pub fn main() -> i32 {
         // `hookrelay list | head`: the reader has all it wanted
         Err(e) if history::is_closed_pipe(&e) => 0,
         Err(e) => {
-            eprintln!("hookrelay: {}", error_text(&e));
+            eprintln!(
+                "hookrelay: {}",
+                crate::sanitize::display_safe(&error_text(&e))
+            );
             1
         }
     }
@@ -262,8 +265,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Diagnostics go to stderr without colour codes, so logged input can never drive the
-/// terminal (tracing-subscriber ≥ 0.3.20 escapes it too; RUSTSEC-2025-0055). While the UI owns
+/// Diagnostics go to stderr without colour codes and through the sanitizer
+/// ([`crate::sanitize::SafeLines`]), so logged input can never drive the terminal
+/// (tracing-subscriber ≥ 0.3.20 escapes ESC too; RUSTSEC-2025-0055). While the UI owns
 /// the screen they go to `hookrelay.log` in the data directory instead.
 fn init_logging(level: &str, ui: bool) {
     let filter = std::env::var("HOOKRELAY_LOG")
@@ -274,16 +278,11 @@ fn init_logging(level: &str, ui: bool) {
         .with_ansi(false)
         .with_target(false);
     if ui {
-        let file = log_file_path().and_then(|p| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .ok()
-        });
+        let file = log_file_path().and_then(|p| crate::private_files::open_append(&p).ok());
         match file {
             Some(f) => {
-                let _ = builder.with_writer(std::sync::Mutex::new(f)).try_init();
+                let safe = crate::sanitize::SafeLines(f);
+                let _ = builder.with_writer(std::sync::Mutex::new(safe)).try_init();
             }
             None => {
                 let _ = builder.with_writer(std::io::sink).try_init();
@@ -291,13 +290,16 @@ fn init_logging(level: &str, ui: bool) {
         }
         return;
     }
-    let _ = builder.with_writer(std::io::stderr).try_init();
+    let _ = builder
+        .with_writer(|| crate::sanitize::SafeLines(std::io::stderr()))
+        .try_init();
 }
 
-/// Where the log goes while the UI is on screen.
+/// Where the log goes while the UI is on screen (0600 in a 0700 directory: it names the
+/// channel URL).
 pub fn log_file_path() -> Option<PathBuf> {
     let dir = dirs::data_dir()?.join("hookrelay");
-    std::fs::create_dir_all(&dir).ok()?;
+    crate::private_files::create_own_dir(&dir).ok()?;
     Some(dir.join("hookrelay.log"))
 }
 

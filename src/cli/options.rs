@@ -7,16 +7,54 @@ use clap::Args;
 
 use crate::verify::{Scheme, Secrets, Verifier, VerifyMode};
 
-/// Signing secrets and how deliveries are verified.
+/// Signing secrets: `--secret`, the environment, `--secrets-file` (`forward`, `replay`, `send`).
 #[derive(Debug, Args, Clone)]
-pub struct VerifyOpts {
+pub struct SecretOpts {
     /// A signing secret, `SCHEME=SECRET` (repeatable). Schemes: port, port-ocean, github,
-    /// scalr, stripe, standard-webhooks (svix). Also HOOKRELAY_<SCHEME>_SECRET.
+    /// scalr, stripe, standard-webhooks (svix). Prefer HOOKRELAY_<SCHEME>_SECRET or
+    /// --secrets-file: other local users can read a command line (ps).
     #[arg(long = "secret", value_name = "SCHEME=SECRET")]
     pub secrets: Vec<String>,
     /// A file of `scheme = secret` lines.
     #[arg(long, value_name = "PATH")]
     pub secrets_file: Option<PathBuf>,
+}
+
+impl SecretOpts {
+    /// The secrets: flags over environment over file. Empty or whitespace-only ones are
+    /// refused.
+    pub fn secrets(&self) -> anyhow::Result<Secrets> {
+        let mut all = match &self.secrets_file {
+            Some(p) => Secrets::load_file(p).with_context(|| format!("reading {}", p.display()))?,
+            None => Secrets::new(),
+        };
+        all.merge(Secrets::from_env()?);
+        let mut flags = Secrets::new();
+        for s in &self.secrets {
+            // the value holds a secret: name only the flag
+            let (scheme, secret) = Secrets::parse_flag(s).context("--secret")?;
+            flags.insert(scheme, secret);
+        }
+        all.merge(flags);
+        Ok(all)
+    }
+
+    /// The note printed once when a secret came from the command line, where every local
+    /// user can read it (`ps`, /proc/PID/cmdline).
+    pub fn command_line_note(&self) -> Option<String> {
+        (!self.secrets.is_empty()).then(|| {
+            "a secret was given with --secret on the command line, where other local users can \
+             see it (ps); prefer HOOKRELAY_<SCHEME>_SECRET or --secrets-file"
+                .to_string()
+        })
+    }
+}
+
+/// Signing secrets and how deliveries are verified.
+#[derive(Debug, Args, Clone)]
+pub struct VerifyOpts {
+    #[command(flatten)]
+    pub secret: SecretOpts,
     /// report: forward everything and show the outcome; strict: forward only valid
     /// deliveries; off: do not verify.
     #[arg(long = "verify", value_enum, default_value = "report")]
@@ -32,19 +70,12 @@ pub struct VerifyOpts {
 impl VerifyOpts {
     /// The secrets: flags over environment over file.
     pub fn secrets(&self) -> anyhow::Result<Secrets> {
-        let mut all = match &self.secrets_file {
-            Some(p) => Secrets::load_file(p)?,
-            None => Secrets::new(),
-        };
-        all.merge(Secrets::from_env());
-        let mut flags = Secrets::new();
-        for s in &self.secrets {
-            // the value holds a secret: name only the flag
-            let (scheme, secret) = Secrets::parse_flag(s).context("--secret")?;
-            flags.insert(scheme, secret);
-        }
-        all.merge(flags);
-        Ok(all)
+        self.secret.secrets()
+    }
+
+    /// See [`SecretOpts::command_line_note`].
+    pub fn command_line_note(&self) -> Option<String> {
+        self.secret.command_line_note()
     }
 
     pub fn verifier(&self) -> anyhow::Result<Verifier> {

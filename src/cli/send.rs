@@ -3,7 +3,21 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use clap::Args;
+use clap::{Args, ValueEnum};
+
+use super::SecretOpts;
+use crate::delivery::WebhookRequest;
+use crate::verify::{Scheme, Verifier};
+
+/// The unit of Port's `x-port-timestamp` when `send` signs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum TimestampUnit {
+    /// Milliseconds, as the handler in Port's guide reads it (it divides by 1000).
+    #[default]
+    Ms,
+    /// Seconds, as Port's docs describe it and its agent sends it.
+    S,
+}
 
 #[derive(Debug, Args, Clone)]
 pub struct SendArgs {
@@ -18,15 +32,56 @@ pub struct SendArgs {
     /// Extra header `Name: value` (repeatable).
     #[arg(long = "header", short = 'H', value_name = "K:V")]
     pub headers: Vec<String>,
-    /// Sign the body (Port: `x-port-timestamp` and `x-port-signature`).
-    #[arg(long, value_parser = ["port"])]
-    pub sign: Option<String>,
-    /// The signing secret (or HOOKRELAY_PORT_SECRET).
-    #[arg(long, env = "HOOKRELAY_PORT_SECRET", hide_env_values = true)]
-    pub secret: Option<String>,
+    /// Sign the body with this scheme's headers (Port: `x-port-timestamp` and
+    /// `x-port-signature`), with its secret from --secret SCHEME=SECRET, the environment or
+    /// --secrets-file, exactly as `forward` takes them.
+    #[arg(long, value_enum, value_name = "SCHEME")]
+    pub sign: Option<Scheme>,
+    #[command(flatten)]
+    pub secret: SecretOpts,
+    /// Port's timestamp unit: `ms` (default; what the handler in Port's guide expects) or `s`.
+    #[arg(long, value_enum, default_value = "ms")]
+    pub timestamp_unit: TimestampUnit,
     /// Content type when no `content-type` header is given.
     #[arg(long, default_value = "application/json")]
     pub content_type: String,
+}
+
+/// `headers` with `scheme`'s signature headers over `body`, signed now.
+fn signed(
+    scheme: Scheme,
+    a: &SendArgs,
+    headers: Vec<(String, String)>,
+    body: &[u8],
+) -> anyhow::Result<Vec<(String, String)>> {
+    let secrets = a.secret.secrets()?;
+    if !secrets.has(scheme) {
+        bail!(
+            "--sign {scheme} needs its secret: --secret {scheme}=SECRET, {}, or `{scheme} = SECRET` in --secrets-file",
+            scheme.env_var()
+        );
+    }
+    let now = crate::delivery::now_ms();
+    let mut req = WebhookRequest {
+        method: a.method.clone(),
+        path: String::new(),
+        query: String::new(),
+        headers,
+        body: body.to_vec().into(),
+    };
+    if scheme == Scheme::Port {
+        // Re-signing keeps the unit of the timestamp it finds: start from the one asked for.
+        let ts = match a.timestamp_unit {
+            TimestampUnit::Ms => now.to_string(),
+            TimestampUnit::S => now.div_euclid(1000).to_string(),
+        };
+        req.set_header(crate::verify::port::TIMESTAMP, ts);
+    }
+    let mut v = Verifier::new(secrets);
+    v.forced = Some(scheme);
+    v.resign(&mut req, now)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(req.headers)
 }
 
 pub async fn run(a: SendArgs) -> anyhow::Result<()> {
@@ -55,14 +110,8 @@ pub async fn run(a: SendArgs) -> anyhow::Result<()> {
     {
         headers.push(("content-type".into(), a.content_type.clone()));
     }
-    if a.sign.is_some() {
-        let Some(secret) = a.secret.as_deref() else {
-            bail!("--sign port needs --secret or HOOKRELAY_PORT_SECRET");
-        };
-        let ts = (crate::delivery::now_ms() / 1000).to_string();
-        let sig = crate::verify::sign_port(secret, &ts, &body);
-        headers.push(("x-port-timestamp".into(), ts));
-        headers.push(("x-port-signature".into(), sig));
+    if let Some(scheme) = a.sign {
+        headers = signed(scheme, &a, headers, &body)?;
     }
     let client = reqwest::Client::new();
     let mut req = client.request(method, &a.to).body(body.clone());
@@ -79,7 +128,7 @@ pub async fn run(a: SendArgs) -> anyhow::Result<()> {
         "{} {} bytes -> {status} {}",
         a.method.to_ascii_uppercase(),
         body.len(),
-        text.trim()
+        crate::sanitize::display_safe_bounded(text.trim(), 2_000)
     );
     if !status.is_success() {
         bail!("the channel answered {status}");

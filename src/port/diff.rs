@@ -263,9 +263,10 @@ fn write_canonical(v: &Value, s: &mut String) {
     }
 }
 
-/// Compact JSON text of a value.
+/// Compact JSON text of a value, inert on a terminal (control and format characters as
+/// `\uXXXX`, see [`crate::sanitize::json_text`]).
 pub(crate) fn compact(v: &Value) -> String {
-    serde_json::to_string(v).unwrap_or_default()
+    crate::sanitize::json_text(v)
 }
 
 /// `parent.key`, or `parent["key"]` when the key is not a plain ASCII name.

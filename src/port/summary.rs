@@ -118,14 +118,17 @@ fn short_path(path: &str) -> String {
 /// A value as a person reads it: plain strings unquoted, everything else as compact JSON.
 fn value(v: &Value) -> String {
     match v {
-        Value::String(s) if !s.is_empty() && !s.chars().any(char::is_control) && s.trim() == s => {
+        Value::String(s)
+            if !s.is_empty() && !s.chars().any(crate::sanitize::needs_escape) && s.trim() == s =>
+        {
             clean(s, MAX_VALUE)
         }
         other => clean(&compact(other), MAX_VALUE),
     }
 }
 
-/// At most `max` characters (then `…`), control characters escaped.
+/// At most `max` characters (then `…`), control and format characters escaped (what
+/// [`crate::sanitize::needs_escape`] flags).
 pub(crate) fn clean(s: &str, max: usize) -> String {
     let mut out = String::new();
     for (n, c) in s.chars().enumerate() {
@@ -133,7 +136,7 @@ pub(crate) fn clean(s: &str, max: usize) -> String {
             out.push('…');
             break;
         }
-        if c.is_control() {
+        if crate::sanitize::needs_escape(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);

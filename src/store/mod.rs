@@ -108,9 +108,11 @@ impl Store {
             source,
         };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            create_private_dir(parent).map_err(io)?;
+            crate::private_files::create_dir(parent).map_err(io)?;
         }
-        create_private_file(path).map_err(io)?;
+        crate::private_files::open_append(path)
+            .map(drop)
+            .map_err(io)?;
         let opened = Connection::open(path)
             .and_then(|conn| {
                 // SQLite gives the -wal and -shm files the main file's permissions.
@@ -281,32 +283,4 @@ impl Store {
         tx.commit()?;
         Ok(removed)
     }
-}
-
-/// Create `dir` and its missing parents; the ones created here are owner-only on Unix.
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
-}
-
-/// Make sure the file exists with owner-only permissions before SQLite opens it.
-fn create_private_file(path: &Path) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).append(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(path)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let perms = file.metadata()?.permissions();
-        if perms.mode() & 0o777 != 0o600 {
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        }
-    }
-    drop(file);
-    Ok(())
 }

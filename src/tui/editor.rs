@@ -46,26 +46,11 @@ pub fn editor_command() -> Result<Vec<String>, EditError> {
 pub async fn edit(id: &str, body: &[u8], json: bool) -> Result<Vec<u8>, EditError> {
     let cmd = editor_command()?;
     let ext = if json { "json" } else { "txt" };
-    let path = std::env::temp_dir().join(format!(
-        "hookrelay-{}-{}.{ext}",
-        id.chars()
-            .filter(char::is_ascii_alphanumeric)
-            .collect::<String>(),
-        std::process::id()
-    ));
-    let file = TempFile(path);
-    super::terminal::write_private(&file.0, body).map_err(EditError::Write)?;
-    run(&cmd, &file.0).await
-}
-
-/// The body's temporary file, removed however the edit ends (also when it is dropped because
-/// the UI quit while the editor ran).
-struct TempFile(std::path::PathBuf);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
+    let id: String = id.chars().filter(char::is_ascii_alphanumeric).collect();
+    // Unpredictable name, created exclusively, 0600; removed when `path` is dropped.
+    let path =
+        crate::private_files::temp_file(&format!("-{id}.{ext}"), body).map_err(EditError::Write)?;
+    run(&cmd, &path).await
 }
 
 async fn run(cmd: &[String], path: &Path) -> Result<Vec<u8>, EditError> {

@@ -4,7 +4,8 @@
 //! - `status:2xx`, `status:404`, `status:err`, `status:pending`: the last attempt's status;
 //! - `event:push`: the event label contains the text;
 //! - `sig:invalid` (or `outcome:`): the verification outcome (`valid`, `invalid`, `stale`,
-//!   `future`, `missing`, `malformed`, `nosecret`, `reserialized`, `unsigned`, `bad`, `none`);
+//!   `future`, `missing`, `malformed`, `nosecret`, `reserialized`, `rebuilt`, `unsigned`, `bad`,
+//!   `none`);
 //! - anything else: text found in the id, method, path, event or status.
 
 use super::model::{Row, RowStatus, is_bad_signature};
@@ -91,6 +92,7 @@ fn outcome_name(o: Outcome) -> &'static str {
         Outcome::NoSecret => "nosecret",
         Outcome::Reserialized => "reserialized",
         Outcome::Unsigned => "unsigned",
+        Outcome::ValidAfterReserialization => "rebuilt",
     }
 }
 

@@ -154,19 +154,9 @@ pub fn copy(data: &[u8]) -> CopyReport {
     CopyReport { osc52: osc, file }
 }
 
-/// Write a file readable by the owner only.
+/// Write a file readable by the owner only (replaced, never followed through a symlink).
 pub(crate) fn write_private(path: &std::path::Path, data: &[u8]) -> io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    opts.open(path)?.write_all(data)
+    crate::private_files::write_replace(path, data)
 }
 
 #[cfg(test)]

@@ -9,9 +9,11 @@
 //! Comparisons are constant-time (`hmac`'s `verify_slice`). Reasons never contain a secret
 //! or an expected MAC.
 
+pub mod faithful;
 pub mod freshness;
 pub mod github;
 mod mac;
+pub mod outcome;
 pub mod port;
 pub mod reserialize;
 pub mod scalr;
@@ -27,6 +29,7 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use mac::Digest;
+pub use outcome::{Outcome, Verification, VerifyMode};
 pub use port::sign_port;
 pub use secrets::{SecretError, Secrets};
 
@@ -130,85 +133,6 @@ impl FromStr for Scheme {
             "standard-webhooks" | "standardwebhooks" | "svix" => Scheme::StandardWebhooks,
             _ => return Err(format!("unknown scheme {s:?} (schemes: {})", Scheme::NAMES)),
         })
-    }
-}
-
-/// The verdict on one delivery.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Valid,
-    Invalid,
-    Stale,
-    Future,
-    MissingHeader,
-    MalformedHeader,
-    NoSecret,
-    Reserialized,
-    Unsigned,
-}
-
-/// The verification result recorded on a delivery.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Verification {
-    pub scheme: Option<Scheme>,
-    pub outcome: Outcome,
-    /// A sentence a person understands.
-    pub reason: String,
-    /// Which body form matched (`raw`, `json-stringify`, `json-ascii`) when one did.
-    #[serde(default)]
-    pub matched_form: Option<String>,
-    /// The signature's timestamp (ms since the epoch), for schemes that carry one.
-    #[serde(default)]
-    pub signed_at_ms: Option<i64>,
-    /// Seconds between signing and verifying (negative: signed in the future).
-    #[serde(default)]
-    pub age_secs: Option<i64>,
-    /// The tolerance applied to the timestamp, in seconds.
-    #[serde(default)]
-    pub tolerance_secs: Option<i64>,
-}
-
-impl Verification {
-    /// A verdict with no timestamps or matched form.
-    pub fn new(scheme: Option<Scheme>, outcome: Outcome, reason: impl Into<String>) -> Self {
-        Self::plain(scheme, outcome, reason)
-    }
-
-    fn plain(scheme: Option<Scheme>, outcome: Outcome, reason: impl Into<String>) -> Self {
-        Verification {
-            scheme,
-            outcome,
-            reason: reason.into(),
-            matched_form: None,
-            signed_at_ms: None,
-            age_secs: None,
-            tolerance_secs: None,
-        }
-    }
-}
-
-/// What `--verify` does with the outcome.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum VerifyMode {
-    /// Forward everything and show the outcome.
-    #[default]
-    Report,
-    /// Forward only deliveries whose signature is valid; log why the others were held back.
-    Strict,
-    /// Do not verify.
-    Off,
-}
-
-impl VerifyMode {
-    /// Whether a delivery with this verification is forwarded. In strict mode only `Valid`
-    /// passes (an unsigned delivery proves nothing either).
-    pub fn forwards(self, v: Option<&Verification>) -> bool {
-        match self {
-            VerifyMode::Report | VerifyMode::Off => true,
-            VerifyMode::Strict => matches!(v, Some(v) if v.outcome == Outcome::Valid),
-        }
     }
 }
 
@@ -352,7 +276,12 @@ impl Verifier {
                 "no signature headers: nothing to verify",
             );
         };
-        let mut forms = BodyForms::new(&req.body);
+        // The exact bytes are judged as they are; rebuilt forms only stand in for bytes a
+        // relay already rebuilt (and then never give a plain `Valid`).
+        let mut forms = match origin {
+            BodyOrigin::Exact => BodyForms::exact(&req.body),
+            BodyOrigin::Reserialized { .. } => BodyForms::new(&req.body),
+        };
         let checked = match scheme {
             Scheme::Port => port::check(req, &self.secrets, &mut forms),
             Scheme::PortOcean => port::check_ocean(req, &self.secrets, &mut forms),
@@ -413,8 +342,12 @@ impl Verifier {
                     (f, _) => (f.name(), f.describe().to_string()),
                 };
                 v.matched_form = Some(name.to_string());
-                match timing {
-                    Some((f @ (Freshness::Stale | Freshness::Future), age)) => {
+                let rebuilt = match (form, relay) {
+                    (Form::Raw, _) | (_, None) => None,
+                    (_, Some(r)) => Some(r),
+                };
+                match (timing, rebuilt) {
+                    (Some((f @ (Freshness::Stale | Freshness::Future), age)), _) => {
                         v.outcome = if f == Freshness::Stale {
                             Outcome::Stale
                         } else {
@@ -425,7 +358,14 @@ impl Verifier {
                             age_text(f, age)
                         );
                     }
-                    _ => {
+                    (_, Some(r)) => {
+                        v.outcome = Outcome::ValidAfterReserialization;
+                        v.reason = format!(
+                            "valid only after {r}'s re-serialization: the raw bytes were not \
+                             signed (the {label} signature matches {what}){notes}"
+                        );
+                    }
+                    (_, None) => {
                         v.outcome = Outcome::Valid;
                         v.reason = format!("valid {label} signature over {what}{notes}");
                     }

@@ -11,7 +11,13 @@
 //!
 //! Duplicate keys keep their first position and their last value, as in both languages.
 //! These forms are only ever used to compute a MAC; a forwarded body is never re-serialized.
+//!
+//! The verifier asks for them only when a relay already rebuilt the body (smee.io); when the
+//! relay carried the exact bytes, only those are judged ([`BodyForms::exact`]). A form is
+//! offered only when it means the same as the bytes ([`super::faithful`]): a body with a
+//! duplicate key, or a number the form would print as another value, has no rebuilt forms.
 
+use super::faithful;
 use serde_json::Value;
 use std::fmt::Write as _;
 
@@ -58,8 +64,17 @@ pub struct BodyForms<'a> {
 }
 
 impl<'a> BodyForms<'a> {
+    /// The raw body and its faithful re-serialized forms.
     pub fn new(raw: &'a [u8]) -> Self {
         BodyForms { raw, extra: None }
+    }
+
+    /// The raw body only: the bytes the sender sent are known, so only they are judged.
+    pub fn exact(raw: &'a [u8]) -> Self {
+        BodyForms {
+            raw,
+            extra: Some(Vec::new()),
+        }
     }
 
     /// The raw body.
@@ -79,17 +94,25 @@ impl<'a> BodyForms<'a> {
 }
 
 fn reserialized_forms(raw: &[u8]) -> Vec<(Form, Vec<u8>)> {
-    if raw.is_empty() || raw.len() > MAX_RESERIALIZE {
+    if raw.is_empty() || raw.len() > MAX_RESERIALIZE || !faithful::has_unique_keys(raw) {
         return Vec::new();
     }
     let Ok(v) = serde_json::from_slice::<Value>(raw) else {
         return Vec::new();
     };
     let mut out: Vec<(Form, Vec<u8>)> = Vec::new();
-    for (form, bytes) in [
-        (Form::JsonStringify, json_stringify(&v).into_bytes()),
-        (Form::JsonAscii, json_ascii(&v).into_bytes()),
+    for (form, print) in [
+        (Form::JsonStringify, js_number as fn(&str) -> String),
+        (Form::JsonAscii, py_number),
     ] {
+        if !faithful::numbers_round_trip(&v, print) {
+            continue;
+        }
+        let bytes = match form {
+            Form::JsonAscii => json_ascii(&v),
+            _ => json_stringify(&v),
+        }
+        .into_bytes();
         if bytes != raw && out.iter().all(|(_, b)| *b != bytes) {
             out.push((form, bytes));
         }
@@ -321,6 +344,25 @@ mod tests {
             json_ascii(&v),
             r#"{"t":"caf\u00e9 \u2713\u0001\n\u007f\ud83d\ude00/"}"#
         );
+    }
+
+    #[test]
+    fn unfaithful_bodies_have_no_rebuilt_forms() {
+        for body in [
+            r#"{ "amount": 1, "to": "mallory", "to": "alice" }"#,
+            r#"{ "id": 12345678901234567890 }"#,
+            "100.000000000000001",
+        ] {
+            let mut f = BodyForms::new(body.as_bytes());
+            let names: Vec<_> = f.all().iter().map(|(f, _)| f.name()).collect();
+            assert!(!names.contains(&"json-stringify"), "{body}: {names:?}");
+        }
+        // Python prints big integers exactly: that form is still offered.
+        let mut f = BodyForms::new(br#"{ "id": 12345678901234567890 }"#);
+        let names: Vec<_> = f.all().iter().map(|(f, _)| f.name()).collect();
+        assert_eq!(names, ["raw", "json-ascii"]);
+        let mut f = BodyForms::exact(b"{ \"a\": 1 }");
+        assert_eq!(f.all().len(), 1);
     }
 
     #[test]

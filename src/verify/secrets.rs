@@ -17,6 +17,10 @@ pub enum SecretError {
     UnknownScheme(String),
     #[error("the secret for {0} is empty")]
     Empty(Scheme),
+    #[error("the secret for {0} is only whitespace: give the real secret")]
+    Blank(Scheme),
+    #[error("{0} holds only whitespace: set it to the real secret, or unset it")]
+    BlankEnv(String),
     #[error("cannot read the secrets file {path}: {source}")]
     Io {
         path: PathBuf,
@@ -68,17 +72,21 @@ impl Secrets {
         if secret.is_empty() {
             return Err(SecretError::Empty(scheme));
         }
+        if secret.trim().is_empty() {
+            return Err(SecretError::Blank(scheme));
+        }
         Ok((scheme, secret.to_string()))
     }
 
     /// Secrets from `HOOKRELAY_<SCHEME>_SECRET` variables (`HOOKRELAY_SVIX_SECRET` is an
-    /// alias of `HOOKRELAY_STANDARD_WEBHOOKS_SECRET`). Empty variables are ignored.
-    pub fn from_env() -> Self {
+    /// alias of `HOOKRELAY_STANDARD_WEBHOOKS_SECRET`). Empty variables are ignored; one holding
+    /// only whitespace is an error.
+    pub fn from_env() -> Result<Self, SecretError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
     /// [`Secrets::from_env`] over any variable lookup (testable without touching the process).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SecretError> {
         let mut out = Secrets::new();
         for scheme in Scheme::ALL {
             let mut names = vec![scheme.env_var()];
@@ -87,11 +95,14 @@ impl Secrets {
             }
             for n in names {
                 if let Some(v) = get(&n).filter(|v| !v.is_empty()) {
+                    if v.trim().is_empty() {
+                        return Err(SecretError::BlankEnv(n));
+                    }
                     out.insert(scheme, v);
                 }
             }
         }
-        out
+        Ok(out)
     }
 
     /// Read a secrets file: `scheme = secret` lines; blank lines and lines starting with `#`
@@ -120,6 +131,9 @@ impl Secrets {
                 .unwrap_or(value);
             if value.is_empty() {
                 return Err(wrap(SecretError::Empty(scheme)));
+            }
+            if value.trim().is_empty() {
+                return Err(wrap(SecretError::Blank(scheme)));
             }
             out.insert(scheme, value.to_string());
         }
@@ -174,6 +188,24 @@ mod tests {
     }
 
     #[test]
+    fn whitespace_only_secrets_are_refused_everywhere() {
+        for flag in ["port= ", "github=\t", "stripe= \n "] {
+            let e = Secrets::parse_flag(flag).unwrap_err();
+            assert!(matches!(e, SecretError::Blank(_)), "{flag:?}: {e}");
+            assert!(e.to_string().contains("only whitespace"), "{e}");
+        }
+        // Leading or trailing spaces around a real secret are kept verbatim.
+        assert_eq!(Secrets::parse_flag("port= s ").unwrap().1, " s ");
+        let e = Secrets::from_lookup(|k| (k == "HOOKRELAY_PORT_SECRET").then(|| "  ".into()))
+            .unwrap_err();
+        assert!(e.to_string().contains("HOOKRELAY_PORT_SECRET"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("secrets");
+        std::fs::write(&p, "port = \"  \"\n").unwrap();
+        assert!(Secrets::load_file(&p).is_err());
+    }
+
+    #[test]
     fn debug_is_redacted() {
         let mut s = Secrets::new();
         s.insert(Scheme::Github, "hunter2".into());
@@ -191,7 +223,8 @@ mod tests {
             "HOOKRELAY_SVIX_SECRET" => Some("x".into()),
             "HOOKRELAY_STRIPE_SECRET" => Some(String::new()),
             _ => None,
-        });
+        })
+        .unwrap();
         assert_eq!(s.schemes(), [Scheme::Port, Scheme::StandardWebhooks]);
         assert_eq!(s.get(Scheme::StandardWebhooks), Some("x"));
     }

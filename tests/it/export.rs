@@ -1,4 +1,4 @@
-//! `export::curl` run by a real curl through `sh -c` against a recording server, and the JSON and
+//! `export::curl` run by a real curl through bash against a recording server, and the JSON and
 //! HAR exports.
 
 use crate::common;
@@ -81,8 +81,12 @@ fn run_curl(req: &WebhookRequest, body_file: Option<&Path>) -> (String, Seen) {
     // A script file rather than `sh -c`: a 128 KiB command does not fit in one argument.
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("replay.sh");
-    std::fs::write(&script, format!("{} -sS -o /dev/null\n", cmd.trim_end())).unwrap();
-    let out = Command::new("sh").arg(&script).output().expect("sh runs");
+    std::fs::write(&script, format!("{} -o /dev/null\n", cmd.trim_end())).unwrap();
+    // bash: the command uses ANSI-C `$'…'` quoting for controls and bidi characters.
+    let out = Command::new("bash")
+        .arg(&script)
+        .output()
+        .expect("bash runs");
     assert!(
         out.status.success(),
         "curl failed: {}\n{cmd}",

@@ -711,9 +711,10 @@ async fn exported_curl_command_reproduces_the_request_with_real_curl() {
     );
     f.seed(&[d, bin]);
 
+    // bash: the command quotes control and bidi characters ANSI-C style (`$'…'`).
     let sh = |cmd: String| async move {
         tokio::task::spawn_blocking(move || {
-            std::process::Command::new("sh")
+            std::process::Command::new("bash")
                 .arg("-c")
                 .arg(&cmd)
                 .output()

@@ -346,7 +346,8 @@ async fn forward_ui_in_tmux_receive_replay_copy_quit() {
     );
     let copied = std::fs::read_to_string(&clip).unwrap();
     assert!(
-        copied.starts_with(&format!("curl -sS -X 'POST' '{}'", target.url("/hook"))),
+        copied.starts_with("curl \\\n  -sS \\\n")
+            && copied.contains(&format!("-X 'POST' \\\n  '{}'", target.url("/hook"))),
         "{copied}"
     );
     assert!(
@@ -362,10 +363,15 @@ async fn forward_ui_in_tmux_receive_replay_copy_quit() {
 
     // q quits and gives the terminal back.
     assert_quit_and_restored(&tmux).await;
-    assert!(
-        home.path().join("data/hookrelay/hookrelay.log").exists(),
-        "the log went to the file while the UI was up"
-    );
+    let log = home.path().join("data/hookrelay/hookrelay.log");
+    assert!(log.exists(), "the log went to the file while the UI was up");
+    {
+        // It names the channel URL: owner-only, in an owner-only directory.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&log), 0o600);
+        assert_eq!(mode(log.parent().unwrap()), 0o700);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

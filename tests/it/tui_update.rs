@@ -251,8 +251,10 @@ fn copy_keys() {
         panic!("{fx:?}")
     };
     let curl = String::from_utf8(data.clone()).unwrap();
+    // The same builder as `export --curl` (src/curl.rs).
     assert!(
-        curl.starts_with("curl -sS -X 'POST' 'http://localhost:3000/webhooks'"),
+        curl.starts_with("curl \\\n  -sS \\\n  --globoff \\\n  --path-as-is \\\n")
+            && curl.contains("-X 'POST' \\\n  'http://localhost:3000/webhooks'"),
         "{curl}"
     );
     assert!(curl.contains("-H 'Stripe-Signature: t=1699990000,v1=00ff'"));

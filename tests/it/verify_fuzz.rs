@@ -1,6 +1,9 @@
 //! A proptest-based fuzz of the verifier, for machines without cargo-fuzz (see
 //! `scripts/fuzz.sh`). Arbitrary header sets and bodies: verifying never panics, always
-//! gives a reason, never leaks the secret; re-signing under any forced scheme verifies.
+//! gives a reason, never leaks the secret, never calls bytes valid that were not signed;
+//! re-signing under any forced scheme verifies. The same input goes through the sanitizer
+//! (no control or format character out, idempotent), the JSON writer (same value, none raw)
+//! and the curl builder (printable text only).
 //!
 //! `cargo test --test verify_fuzz` runs a small number of cases; the long run is
 //! `HOOKRELAY_FUZZ_CASES=100000 cargo test --test verify_fuzz -- --ignored`.
@@ -80,7 +83,11 @@ fn run(cases: u32) {
                 let out = v.verify(&req, &origin, NOW);
                 prop_assert!(!out.reason.is_empty());
                 prop_assert!(!out.reason.contains("c2VjcmV0"));
+                if out.outcome == Outcome::Valid && origin == BodyOrigin::Exact {
+                    prop_assert_eq!(out.matched_form.as_deref(), Some("raw"));
+                }
             }
+            check_outputs(&req)?;
             for s in Scheme::ALL {
                 v.forced = Some(s);
                 let _ = v.verify(&req, &BodyOrigin::Exact, NOW);
@@ -92,6 +99,36 @@ fn run(cases: u32) {
             Ok(())
         })
         .unwrap();
+}
+
+/// The sanitizer, the JSON writer and the curl builder on the request's text and bytes.
+fn check_outputs(req: &WebhookRequest) -> Result<(), TestCaseError> {
+    use hookrelay::sanitize::{display_safe, json_text, needs_escape};
+    let mut texts: Vec<String> = vec![String::from_utf8_lossy(&req.body).into_owned()];
+    texts.extend(req.headers.iter().map(|(_, v)| v.clone()));
+    for t in &texts {
+        let once = display_safe(t).into_owned();
+        prop_assert!(!once.chars().any(needs_escape), "{:?}", once);
+        let twice = display_safe(&once).into_owned();
+        prop_assert_eq!(twice, once, "idempotent");
+        let json = json_text(t);
+        prop_assert!(!json.chars().any(needs_escape), "{json:?}");
+        prop_assert_eq!(serde_json::from_str::<String>(&json).unwrap(), t.clone());
+    }
+    let mut r = req.clone();
+    r.path = format!("/{}", texts[0]);
+    r.query = texts.last().cloned().unwrap_or_default();
+    r.headers.push((texts[0].clone(), texts[0].clone()));
+    let cmd = hookrelay::curl::command(&r, &hookrelay::curl::url_for(&r, "http://h"), None);
+    prop_assert!(
+        !cmd.chars().any(|c| c != '\n' && needs_escape(c)),
+        "{cmd:?}"
+    );
+    if !req.body.contains(&0) {
+        let word = hookrelay::curl::quote(&req.body);
+        prop_assert!(!word.chars().any(needs_escape), "{word:?}");
+    }
+    Ok(())
 }
 
 #[test]

@@ -35,6 +35,30 @@ fn assert_valid(v: &Verification, scheme: Scheme, form: &str) {
     assert_eq!(v.matched_form.as_deref(), Some(form), "{}", v.reason);
 }
 
+/// As smee.io delivers: a body the relay rebuilt.
+fn via_smee(v: &Verifier, r: &WebhookRequest, now_ms: i64) -> Verification {
+    let origin = BodyOrigin::Reserialized {
+        relay: "smee.io".into(),
+    };
+    v.verify(r, &origin, now_ms)
+}
+
+/// Valid only over a re-serialized form: its own outcome, never plain `Valid`.
+fn assert_rebuilt(v: &Verification, form: &str) {
+    assert_eq!(
+        v.outcome,
+        Outcome::ValidAfterReserialization,
+        "{}",
+        v.reason
+    );
+    assert_eq!(v.matched_form.as_deref(), Some(form), "{}", v.reason);
+    assert!(
+        v.reason.contains("the raw bytes were not signed"),
+        "{}",
+        v.reason
+    );
+}
+
 const PORT_AGENT_SIG: &str = "v1,uuBMfcio3oscejO5bOtL97K1AmiZjxDvou7sChjMNeE=";
 const PORT_AGENT_TS: &str = "1713277889";
 
@@ -69,7 +93,8 @@ fn port_agent_vector_from_the_pretty_printed_message() {
     // The JSON.stringify form is byte-identical to the signed vector.
     let signed = std::fs::read("tests/fixtures/port/vector-port-agent-signed-body.txt").unwrap();
     assert_eq!(json_stringify(&msg).as_bytes(), &signed[..]);
-    // Sent pretty-printed, it verifies under the JSON.stringify form.
+    // Sent pretty-printed, the exact bytes were not signed: invalid. Rebuilt by smee.io, it
+    // matches the JSON.stringify form, and says that is all it matches.
     let pretty = serde_json::to_string_pretty(&msg).unwrap();
     let r = req(
         &[
@@ -79,13 +104,17 @@ fn port_agent_vector_from_the_pretty_printed_message() {
         pretty.as_bytes(),
     );
     let v = check(&verifier(Scheme::Port, "test"), &r, 1_713_277_889_000);
-    assert_valid(&v, Scheme::Port, "json-stringify");
+    assert_eq!(v.outcome, Outcome::Invalid, "{}", v.reason);
+    let v = via_smee(&verifier(Scheme::Port, "test"), &r, 1_713_277_889_000);
+    assert_rebuilt(&v, "json-stringify");
     assert!(v.reason.contains("JSON.stringify"), "{}", v.reason);
     // The wrong secret is a plain mismatch that lists every form tried.
+    let bad = via_smee(&verifier(Scheme::Port, "nope"), &r, 1_713_277_889_000);
+    assert_eq!(bad.outcome, Outcome::Reserialized);
     let bad = check(&verifier(Scheme::Port, "nope"), &r, 1_713_277_889_000);
     assert_eq!(bad.outcome, Outcome::Invalid);
     assert!(
-        bad.reason.contains("raw body") && bad.reason.contains("JSON.stringify"),
+        bad.reason.contains("raw body") && !bad.reason.contains("JSON.stringify"),
         "{}",
         bad.reason
     );
@@ -150,7 +179,15 @@ fn port_serialization_variants_each_match_their_form() {
             ],
             wire.as_bytes(),
         );
-        assert_valid(&check(&v, &r, 1_700_000_000_000), Scheme::Port, form);
+        let now = 1_700_000_000_000;
+        if form == "raw" {
+            assert_valid(&check(&v, &r, now), Scheme::Port, form);
+            assert_valid(&via_smee(&v, &r, now), Scheme::Port, "json-stringify");
+        } else {
+            // The exact bytes were not signed; only a rebuilt form was.
+            assert_eq!(check(&v, &r, now).outcome, Outcome::Invalid);
+            assert_rebuilt(&via_smee(&v, &r, now), form);
+        }
     }
 }
 

@@ -42,13 +42,13 @@ pub fn export(a: ExportArgs) -> anyhow::Result<()> {
         writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&crate::export::json(&d))?
+            crate::sanitize::json_pretty(&crate::export::json(&d))
         )?;
     } else if a.har {
         writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&crate::export::har(&d))?
+            crate::sanitize::json_pretty(&crate::export::har(&d))
         )?;
     } else {
         let mut req = d.request.clone();

@@ -72,7 +72,7 @@ pub fn list(a: ListArgs) -> anyhow::Result<()> {
                 "verification": r.verification, "status": r.last_status, "error": r.last_error,
                 "latency_ms": r.last_latency_ms, "attempts": r.attempts, "slack": r.slack,
             });
-            writeln!(out, "{v}")?;
+            writeln!(out, "{}", crate::sanitize::json_text(&v))?;
         }
         return Ok(());
     }
@@ -119,7 +119,7 @@ fn parse_outcome(s: &str) -> anyhow::Result<Outcome> {
     let key = s.trim().to_ascii_lowercase().replace('-', "_");
     serde_json::from_value(serde_json::Value::String(key)).map_err(|_| {
         anyhow::anyhow!(
-            "unknown outcome `{s}` (valid, invalid, stale, future, missing-header, malformed-header, no-secret, reserialized, unsigned)"
+            "unknown outcome `{s}` (valid, invalid, stale, future, missing-header, malformed-header, no-secret, reserialized, unsigned, valid-after-reserialization)"
         )
     })
 }

@@ -111,27 +111,16 @@ pub async fn replay(a: ReplayArgs) -> anyhow::Result<()> {
 /// Open the body in $VISUAL / $EDITOR (else vi) and return what was saved.
 fn edit_body(body: &[u8]) -> anyhow::Result<Vec<u8>> {
     let argv = crate::tui::editor::editor_command().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let path = std::env::temp_dir().join(format!(
-        "hookrelay-edit-{}-{}.json",
-        std::process::id(),
-        crate::delivery::new_delivery_id()
-    ));
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)?;
-        f.write_all(body)?;
-    }
+    // Unpredictable name, created exclusively, 0600; removed when `path` is dropped.
+    let path = crate::private_files::temp_file("-edit.json", body)
+        .context("writing the temporary file to edit")?;
     let status = std::process::Command::new(&argv[0])
         .args(&argv[1..])
         .arg(&path)
         .status()
         .with_context(|| format!("running {}", argv[0]));
     let edited = std::fs::read(&path);
-    let _ = std::fs::remove_file(&path);
+    drop(path);
     if !status?.success() {
         bail!("the editor exited with an error; nothing replayed");
     }

@@ -26,7 +26,11 @@ pub fn show(a: ShowArgs) -> anyhow::Result<()> {
     let d = get(&store, &a.id)?;
     let mut out = std::io::stdout().lock();
     if a.json {
-        writeln!(out, "{}", crate::export::json(&d))?;
+        writeln!(
+            out,
+            "{}",
+            crate::sanitize::json_text(&crate::export::json(&d))
+        )?;
         return Ok(());
     }
     let r = &d.request;
@@ -47,7 +51,8 @@ pub fn show(a: ShowArgs) -> anyhow::Result<()> {
     if let crate::delivery::BodyOrigin::Reserialized { relay } = &d.origin {
         writeln!(
             out,
-            "         body re-serialized by {relay}: not the sender's exact bytes"
+            "         body re-serialized by {}: not the sender's exact bytes",
+            display_safe(relay)
         )?;
     }
     writeln!(out, "\nheaders")?;

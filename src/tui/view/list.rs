@@ -164,6 +164,7 @@ pub(crate) fn badge(t: &Theme, o: Option<Outcome>) -> (&'static str, Style) {
         Some(Outcome::NoSecret) => ("no secret", t.dim()),
         Some(Outcome::Reserialized) => ("? reser.", t.warn()),
         Some(Outcome::Unsigned) => ("unsigned", t.dim()),
+        Some(Outcome::ValidAfterReserialization) => ("! rebuilt", t.warn()),
     }
 }
 
