@@ -77,6 +77,12 @@ pub fn encode_event_into(
     received_at_ms: i64,
     extended: bool,
 ) {
+    let from = out.len();
+    encode_json_into(out, req, received_at_ms, extended);
+    escape_line_separators(out, from);
+}
+
+fn encode_json_into(out: &mut String, req: &WebhookRequest, received_at_ms: i64, extended: bool) {
     // Flat headers, smee.io style: lower-cased, repeated values joined with ", " (as Node does).
     let mut flat: Vec<(String, String)> = Vec::with_capacity(req.headers.len());
     for (name, value) in &req.headers {
@@ -130,18 +136,56 @@ fn push_json_str(out: &mut String, s: &str) {
     out.push_str(&Value::String(s.to_string()).to_string());
 }
 
-/// Write the smee `body`. A JSON body with no line breaks is written as the sender's own
-/// bytes (validated, not re-serialized: fast for large payloads); other JSON is re-serialized
-/// compactly so the event stays on one line.
+/// Write the smee `body`. A JSON body is written as the sender's own bytes (validated, not
+/// re-serialized: fast and small for large payloads), its line breaks turned into spaces so
+/// the event stays on one line (in valid JSON, CR and LF can only be whitespace between
+/// tokens); other bodies become the value [`smee_body`] gives.
 fn push_smee_body(out: &mut String, req: &WebhookRequest) {
-    let raw_ok = !req.body.is_empty()
-        && memchr::memchr2(b'\n', b'\r', &req.body).is_none()
-        && serde_json::from_slice::<serde::de::IgnoredAny>(&req.body).is_ok();
+    let raw_ok =
+        !req.body.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(&req.body).is_ok();
     if raw_ok && let Ok(text) = std::str::from_utf8(&req.body) {
-        out.push_str(text.trim_matches(|c| c == ' ' || c == '\t'));
+        let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
+        if memchr::memchr2(b'\n', b'\r', text.as_bytes()).is_none() {
+            out.push_str(text);
+        } else {
+            out.extend(text.chars().map(|c| match c {
+                '\n' | '\r' => ' ',
+                c => c,
+            }));
+        }
         return;
     }
     out.push_str(&smee_body(req).to_string());
+}
+
+/// Escape U+0085, U+2028 and U+2029 (as `\u0085` etc.) in the JSON written from `from` on.
+/// They are legal unescaped in JSON strings, but some SSE parsers split lines on them (pysmee
+/// on U+0085), so an event could be cut short or a header value could inject a field line.
+/// In JSON they can only occur inside strings, where the escape means the same character.
+fn escape_line_separators(out: &mut String, from: usize) {
+    let tail = &out.as_bytes()[from..];
+    let suspicious = |b: &[u8]| {
+        memchr::memchr2_iter(0xC2, 0xE2, b).any(|i| {
+            matches!(b.get(i..i + 2), Some([0xC2, 0x85]))
+                || matches!(b.get(i..i + 3), Some([0xE2, 0x80, 0xA8 | 0xA9]))
+        })
+    };
+    if !suspicious(tail) {
+        return;
+    }
+    let escaped: String = out[from..]
+        .chars()
+        .fold(String::with_capacity(out.len() - from + 64), |mut acc, c| {
+            match c {
+                '\u{0085}' => acc.push_str("\\u0085"),
+                '\u{2028}' => acc.push_str("\\u2028"),
+                '\u{2029}' => acc.push_str("\\u2029"),
+                c => acc.push(c),
+            }
+            acc
+        });
+    out.truncate(from);
+    out.push_str(&escaped);
 }
 
 /// The `body` field of the smee shape: what smee.io's clients will `JSON.stringify` and send.
