@@ -126,7 +126,7 @@ async fn slow_uploads_do_not_block_honest_bodies() {
 async fn stuck_subscribers_of_large_events_stay_within_the_memory_budget() {
     const BUDGET: usize = 128 << 20;
     const EVENT: usize = 20 << 20;
-    let relay = Serve::start(&["--memory-budget", "128MiB"]);
+    let relay = Serve::start(&["--memory-budget", "128MiB", "--write-timeout", "5s"]);
     let chan = relay.channel();
     let path = chan.strip_prefix(&relay.url).unwrap().to_string();
     let attacker = client_from(ATTACKER);
@@ -167,6 +167,23 @@ async fn stuck_subscribers_of_large_events_stay_within_the_memory_budget() {
         BUDGET >> 20,
         OVERHEAD >> 20
     );
+    // Subscribers that cannot keep up are disconnected by the write timeout.
+    let end = Instant::now() + Duration::from_secs(60);
+    loop {
+        let m = client_from(HONEST)
+            .get(format!("{}/metrics", relay.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if m.lines().any(|l| l == "hookrelay_subscribers 0") {
+            break;
+        }
+        assert!(Instant::now() < end, "stuck subscribers still connected:\n{m}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     drop(stuck);
 }
 
