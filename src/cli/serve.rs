@@ -104,13 +104,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             SocketAddr::from(([127, 0, 0, 1], port))
         }
     };
-    let subscriber_tokens = match &args.subscriber_tokens {
-        Some(path) => Some(
-            SubscriberTokens::load(path)
-                .with_context(|| format!("cannot read subscriber tokens from {}", path.display()))?,
-        ),
-        None => None,
-    };
+    let subscriber_tokens =
+        match &args.subscriber_tokens {
+            Some(path) => Some(SubscriberTokens::load(path).with_context(|| {
+                format!("cannot read subscriber tokens from {}", path.display())
+            })?),
+            None => None,
+        };
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls_config(cert, key)?),
         _ => None,
@@ -193,9 +193,7 @@ fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ServerConfi
 /// A size: bytes, or with a suffix KiB, MiB, GiB (also K, M, G, KB, MB, GB as binary units).
 pub fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: usize = num
         .parse()

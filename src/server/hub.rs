@@ -239,9 +239,7 @@ impl Hub {
             if st.channels.len() >= self.limits.max_channels {
                 evict_idle(st, &self.limits);
             }
-            if st.channels.len() >= self.limits.max_channels
-                && matches!(who, Creator::Subscriber)
-            {
+            if st.channels.len() >= self.limits.max_channels && matches!(who, Creator::Subscriber) {
                 let oldest = st
                     .channels
                     .iter()

@@ -133,11 +133,20 @@ async fn route(st: &Arc<AppState>, client: IpAddr, req: Request) -> (&'static st
     }
     if *st.shutdown.borrow() {
         st.metrics.refused(Refusal::shutting_down);
-        return ("publish", refused_with(StatusCode::SERVICE_UNAVAILABLE, "the relay is shutting down; retry shortly\n"));
+        return (
+            "publish",
+            refused_with(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the relay is shutting down; retry shortly\n",
+            ),
+        );
     }
     let channel = channel.to_string();
     let sub = sub.to_string();
-    ("publish", ingest::ingest(st, channel, sub, client, req).await)
+    (
+        "publish",
+        ingest::ingest(st, channel, sub, client, req).await,
+    )
 }
 
 /// Whether a path has a `.` or `..` segment (also percent-encoded): such paths mean other
@@ -232,7 +241,10 @@ fn subscribe(st: &Arc<AppState>, channel: &str, req: &Request) -> Resp {
         return r;
     }
     if *st.shutdown.borrow() {
-        return refused_with(StatusCode::SERVICE_UNAVAILABLE, "the relay is shutting down\n");
+        return refused_with(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the relay is shutting down\n",
+        );
     }
     let extended = headers
         .get(wire::WIRE_HEADER)
