@@ -143,6 +143,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         trust_proxy: args.trust_proxy,
         subscriber_tokens,
         tls,
+        access_log: true,
         ..ServerConfig::default()
     };
     let server = RelayServer::start(cfg)

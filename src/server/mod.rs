@@ -91,6 +91,9 @@ pub struct ServerConfig {
     pub subscriber_tokens: Option<SubscriberTokens>,
     /// Serve HTTPS with this TLS configuration. Default none (plain HTTP).
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Log one line per request (client address, method, route, status, time) at `info`
+    /// (target `hookrelay::access`); otherwise at `debug`. Default off; `serve` turns it on.
+    pub access_log: bool,
 }
 
 /// Timeouts of requests and connections.
@@ -143,6 +146,7 @@ impl Default for ServerConfig {
             trust_proxy: Vec::new(),
             subscriber_tokens: None,
             tls: None,
+            access_log: false,
         }
     }
 }
