@@ -77,6 +77,12 @@ pub fn encode_event_into(
     received_at_ms: i64,
     extended: bool,
 ) {
+    let from = out.len();
+    encode_json_into(out, req, received_at_ms, extended);
+    escape_line_separators(out, from);
+}
+
+fn encode_json_into(out: &mut String, req: &WebhookRequest, received_at_ms: i64, extended: bool) {
     // Flat headers, smee.io style: lower-cased, repeated values joined with ", " (as Node does).
     let mut flat: Vec<(String, String)> = Vec::with_capacity(req.headers.len());
     for (name, value) in &req.headers {
@@ -130,18 +136,64 @@ fn push_json_str(out: &mut String, s: &str) {
     out.push_str(&Value::String(s.to_string()).to_string());
 }
 
-/// Write the smee `body`. A JSON body with no line breaks is written as the sender's own
-/// bytes (validated, not re-serialized: fast for large payloads); other JSON is re-serialized
-/// compactly so the event stays on one line.
+/// Bodies at least this large that are JSON with line breaks are not re-serialized (parsing
+/// them into a value takes several times their size in memory): their line breaks become
+/// spaces instead (in valid JSON, CR and LF can only be whitespace between tokens).
+const RAW_JSON_BYTES: usize = 64 * 1024;
+
+/// Write the smee `body`. A JSON body with no line breaks (or a large one, see
+/// [`RAW_JSON_BYTES`]) is written as the sender's own bytes (validated, not re-serialized:
+/// fast for large payloads); other JSON is re-serialized compactly so the event stays on one
+/// line.
 fn push_smee_body(out: &mut String, req: &WebhookRequest) {
+    let breaks = memchr::memchr2(b'\n', b'\r', &req.body).is_some();
     let raw_ok = !req.body.is_empty()
-        && memchr::memchr2(b'\n', b'\r', &req.body).is_none()
+        && (!breaks || req.body.len() >= RAW_JSON_BYTES)
         && serde_json::from_slice::<serde::de::IgnoredAny>(&req.body).is_ok();
     if raw_ok && let Ok(text) = std::str::from_utf8(&req.body) {
-        out.push_str(text.trim_matches(|c| c == ' ' || c == '\t'));
+        let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
+        if breaks {
+            out.extend(text.chars().map(|c| match c {
+                '\n' | '\r' => ' ',
+                c => c,
+            }));
+        } else {
+            out.push_str(text);
+        }
         return;
     }
     out.push_str(&smee_body(req).to_string());
+}
+
+/// Escape U+0085, U+2028 and U+2029 (as `\u0085` etc.) in the JSON written from `from` on.
+/// They are legal unescaped in JSON strings, but some SSE parsers split lines on them (pysmee
+/// on U+0085), so an event could be cut short or a header value could inject a field line.
+/// In JSON they can only occur inside strings, where the escape means the same character.
+fn escape_line_separators(out: &mut String, from: usize) {
+    let tail = &out.as_bytes()[from..];
+    let suspicious = |b: &[u8]| {
+        memchr::memchr2_iter(0xC2, 0xE2, b).any(|i| {
+            matches!(b.get(i..i + 2), Some([0xC2, 0x85]))
+                || matches!(b.get(i..i + 3), Some([0xE2, 0x80, 0xA8 | 0xA9]))
+        })
+    };
+    if !suspicious(tail) {
+        return;
+    }
+    let escaped: String = out[from..].chars().fold(
+        String::with_capacity(out.len() - from + 64),
+        |mut acc, c| {
+            match c {
+                '\u{0085}' => acc.push_str("\\u0085"),
+                '\u{2028}' => acc.push_str("\\u2028"),
+                '\u{2029}' => acc.push_str("\\u2029"),
+                c => acc.push(c),
+            }
+            acc
+        },
+    );
+    out.truncate(from);
+    out.push_str(&escaped);
 }
 
 /// The `body` field of the smee shape: what smee.io's clients will `JSON.stringify` and send.
@@ -618,6 +670,31 @@ mod tests {
         r.body = Bytes::from_static(b"{\"a\":");
         let v: Value = serde_json::from_str(&encode_event(&r, 1, false)).unwrap();
         assert_eq!(v["body"], "{\"a\":");
+    }
+
+    #[test]
+    fn line_separators_are_escaped_and_large_pretty_json_kept_raw() {
+        let mut r = sample();
+        r.headers = vec![("x-evil".into(), "a\u{85}id: x".into())];
+        r.body = Bytes::from("{\"s\":\"\u{2028}\u{2029}\u{85}ą\"}".to_string());
+        for extended in [false, true] {
+            let data = encode_event(&r, 1, extended);
+            assert!(!data.contains(['\u{85}', '\u{2028}', '\u{2029}']), "{data}");
+            assert!(data.contains("\\u2028\\u2029\\u0085ą"), "{data}");
+            let v: Value = serde_json::from_str(&data).unwrap();
+            assert_eq!(v["x-evil"], "a\u{85}id: x");
+            assert_eq!(v["body"]["s"], "\u{2028}\u{2029}\u{85}ą");
+        }
+        let pretty = format!("{{\n  \"pad\": \"{}\"\r\n}}\n", "x".repeat(RAW_JSON_BYTES));
+        r.body = Bytes::from(pretty);
+        let data = encode_event(&r, 1, false);
+        assert!(!data.contains(['\n', '\r']));
+        assert!(
+            data.contains("\"body\":{   \"pad\": \""),
+            "kept as sent, breaks as spaces"
+        );
+        let v: Value = serde_json::from_str(&data).unwrap();
+        assert_eq!(v["body"]["pad"].as_str().unwrap().len(), RAW_JSON_BYTES);
     }
 
     #[test]

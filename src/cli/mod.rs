@@ -38,7 +38,7 @@ pub enum Command {
     /// (with no channel URL: run a relay on loopback and print its URL).
     Forward(ForwardArgs),
     /// Run a self-hosted Smee-compatible relay server.
-    Serve(ServeArgs),
+    Serve(serve::ServeArgs),
     /// See it all work: a relay, a sample dev server and signed Port events, no setup.
     Demo(DemoArgs),
     /// POST a payload to a channel (for scripts and tests).
@@ -118,33 +118,18 @@ pub struct ForwardArgs {
     /// In the UI, list the newest delivery first.
     #[arg(long)]
     pub newest_first: bool,
+    /// Subscriber token for a relay run with `serve --subscriber-tokens` (never logged).
+    #[arg(
+        long,
+        env = "HOOKRELAY_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
     #[command(flatten)]
     pub verify: VerifyOpts,
     #[command(flatten)]
     pub store: StoreOpts,
-}
-
-/// `hookrelay serve`.
-#[derive(Debug, Args, Clone)]
-pub struct ServeArgs {
-    /// Address to listen on (default 127.0.0.1:$PORT, or 127.0.0.1:3300).
-    #[arg(long)]
-    pub listen: Option<SocketAddr>,
-    /// Largest webhook body accepted (413 beyond).
-    #[arg(long, default_value_t = 25 << 20)]
-    pub max_body: usize,
-    /// Events each channel keeps for clients that reconnect.
-    #[arg(long, default_value_t = 1000)]
-    pub ring_len: usize,
-    /// Channels at most.
-    #[arg(long, default_value_t = 1000)]
-    pub max_channels: usize,
-    /// Subscribers per channel at most.
-    #[arg(long, default_value_t = 64)]
-    pub max_subscribers: usize,
-    /// Keep-alive `ping` interval.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
-    pub ping_interval: Duration,
 }
 
 /// `hookrelay demo`.

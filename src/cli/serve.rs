@@ -1,13 +1,99 @@
 //! `hookrelay serve`: the relay server a team puts on the internet.
 
-use anyhow::Context;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
-use super::ServeArgs;
+use anyhow::Context;
+use clap::Args;
+
 use super::forward::shutdown_signal;
-use crate::server::{RelayServer, ServerConfig};
+use crate::server::{ClientLimits, IpNet, RelayServer, ServerConfig, SubscriberTokens, Timeouts};
+
+/// `hookrelay serve`. The defaults suit a public relay; every limit is per process.
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on (default 127.0.0.1:$PORT, or 127.0.0.1:3300).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Largest webhook body accepted (413 beyond).
+    #[arg(long, default_value = "25MiB", value_parser = parse_size)]
+    pub max_body: usize,
+    /// Events each channel keeps for clients that reconnect.
+    #[arg(long, default_value_t = 1000)]
+    pub ring_len: usize,
+    /// Channels at most.
+    #[arg(long, default_value_t = 1000)]
+    pub max_channels: usize,
+    /// Subscribers per channel at most.
+    #[arg(long, default_value_t = 64)]
+    pub max_subscribers: usize,
+    /// Keep-alive `ping` interval.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub ping_interval: Duration,
+    /// One memory budget for the rings (half), bodies being received and frames queued for
+    /// subscribers (a quarter each). At least 4 × --max-body.
+    #[arg(long, default_value = "256MiB", value_parser = parse_size)]
+    pub memory_budget: usize,
+    /// Open connections at most (more wait in the accept backlog).
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Open connections per client address at most (more are closed at once).
+    #[arg(long, default_value_t = 64)]
+    pub max_connections_per_addr: usize,
+    /// Body bytes one client address may be sending at once.
+    #[arg(long, default_value = "32MiB", value_parser = parse_size)]
+    pub max_body_bytes_per_addr: usize,
+    /// Requests per second per client address on average (0: no limit).
+    #[arg(long, default_value_t = 100)]
+    pub rate: u32,
+    /// Requests per client address in a burst.
+    #[arg(long, default_value_t = 1000)]
+    pub burst: u32,
+    /// Channels one client address may create by publishing to a channel nobody subscribed to.
+    #[arg(long, default_value_t = 32)]
+    pub channels_per_addr: usize,
+    /// How long a channel created by a publish lives while nobody subscribes to it.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10m")]
+    pub publish_channel_ttl: Duration,
+    /// How long an idle channel without subscribers lives.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1h")]
+    pub channel_ttl: Duration,
+    /// Time to send a request head; also the idle keep-alive timeout.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub header_timeout: Duration,
+    /// Time a request body may take before --body-min-rate applies.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub body_timeout: Duration,
+    /// Bytes per second a body must arrive at, on average, after --body-timeout.
+    #[arg(long, default_value = "16KiB", value_parser = parse_size)]
+    pub body_min_rate: usize,
+    /// A peer that takes no bytes for this long is disconnected (subscribers resume with
+    /// Last-Event-ID).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub write_timeout: Duration,
+    /// How long shutdown (SIGTERM, Ctrl-C) waits for connections to finish.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub shutdown_timeout: Duration,
+    /// A proxy (CIDR, repeatable) whose X-Forwarded-For names the client.
+    #[arg(long, value_name = "CIDR")]
+    pub trust_proxy: Vec<IpNet>,
+    /// File of subscriber tokens (one per line): subscribing then needs
+    /// `Authorization: Bearer <token>`.
+    #[arg(long, env = "HOOKRELAY_SUBSCRIBER_TOKENS", value_name = "FILE")]
+    pub subscriber_tokens: Option<PathBuf>,
+    /// TLS certificate chain (PEM); serves HTTPS with --tls-key.
+    #[arg(long, requires = "tls_key", value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, requires = "tls_cert", value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
+}
 
 /// `hookrelay serve`.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    return_large_frees_to_the_os();
     let listen = match args.listen {
         Some(a) => a,
         None => {
@@ -15,8 +101,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .ok()
                 .and_then(|p| p.parse::<u16>().ok())
                 .unwrap_or(3300);
-            std::net::SocketAddr::from(([127, 0, 0, 1], port))
+            SocketAddr::from(([127, 0, 0, 1], port))
         }
+    };
+    let subscriber_tokens =
+        match &args.subscriber_tokens {
+            Some(path) => Some(SubscriberTokens::load(path).with_context(|| {
+                format!("cannot read subscriber tokens from {}", path.display())
+            })?),
+            None => None,
+        };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls_config(cert, key)?),
+        _ => None,
     };
     let cfg = ServerConfig {
         listen,
@@ -25,6 +122,28 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_channels: args.max_channels,
         max_subscribers_per_channel: args.max_subscribers,
         ping_interval: args.ping_interval,
+        memory_budget: args.memory_budget,
+        channel_idle_ttl: args.channel_ttl,
+        publish_channel_ttl: args.publish_channel_ttl,
+        max_connections: args.max_connections,
+        timeouts: Timeouts {
+            header: args.header_timeout,
+            body_grace: args.body_timeout,
+            body_min_rate: args.body_min_rate,
+            write: args.write_timeout,
+            shutdown: args.shutdown_timeout,
+        },
+        per_client: ClientLimits {
+            connections: args.max_connections_per_addr,
+            body_bytes: args.max_body_bytes_per_addr,
+            requests_per_second: args.rate,
+            burst: args.burst,
+            channels: args.channels_per_addr,
+        },
+        trust_proxy: args.trust_proxy,
+        subscriber_tokens,
+        tls,
+        access_log: true,
         ..ServerConfig::default()
     };
     let server = RelayServer::start(cfg)
@@ -38,5 +157,69 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     shutdown_signal().await;
     eprintln!("hookrelay: shutting down");
     server.shutdown().await;
+    eprintln!("hookrelay: stopped");
     Ok(())
+}
+
+/// glibc's malloc raises its mmap threshold (up to 32 MiB) after large frees, so the
+/// relay's large bodies and frames (up to 25 MiB and more) then come from per-thread heaps
+/// that keep freed memory: RSS would drift far above the memory budget. A fixed threshold
+/// keeps allocations of 1 MiB and more in their own mappings, returned to the OS when freed.
+fn return_large_frees_to_the_os() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called before the relay allocates
+    // anything large, and glibc documents it as safe to call at any time.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
+/// The TLS configuration from PEM files.
+fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("cannot read the TLS certificate {}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("cannot read the TLS key {}", key.display()))?;
+    let mut cfg = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("the TLS certificate and key do not make a usable configuration")?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+/// A size: bytes, or with a suffix KiB, MiB, GiB (also K, M, G, KB, MB, GB as binary units).
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (e.g. 1048576, 512KiB, 256MiB)"))?;
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => return Err(format!("unknown size unit {other:?} in {s:?}")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("25MiB"), Ok(25 << 20));
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("16 KiB"), Ok(16 << 10));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("3 parsecs").is_err());
+    }
 }

@@ -10,6 +10,7 @@
 //! Event ids are `<epoch>-<seq>`: the epoch names this server run, seq counts per channel from 1.
 
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -28,7 +29,15 @@ pub(crate) struct HubLimits {
     pub retained_bytes_total: usize,
     pub batch: usize,
     pub channel_idle_ttl: Duration,
+    /// TTL of a channel created by a publish that nobody subscribed to yet.
+    pub publish_channel_ttl: Duration,
+    /// Most such channels one sender address may have alive at once.
+    pub channels_per_sender: usize,
 }
+
+/// Most event bytes one [`Subscription::take`] hands out (at least one event), so a subscriber
+/// stuck writing holds at most about one large event outside the ring.
+const BATCH_BYTES: usize = 1024 * 1024;
 
 /// Why the hub refused a publish or a subscription.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -39,6 +48,10 @@ pub enum HubError {
     TooManyChannels(usize),
     #[error("this channel already has {0} subscribers (its limit)")]
     TooManySubscribers(usize),
+    #[error(
+        "this address already created {0} channels nobody subscribed to (its limit); subscribe first or use an existing channel"
+    )]
+    SenderQuota(usize),
 }
 
 /// One published webhook.
@@ -80,10 +93,13 @@ struct Channel {
     subscribers: usize,
     last_active: Instant,
     wake: watch::Sender<u64>,
+    /// The sender whose publish created this channel, while nobody has subscribed to it: the
+    /// channel counts against that sender's quota and lives only the short TTL.
+    created_by: Option<IpAddr>,
 }
 
 impl Channel {
-    fn new() -> Self {
+    fn new(created_by: Option<IpAddr>) -> Self {
         Channel {
             ring: VecDeque::new(),
             ring_bytes: 0,
@@ -91,7 +107,18 @@ impl Channel {
             subscribers: 0,
             last_active: Instant::now(),
             wake: watch::Sender::new(0),
+            created_by,
         }
+    }
+
+    /// Whether an idle channel may be dropped now.
+    fn expired(&self, now: Instant, limits: &HubLimits) -> bool {
+        let ttl = if self.created_by.is_some() {
+            limits.publish_channel_ttl
+        } else {
+            limits.channel_idle_ttl
+        };
+        self.subscribers == 0 && now.duration_since(self.last_active) >= ttl
     }
 
     /// The lowest sequence number the ring can still give (`last_seq + 1` when empty).
@@ -105,6 +132,36 @@ struct State {
     channels: HashMap<String, Channel>,
     retained: usize,
     gseq: u64,
+    /// Publish-created channels nobody subscribed to, per sender address.
+    created: HashMap<IpAddr, usize>,
+}
+
+impl State {
+    fn release_quota(&mut self, by: IpAddr) {
+        if let Some(n) = self.created.get_mut(&by) {
+            *n -= 1;
+            if *n == 0 {
+                self.created.remove(&by);
+            }
+        }
+    }
+
+    /// Drop one channel, returning its ring bytes to the budget and its sender's quota.
+    fn remove_channel(&mut self, name: &str) {
+        if let Some(ch) = self.channels.remove(name) {
+            self.retained -= ch.ring_bytes;
+            if let Some(by) = ch.created_by {
+                self.release_quota(by);
+            }
+        }
+    }
+}
+
+/// Who asks for a channel: a sender's publish (counted against its quota) or a subscriber.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Creator {
+    Sender(IpAddr),
+    Subscriber,
 }
 
 /// All channels of one server run.
@@ -163,16 +220,54 @@ impl Hub {
         format!("{}-{seq}", self.epoch)
     }
 
-    /// Get or create a channel, evicting expired idle channels when at the limit.
-    fn channel_mut<'a>(&self, st: &'a mut State, name: &str) -> Result<&'a mut Channel, HubError> {
+    /// Get or create a channel. At the limit, expired idle channels are evicted first; a
+    /// subscriber may also evict the oldest channel that only a publish created (so an honest
+    /// `/new` always works, whatever senders flood). A sender's new channel counts against its
+    /// quota until someone subscribes.
+    fn channel_mut<'a>(
+        &self,
+        st: &'a mut State,
+        name: &str,
+        who: Creator,
+    ) -> Result<&'a mut Channel, HubError> {
         if !st.channels.contains_key(name) {
+            if let Creator::Sender(ip) = who
+                && st.created.get(&ip).copied().unwrap_or(0) >= self.limits.channels_per_sender
+            {
+                return Err(HubError::SenderQuota(self.limits.channels_per_sender));
+            }
             if st.channels.len() >= self.limits.max_channels {
-                evict_idle(st, self.limits.channel_idle_ttl);
+                evict_idle(st, &self.limits);
+            }
+            if st.channels.len() >= self.limits.max_channels && matches!(who, Creator::Subscriber) {
+                let oldest = st
+                    .channels
+                    .iter()
+                    .filter(|(_, ch)| ch.created_by.is_some() && ch.subscribers == 0)
+                    .min_by_key(|(_, ch)| ch.last_active)
+                    .map(|(n, _)| n.clone());
+                if let Some(victim) = oldest {
+                    st.remove_channel(&victim);
+                }
             }
             if st.channels.len() >= self.limits.max_channels {
                 return Err(HubError::TooManyChannels(self.limits.max_channels));
             }
-            st.channels.insert(name.to_string(), Channel::new());
+            let created_by = match who {
+                Creator::Sender(ip) => {
+                    *st.created.entry(ip).or_default() += 1;
+                    Some(ip)
+                }
+                Creator::Subscriber => None,
+            };
+            st.channels
+                .insert(name.to_string(), Channel::new(created_by));
+        }
+        if matches!(who, Creator::Subscriber)
+            && let Some(by) = st.channels.get_mut(name).and_then(|c| c.created_by.take())
+        {
+            // subscribed: the channel keeps the long TTL and leaves the sender's quota
+            st.release_quota(by);
         }
         Ok(st.channels.get_mut(name).expect("inserted above"))
     }
@@ -183,13 +278,14 @@ impl Hub {
         channel: &str,
         request: WebhookRequest,
         received_at_ms: i64,
+        sender: IpAddr,
     ) -> Result<String, HubError> {
         let size = Event::size_of(&request);
         let mut guard = self.lock();
         let st = &mut *guard;
         st.gseq += 1;
         let gseq = st.gseq;
-        let ch = self.channel_mut(st, channel)?;
+        let ch = self.channel_mut(st, channel, Creator::Sender(sender))?;
         ch.last_seq += 1;
         let seq = ch.last_seq;
         let event = Arc::new(Event {
@@ -252,7 +348,7 @@ impl Hub {
     ) -> Result<Subscription, HubError> {
         let mut guard = self.lock();
         let max_subs = self.limits.max_subscribers_per_channel;
-        let ch = self.channel_mut(&mut guard, channel)?;
+        let ch = self.channel_mut(&mut guard, channel, Creator::Subscriber)?;
         if ch.subscribers >= max_subs {
             return Err(HubError::TooManySubscribers(max_subs));
         }
@@ -306,10 +402,29 @@ impl Hub {
         })
     }
 
-    /// Drop channels with no subscribers that have been idle longer than the TTL.
+    /// Drop channels with no subscribers that have been idle longer than their TTL.
     pub fn evict_idle(&self) -> usize {
         let mut st = self.lock();
-        evict_idle(&mut st, self.limits.channel_idle_ttl)
+        evict_idle(&mut st, &self.limits)
+    }
+
+    /// Forget every cached encoded frame (memory is short: frames no subscriber holds are
+    /// freed, and are encoded again when needed).
+    pub fn drop_cached_frames(&self) {
+        let st = self.lock();
+        for ch in st.channels.values() {
+            // all of them: a lagging subscriber may have cached frames of older events too
+            for ev in &ch.ring {
+                if let Ok(mut frames) = ev.frames.try_lock() {
+                    *frames = [None, None];
+                }
+            }
+        }
+    }
+
+    /// Subscribers across all channels.
+    pub fn subscriber_count(&self) -> usize {
+        self.lock().channels.values().map(|c| c.subscribers).sum()
     }
 
     /// Bytes retained across all rings.
@@ -323,23 +438,21 @@ impl Hub {
     }
 }
 
-fn evict_idle(st: &mut State, ttl: Duration) -> usize {
+fn evict_idle(st: &mut State, limits: &HubLimits) -> usize {
     let now = Instant::now();
-    let before = st.channels.len();
-    let mut freed = 0;
-    st.channels.retain(|_, ch| {
-        let keep = ch.subscribers > 0 || now.duration_since(ch.last_active) < ttl;
-        if !keep {
-            freed += ch.ring_bytes;
-        }
-        keep
-    });
-    st.retained -= freed;
-    let evicted = before - st.channels.len();
-    if evicted > 0 {
-        tracing::debug!(evicted, "evicted idle channels");
+    let expired: Vec<String> = st
+        .channels
+        .iter()
+        .filter(|(_, ch)| ch.expired(now, limits))
+        .map(|(n, _)| n.clone())
+        .collect();
+    for name in &expired {
+        st.remove_channel(name);
     }
-    evicted
+    if !expired.is_empty() {
+        tracing::debug!(evicted = expired.len(), "evicted idle channels");
+    }
+    expired.len()
 }
 
 /// Split `<epoch>-<seq>`; the epoch is alphanumeric, seq a decimal number.
@@ -385,17 +498,29 @@ impl Subscription {
             self.next = first;
         }
         let skip = (self.next - first) as usize;
+        let mut bytes = 0;
         let events: Vec<Arc<Event>> = ch
             .ring
             .iter()
             .skip(skip)
             .take(self.hub.limits.batch.max(1))
+            .take_while(|e| {
+                let first = bytes == 0;
+                bytes += e.size;
+                first || bytes <= BATCH_BYTES
+            })
             .cloned()
             .collect();
         if let Some(last) = events.last() {
             self.next = last.seq + 1;
         }
         Batch { gap, events }
+    }
+
+    /// Go back to `seq`: the next [`take`](Self::take) starts there (with a gap if the ring
+    /// no longer holds it).
+    pub fn rewind(&mut self, seq: u64) {
+        self.next = self.next.min(seq);
     }
 
     /// Wait until something is published after the last [`take`](Self::take).
@@ -418,121 +543,4 @@ impl Drop for Subscription {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use bytes::Bytes;
-
-    fn limits() -> HubLimits {
-        HubLimits {
-            max_channels: 2,
-            max_subscribers_per_channel: 2,
-            ring_len: 3,
-            ring_bytes: 1 << 20,
-            retained_bytes_total: 1 << 20,
-            batch: 100,
-            channel_idle_ttl: Duration::from_secs(3600),
-        }
-    }
-
-    fn req(body: &'static [u8]) -> WebhookRequest {
-        WebhookRequest {
-            method: "POST".into(),
-            path: String::new(),
-            query: String::new(),
-            headers: vec![],
-            body: Bytes::from_static(body),
-        }
-    }
-
-    fn seqs(b: &Batch) -> Vec<u64> {
-        b.events.iter().map(|e| e.seq).collect()
-    }
-
-    #[test]
-    fn only_the_newest_events_keep_their_frames() {
-        let mut l = limits();
-        l.ring_len = FRAMES_KEPT + 3;
-        let hub = Arc::new(Hub::new(l, "ep".into()));
-        let mut sub = hub.subscribe("c", None).unwrap();
-        let mut events = Vec::new();
-        for i in 0..FRAMES_KEPT + 3 {
-            hub.publish("c", req(b"x"), 0).unwrap();
-            let e = sub.take().events.pop().unwrap();
-            *e.frames.lock().unwrap() = [Some(Bytes::from(format!("smee {i}"))), None];
-            events.push(e);
-        }
-        let kept: Vec<bool> = events
-            .iter()
-            .map(|e| e.frames.lock().unwrap()[0].is_some())
-            .collect();
-        // each publish drops the frames of the event FRAMES_KEPT places back
-        let mut want = vec![false; 3];
-        want.extend(vec![true; FRAMES_KEPT]);
-        assert_eq!(kept, want);
-    }
-
-    #[test]
-    fn ids_parse() {
-        assert_eq!(parse_event_id("abc12-7"), Some(("abc12", 7)));
-        assert_eq!(parse_event_id("7"), None);
-        assert_eq!(parse_event_id("a-b"), None);
-        assert_eq!(parse_event_id("-3"), None);
-        assert_eq!(parse_event_id("a_b-3"), None);
-    }
-
-    #[test]
-    fn resume_gap_and_restart() {
-        let hub = Arc::new(Hub::new(limits(), "ep".into()));
-        for _ in 0..5 {
-            hub.publish("c", req(b"x"), 0).unwrap();
-        }
-        // ring holds 3..=5
-        let mut s = hub.subscribe("c", Some("ep-1")).unwrap();
-        let b = s.take();
-        let gap = b.gap.as_ref().unwrap();
-        assert_eq!(gap.data["missed"], 1);
-        assert_eq!(gap.data["missed_from"], "ep-2");
-        assert_eq!(seqs(&b), vec![3, 4, 5]);
-        assert!(s.take().events.is_empty());
-
-        let mut s2 = hub.subscribe("c", Some("other-9")).unwrap();
-        assert_eq!(
-            s2.restart_gap.as_ref().unwrap().data["reason"],
-            "relay_restarted"
-        );
-        let b = s2.take();
-        assert_eq!(b.gap.as_ref().unwrap().data["missed"], 2);
-        assert_eq!(seqs(&b), vec![3, 4, 5]);
-
-        assert_eq!(
-            hub.subscribe("c", None).err(),
-            Some(HubError::TooManySubscribers(2))
-        );
-        drop(s);
-        let mut fresh = hub.subscribe("c", Some("garbage")).unwrap();
-        assert!(fresh.take().events.is_empty());
-        hub.publish("c", req(b"y"), 0).unwrap();
-        assert_eq!(seqs(&fresh.take()), vec![6]);
-    }
-
-    #[test]
-    fn budgets_bound_memory() {
-        let mut l = limits();
-        l.ring_len = 100;
-        l.retained_bytes_total = 3 * Event::size_of(&req(b"0123456789"));
-        let hub = Arc::new(Hub::new(l, "ep".into()));
-        for _ in 0..4 {
-            hub.publish("a", req(b"0123456789"), 0).unwrap();
-        }
-        hub.publish("b", req(b"0123456789"), 0).unwrap();
-        assert!(hub.retained_bytes() <= hub.limits.retained_bytes_total);
-        assert_eq!(
-            hub.publish("c", req(b""), 0).err(),
-            Some(HubError::TooManyChannels(2))
-        );
-        let mut s = hub.subscribe("a", Some("ep-0")).unwrap();
-        let b = s.take();
-        assert_eq!(b.gap.as_ref().unwrap().data["missed"], 2);
-        assert_eq!(seqs(&b), vec![3, 4]);
-    }
-}
+mod tests;

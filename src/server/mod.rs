@@ -10,14 +10,20 @@
 //!
 //! Files: `hub.rs` (channels, rings, cursors, ids), `routes.rs` (request routing),
 //! `ingest.rs` (webhook bodies and publishing), `stream.rs` (the SSE response), `page.rs`
-//! (the help pages), `listener.rs` (connection limit).
+//! (the help pages), `listener.rs` (connections: limits, timeouts, TLS, graceful shutdown),
+//! `client.rs` (per-address limits), `memory.rs` (the memory budget), `metrics.rs`
+//! (`/metrics`), `auth.rs` (optional subscriber tokens).
 //!
 //! Header names reach subscribers lower-cased and grouped by name in first-arrival order
 //! (what `http::HeaderMap` keeps); values, repeats, the body, sub-path and query are exact.
 
+mod auth;
+mod client;
 mod hub;
 mod ingest;
 mod listener;
+mod memory;
+mod metrics;
 mod page;
 mod routes;
 mod stream;
@@ -31,8 +37,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use auth::SubscriberTokens;
+pub use client::ClientLimits;
 pub use hub::HubError;
 use hub::{Hub, HubLimits};
+pub use ipnet::IpNet;
 
 /// Configuration of a relay server. Every limit bounds memory whatever senders and
 /// subscribers do; [`Default`] gives values fit for a developer machine.
@@ -59,17 +68,62 @@ pub struct ServerConfig {
     pub subscriber_queue: usize,
     /// Interval of `event: ping` keep-alives on idle streams. Default 30 s.
     pub ping_interval: Duration,
-    /// Budget of event bytes retained across all rings; the oldest events (of any channel)
-    /// are evicted first. May be exceeded by the event being published. Default 256 MiB.
-    pub retained_bytes_total: usize,
+    /// One memory budget: half for the rings (oldest events of any channel evicted first),
+    /// a quarter for bodies being received, a quarter for frames queued for subscribers (see
+    /// `memory.rs`). RSS stays within it plus a fixed overhead. Default 256 MiB.
+    pub memory_budget: usize,
     /// A channel with no subscribers and no traffic for this long may be evicted. Default 1 h.
     pub channel_idle_ttl: Duration,
+    /// The same for a channel a publish created and nobody ever subscribed to. Default 10 min.
+    pub publish_channel_ttl: Duration,
     /// Most open connections (senders and subscribers); more wait in the accept backlog.
     /// Default 1024.
     pub max_connections: usize,
-    /// Most body bytes being received at once across all requests (at least
-    /// `max_body_bytes`); a request that finds no room within 10 s gets `503`. Default 128 MiB.
-    pub max_inflight_body_bytes: usize,
+    /// Timeouts of requests and connections.
+    pub timeouts: Timeouts,
+    /// Limits per client address. Default [`ClientLimits::none`] (one developer on loopback);
+    /// `hookrelay serve` uses [`ClientLimits::default`].
+    pub per_client: ClientLimits,
+    /// Proxies whose `X-Forwarded-For` names the client (and which are exempt from the
+    /// per-address connection limit). Default none.
+    pub trust_proxy: Vec<IpNet>,
+    /// With tokens, subscribing needs `Authorization: Bearer <token>`. Default none.
+    pub subscriber_tokens: Option<SubscriberTokens>,
+    /// Serve HTTPS with this TLS configuration. Default none (plain HTTP).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Log one line per request (client address, method, route, status, time) at `info`
+    /// (target `hookrelay::access`); otherwise at `debug`. Default off; `serve` turns it on.
+    pub access_log: bool,
+}
+
+/// Timeouts of requests and connections.
+#[derive(Clone, Debug)]
+pub struct Timeouts {
+    /// Time to send a whole request head; also how long an idle keep-alive connection stays
+    /// open. Default 10 s.
+    pub header: Duration,
+    /// Time a request body may take before the minimum rate applies. Default 10 s.
+    pub body_grace: Duration,
+    /// Bytes per second a body must arrive at on average after the grace time (else `408`).
+    /// Default 16 KiB/s.
+    pub body_min_rate: usize,
+    /// A connection whose peer takes no bytes for this long is closed; a subscriber that
+    /// cannot get memory for its next frame for this long is disconnected. Default 30 s.
+    pub write: Duration,
+    /// How long shutdown waits for connections to finish. Default 10 s.
+    pub shutdown: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            header: Duration::from_secs(10),
+            body_grace: Duration::from_secs(10),
+            body_min_rate: 16 * 1024,
+            write: Duration::from_secs(30),
+            shutdown: Duration::from_secs(10),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -83,10 +137,16 @@ impl Default for ServerConfig {
             ring_bytes: 64 * 1024 * 1024,
             subscriber_queue: 64,
             ping_interval: Duration::from_secs(30),
-            retained_bytes_total: 256 * 1024 * 1024,
+            memory_budget: 256 * 1024 * 1024,
             channel_idle_ttl: Duration::from_secs(3600),
+            publish_channel_ttl: Duration::from_secs(600),
             max_connections: 1024,
-            max_inflight_body_bytes: 128 * 1024 * 1024,
+            timeouts: Timeouts::default(),
+            per_client: ClientLimits::none(),
+            trust_proxy: Vec::new(),
+            subscriber_tokens: None,
+            tls: None,
+            access_log: false,
         }
     }
 }
@@ -108,8 +168,14 @@ impl ServerConfig {
         if self.max_body_bytes > u32::MAX as usize {
             return bad("max_body_bytes must be at most 4 GiB");
         }
-        if self.max_inflight_body_bytes < self.max_body_bytes {
-            return bad("max_inflight_body_bytes must be at least max_body_bytes");
+        if self.memory_budget / 4 < self.max_body_bytes {
+            return bad("memory_budget must be at least 4 times max_body_bytes");
+        }
+        if self.per_client.body_bytes < self.max_body_bytes {
+            return bad("per_client.body_bytes must be at least max_body_bytes");
+        }
+        if self.per_client.connections == 0 || self.timeouts.header.is_zero() {
+            return bad("per_client.connections and timeouts.header must be more than zero");
         }
         if self.max_connections == 0 {
             return bad("max_connections must be at least 1");
@@ -128,20 +194,25 @@ pub(crate) struct AppState {
     pub local_addr: SocketAddr,
     /// Flips to `true` on shutdown: streams end.
     pub shutdown: watch::Receiver<bool>,
-    /// One permit per body byte being received (see `max_inflight_body_bytes`).
-    pub inflight: Arc<tokio::sync::Semaphore>,
+    /// The memory budget's shares.
+    pub memory: memory::Memory,
     /// Slots for encoding large events (see [`stream::LARGE_ENCODES`]).
     pub encode_slots: Arc<tokio::sync::Semaphore>,
+    /// Per-address limits.
+    pub clients: Arc<client::Clients>,
+    pub metrics: metrics::Metrics,
 }
 
 /// A running relay server.
 pub struct RelayServer {
+    scheme: &'static str,
     local_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     /// The serve task (taken by [`RelayServer::shutdown`]).
     task: Option<JoinHandle<()>>,
     janitor: JoinHandle<()>,
     hub: Arc<Hub>,
+    grace: Duration,
 }
 
 /// A snapshot of a relay's memory use.
@@ -159,17 +230,24 @@ impl RelayServer {
         cfg.validate()?;
         let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
         let local_addr = listener.local_addr()?;
+        let memory = memory::Memory::new(cfg.memory_budget);
         let hub = Arc::new(Hub::new(
             HubLimits {
                 max_channels: cfg.max_channels,
                 max_subscribers_per_channel: cfg.max_subscribers_per_channel,
                 ring_len: cfg.ring_len,
                 ring_bytes: cfg.ring_bytes,
-                retained_bytes_total: cfg.retained_bytes_total,
+                retained_bytes_total: memory.ring,
                 batch: cfg.subscriber_queue,
                 channel_idle_ttl: cfg.channel_idle_ttl,
+                publish_channel_ttl: cfg.publish_channel_ttl,
+                channels_per_sender: cfg.per_client.channels,
             },
             new_epoch(),
+        ));
+        let clients = Arc::new(client::Clients::new(
+            cfg.per_client.clone(),
+            cfg.trust_proxy.clone(),
         ));
         let (tx, rx) = watch::channel(false);
         let state = Arc::new(AppState {
@@ -177,38 +255,45 @@ impl RelayServer {
             cfg: cfg.clone(),
             local_addr,
             shutdown: rx.clone(),
-            inflight: Arc::new(tokio::sync::Semaphore::new(
-                cfg.max_inflight_body_bytes
-                    .min(tokio::sync::Semaphore::MAX_PERMITS),
-            )),
+            memory,
             encode_slots: Arc::new(tokio::sync::Semaphore::new(stream::LARGE_ENCODES)),
+            clients: Arc::clone(&clients),
+            metrics: metrics::Metrics::new(),
         });
         let app = routes::router(state);
-        let mut stop = rx.clone();
-        let max_connections = cfg.max_connections;
-        let task = tokio::spawn(async move {
-            let listener = listener::LimitedListener::new(listener, max_connections);
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "relay server stopped");
-            }
-        });
-        let janitor = tokio::spawn(janitor(Arc::clone(&hub), cfg.channel_idle_ttl));
+        let policy = listener::ConnPolicy {
+            max_connections: cfg.max_connections,
+            header_timeout: cfg.timeouts.header,
+            write_timeout: cfg.timeouts.write,
+            tls: cfg.tls.clone().map(tokio_rustls::TlsAcceptor::from),
+            clients: Arc::clone(&clients),
+        };
+        let task = tokio::spawn(listener::serve(
+            listener,
+            app,
+            policy,
+            rx.clone(),
+            cfg.timeouts.shutdown,
+        ));
+        let janitor = tokio::spawn(janitor(
+            Arc::clone(&hub),
+            clients,
+            cfg.channel_idle_ttl.min(cfg.publish_channel_ttl),
+        ));
+        let scheme = if cfg.tls.is_some() { "https" } else { "http" };
         tracing::info!(
-            url = %format!("http://{local_addr}"),
+            url = %format!("{scheme}://{local_addr}"),
             epoch = hub.epoch(),
-            "relay listening on http://{local_addr} (new channel: http://{local_addr}/new)"
+            "relay listening on {scheme}://{local_addr} (new channel: {scheme}://{local_addr}/new)"
         );
         Ok(RelayServer {
+            scheme,
             local_addr,
             shutdown: tx,
             task: Some(task),
             janitor,
             hub,
+            grace: cfg.timeouts.shutdown,
         })
     }
 
@@ -226,7 +311,7 @@ impl RelayServer {
 
     /// `http://IP:PORT` of this server.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.local_addr)
+        format!("{}://{}", self.scheme, self.local_addr)
     }
 
     /// Channels alive and bytes retained now.
@@ -242,19 +327,18 @@ impl RelayServer {
         format!("{}/{}", self.base_url(), new_channel_name())
     }
 
-    /// Stop accepting, end every stream, and wait (at most 5 s) for connections to close.
-    /// (Dropping the server also stops it, without waiting.)
+    /// Stop accepting, tell every subscriber (`event: shutdown`) and end its stream, let
+    /// in-flight requests get their answer, and wait (at most the shutdown timeout) for
+    /// connections to close. (Dropping the server also stops it, without waiting.)
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         self.janitor.abort();
         let Some(mut task) = self.task.take() else {
             return;
         };
-        if tokio::time::timeout(Duration::from_secs(5), &mut task)
-            .await
-            .is_err()
-        {
-            tracing::warn!("relay connections did not close within 5 s; aborting them");
+        let bound = self.grace + Duration::from_secs(1);
+        if tokio::time::timeout(bound, &mut task).await.is_err() {
+            tracing::warn!("relay connections did not close within {bound:?}; aborting them");
             task.abort();
         }
         tracing::info!("relay stopped");
@@ -268,14 +352,16 @@ impl Drop for RelayServer {
     }
 }
 
-/// Periodically drop idle channels so their rings do not hold memory forever.
-async fn janitor(hub: Arc<Hub>, ttl: Duration) {
+/// Periodically drop idle channels so their rings do not hold memory forever, and forget
+/// rate-limit state of addresses gone quiet.
+async fn janitor(hub: Arc<Hub>, clients: Arc<client::Clients>, ttl: Duration) {
     let every = (ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(300));
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         hub.evict_idle();
+        clients.tidy();
     }
 }
 

@@ -4,7 +4,9 @@
 //! Routing is done by hand on the raw path so the sub-path and query reach subscribers exactly
 //! as the sender wrote them (percent-encoding untouched).
 
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
@@ -12,6 +14,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
 use super::hub::HubError;
+use super::listener::Peer;
+use super::metrics::{Refusal, Sample};
 use super::{AppState, ingest, new_channel_name, page, stream, valid_channel_name};
 use crate::wire;
 
@@ -22,24 +26,84 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new().fallback(dispatch).with_state(state)
 }
 
+/// Route one request and write its access-log line (client address, method, route, status,
+/// time; never the channel name, which is the secret of the URL).
 async fn dispatch(State(st): State<Arc<AppState>>, req: Request) -> Resp {
+    let started = Instant::now();
+    let peer = req
+        .extensions()
+        .get::<Peer>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |p| p.0.ip());
+    let client = st.clients.client_ip(peer, req.headers());
+    let method = req.method().clone();
+    let (kind, resp) = route(&st, client, req).await;
+    let (status, ms) = (resp.status().as_u16(), started.elapsed().as_millis() as u64);
+    if st.cfg.access_log {
+        tracing::info!(target: "hookrelay::access", %client, %method, route = kind, status, ms, "request");
+    } else {
+        tracing::debug!(target: "hookrelay::access", %client, %method, route = kind, status, ms, "request");
+    }
+    resp
+}
+
+async fn route(st: &Arc<AppState>, client: IpAddr, req: Request) -> (&'static str, Resp) {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
+    if method == Method::CONNECT {
+        st.metrics.refused(Refusal::method);
+        let mut r = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "CONNECT is not relayed: this is not a proxy\n",
+        );
+        r.headers_mut().insert(
+            header::ALLOW,
+            HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+        );
+        return ("connect", r);
+    }
+    if !st.clients.allow_request(client) {
+        st.metrics.refused(Refusal::rate_limited);
+        let mut r = text(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many requests from this address; slow down\n",
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return ("rate_limited", r);
+    }
     let rest = path.strip_prefix('/').unwrap_or(&path);
-    if rest.is_empty() {
-        return index(&st, &method, req.headers());
+    match rest {
+        "" => return ("index", index(st, &method, req.headers())),
+        "healthz" => return ("healthz", text(StatusCode::OK, "ok\n")),
+        "readyz" => return ("readyz", ready(st)),
+        "metrics" => return ("metrics", metrics(st)),
+        _ => {}
     }
     let (channel, sub) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),
     };
     if channel == "new" && sub.is_empty() {
-        return new_channel(&st, &method, req.headers());
+        return ("new", new_channel(st, &method, req.headers()));
     }
     if !valid_channel_name(channel) {
-        return text(
-            StatusCode::BAD_REQUEST,
-            "invalid channel name: use 1 to 128 characters from A-Z a-z 0-9 _ -\n",
+        st.metrics.refused(Refusal::bad_path);
+        return (
+            "bad_channel",
+            text(
+                StatusCode::BAD_REQUEST,
+                "invalid channel name: use 1 to 128 characters from A-Z a-z 0-9 _ -\n",
+            ),
+        );
+    }
+    if has_dot_segment(sub) {
+        st.metrics.refused(Refusal::bad_path);
+        return (
+            "bad_path",
+            text(
+                StatusCode::BAD_REQUEST,
+                "dot-segments (. and ..) are not allowed in a webhook path\n",
+            ),
         );
     }
     if method == Method::OPTIONS
@@ -47,22 +111,75 @@ async fn dispatch(State(st): State<Arc<AppState>>, req: Request) -> Resp {
             .headers()
             .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
     {
-        return preflight(req.headers());
+        return ("preflight", preflight(req.headers()));
     }
-    if sub.is_empty() && method == Method::GET {
+    // `/chan` and `/chan/` are the same channel for subscribing and the help page
+    if (sub.is_empty() || sub == "/") && method == Method::GET {
         if accepts(req.headers(), "text/event-stream") {
-            return subscribe(&st, channel, &req);
+            return ("subscribe", subscribe(st, channel, &req));
         }
         if accepts(req.headers(), "text/html") {
-            return html(
-                StatusCode::OK,
-                page::channel_html(&base_url(&st, req.headers()), channel),
+            return (
+                "page",
+                html(
+                    StatusCode::OK,
+                    page::channel_html(&base_url(st, req.headers()), channel),
+                ),
             );
         }
     }
+    if *st.shutdown.borrow() {
+        st.metrics.refused(Refusal::shutting_down);
+        return (
+            "publish",
+            refused_with(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the relay is shutting down; retry shortly\n",
+            ),
+        );
+    }
     let channel = channel.to_string();
     let sub = sub.to_string();
-    ingest::ingest(&st, channel, sub, req).await
+    (
+        "publish",
+        ingest::ingest(st, channel, sub, client, req).await,
+    )
+}
+
+/// Whether a path has a `.` or `..` segment (also percent-encoded): such paths mean other
+/// paths to the servers behind the subscribers, so they are refused rather than relayed.
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|seg| {
+        let lower = seg.to_ascii_lowercase();
+        let dots = lower.replace("%2e", ".");
+        dots == "." || dots == ".."
+    })
+}
+
+/// `GET /readyz`: 200 while accepting, 503 once shutting down.
+fn ready(st: &AppState) -> Resp {
+    if *st.shutdown.borrow() {
+        text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+    } else {
+        text(StatusCode::OK, "ready\n")
+    }
+}
+
+/// `GET /metrics`: Prometheus/OpenMetrics text.
+fn metrics(st: &AppState) -> Resp {
+    let body = st.metrics.render(Sample {
+        subscribers: st.hub.subscriber_count(),
+        channels: st.hub.channel_count(),
+        retained_bytes: st.hub.retained_bytes(),
+        frame_bytes: st.memory.frames_in_use(),
+        body_bytes: st.memory.bodies_in_use(),
+    });
+    let mut r = Response::new(Body::from(body));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    r
 }
 
 /// `GET /`: what this is.
@@ -104,8 +221,28 @@ fn new_channel(st: &AppState, method: &Method, headers: &HeaderMap) -> Resp {
 }
 
 /// `GET /{channel}` with `Accept: text/event-stream`: the SSE stream.
-fn subscribe(st: &AppState, channel: &str, req: &Request) -> Resp {
+fn subscribe(st: &Arc<AppState>, channel: &str, req: &Request) -> Resp {
     let headers = req.headers();
+    if let Some(tokens) = &st.cfg.subscriber_tokens
+        && !tokens.allows(headers)
+    {
+        st.metrics.subscription_refused();
+        let mut r = text(
+            StatusCode::UNAUTHORIZED,
+            "subscribing to this relay needs Authorization: Bearer <token> (hookrelay forward --token)\n",
+        );
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"hookrelay\""),
+        );
+        return r;
+    }
+    if *st.shutdown.borrow() {
+        return refused_with(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the relay is shutting down\n",
+        );
+    }
     let extended = headers
         .get(wire::WIRE_HEADER)
         .is_some_and(|v| v.as_bytes().trim_ascii() == b"1")
@@ -124,15 +261,12 @@ fn subscribe(st: &AppState, channel: &str, req: &Request) -> Resp {
                 resume = last_id.is_some(),
                 "subscriber connected"
             );
-            stream::response(
-                sub,
-                extended,
-                st.cfg.ping_interval,
-                st.shutdown.clone(),
-                Arc::clone(&st.encode_slots),
-            )
+            stream::response(sub, extended, Arc::clone(st))
         }
-        Err(e) => refused(e),
+        Err(e) => {
+            st.metrics.subscription_refused();
+            refused(e)
+        }
     }
 }
 
@@ -163,7 +297,15 @@ fn preflight(headers: &HeaderMap) -> Resp {
 
 pub(crate) fn refused(e: HubError) -> Resp {
     tracing::debug!(error = %e, "request refused");
-    let mut r = text(StatusCode::SERVICE_UNAVAILABLE, &format!("{e}\n"));
+    let status = match e {
+        HubError::SenderQuota(_) => StatusCode::TOO_MANY_REQUESTS,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    refused_with(status, &format!("{e}\n"))
+}
+
+fn refused_with(status: StatusCode, msg: &str) -> Resp {
+    let mut r = text(status, msg);
     r.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
     r

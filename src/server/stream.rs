@@ -3,14 +3,13 @@
 //! `event: ping` keep-alives, and hookrelay's `event: gap` when events were lost.
 
 use std::convert::Infallible;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Weak};
 
 use axum::body::Body;
 use axum::http::{HeaderValue, Response, StatusCode, header};
 use bytes::Bytes;
-use tokio::sync::{Semaphore, watch};
 
+use super::AppState;
 use super::hub::{Event, Gap, Subscription};
 use crate::wire;
 
@@ -22,31 +21,61 @@ pub(crate) const LARGE_ENCODES: usize = 2;
 
 pub(crate) const READY: &[u8] = b"event: ready\ndata: {}\n\n";
 pub(crate) const PING: &[u8] = b"event: ping\ndata: {}\n\n";
+/// Sent when the relay shuts down, just before the stream ends (clients reconnect with
+/// `Last-Event-ID` to wherever the relay comes back).
+pub(crate) const SHUTDOWN: &[u8] =
+    b"event: shutdown\ndata: {\"reason\":\"relay_shutting_down\"}\n\n";
+
+/// The SSE media type: UTF-8, said explicitly (clients that default to Latin-1 otherwise
+/// mangle every non-ASCII payload).
+pub(crate) const EVENT_STREAM: &str = "text/event-stream; charset=utf-8";
 
 /// Build the streaming response for a registered subscription.
-pub(crate) fn response(
-    mut sub: Subscription,
-    extended: bool,
-    ping_interval: Duration,
-    mut shutdown: watch::Receiver<bool>,
-    encode_slots: Arc<Semaphore>,
-) -> Response<Body> {
+pub(crate) fn response(mut sub: Subscription, extended: bool, st: Arc<AppState>) -> Response<Body> {
+    let ping_interval = st.cfg.ping_interval;
+    let mut shutdown = st.shutdown.clone();
     let body = async_stream::stream! {
         yield Ok::<Bytes, Infallible>(Bytes::from_static(READY));
         if let Some(gap) = sub.restart_gap.take() {
+            st.metrics.gap();
             yield Ok(gap_frame(&gap));
         }
         let start = tokio::time::Instant::now() + ping_interval;
         let mut ping = tokio::time::interval_at(start, ping_interval);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
+        'stream: loop {
+            if *shutdown.borrow() {
+                yield Ok(Bytes::from_static(SHUTDOWN));
+                break;
+            }
             let batch = sub.take();
             let busy = batch.gap.is_some() || !batch.events.is_empty();
             if let Some(gap) = batch.gap {
+                st.metrics.gap();
                 yield Ok(gap_frame(&gap));
             }
-            for ev in batch.events {
-                yield Ok(event_frame(ev, extended, &encode_slots).await);
+            // Hold the events only weakly while waiting for room for their frames: an event
+            // the ring dropped meanwhile frees its memory, and is announced as a gap.
+            let pending: Vec<(u64, Weak<Event>)> =
+                batch.events.iter().map(|e| (e.seq, Arc::downgrade(e))).collect();
+            drop(batch.events);
+            for (seq, ev) in pending {
+                match event_frame(&ev, extended, &st).await {
+                    Framed::Frame(frame) => {
+                        st.metrics.streamed();
+                        yield Ok(frame);
+                    }
+                    Framed::Dropped => {
+                        sub.rewind(seq);
+                        break;
+                    }
+                    Framed::NoRoom => {
+                        // No room for this subscriber's frames within the write timeout: it
+                        // cannot keep up. It resumes with Last-Event-ID from what it received.
+                        tracing::debug!("subscriber disconnected: no memory for its frames in time");
+                        break 'stream;
+                    }
+                }
             }
             if busy {
                 continue;
@@ -54,22 +83,18 @@ pub(crate) fn response(
             let woke = tokio::select! {
                 _ = sub.wait() => Wake::Published,
                 _ = ping.tick() => Wake::Ping,
-                _ = shutdown.wait_for(|s| *s) => Wake::Shutdown,
+                _ = super::listener::stopped(&mut shutdown) => Wake::Shutdown,
             };
             match woke {
-                Wake::Published => {}
+                Wake::Published | Wake::Shutdown => {}
                 Wake::Ping => yield Ok(Bytes::from_static(PING)),
-                Wake::Shutdown => break,
             }
         }
     };
     let mut resp = Response::new(Body::from_stream(body));
     *resp.status_mut() = StatusCode::OK;
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(EVENT_STREAM));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
@@ -93,18 +118,47 @@ fn gap_frame(gap: &Gap) -> Bytes {
     ))
 }
 
-async fn event_frame(ev: Arc<Event>, extended: bool, slots: &Arc<Semaphore>) -> Bytes {
+/// What [`event_frame`] made.
+enum Framed {
+    Frame(Bytes),
+    /// The ring dropped the event before it was encoded.
+    Dropped,
+    /// No room in the memory budget within the write timeout.
+    NoRoom,
+}
+
+/// The SSE frame of one event, holding its share of the memory budget.
+async fn event_frame(ev: &Weak<Event>, extended: bool, st: &AppState) -> Framed {
+    let size = match ev.upgrade() {
+        None => return Framed::Dropped,
+        Some(ev) => {
+            if let Some(frame) = cached(&ev, extended) {
+                return Framed::Frame(frame);
+            }
+            frame_capacity(&ev, extended)
+        }
+    };
+    let Some(permit) = st
+        .memory
+        .frame_room(size, st.cfg.timeouts.write, || st.hub.drop_cached_frames())
+        .await
+    else {
+        return Framed::NoRoom;
+    };
+    let Some(ev) = ev.upgrade() else {
+        return Framed::Dropped;
+    };
+    // another subscriber may have encoded it while this one waited for room
     if let Some(frame) = cached(&ev, extended) {
-        return frame;
+        return Framed::Frame(frame);
     }
-    let frame = if ev.request.body.len() < BLOCKING_ENCODE_BYTES {
+    let text = if ev.request.body.len() < BLOCKING_ENCODE_BYTES {
         encode_frame(&ev, extended)
     } else {
         // Encoding a large JSON body takes several times its size in memory: few at once.
-        let _slot = Arc::clone(slots).acquire_owned().await;
-        // another subscriber may have encoded it while this one waited for a slot
+        let _slot = Arc::clone(&st.encode_slots).acquire_owned().await;
         if let Some(frame) = cached(&ev, extended) {
-            return frame;
+            return Framed::Frame(frame);
         }
         let ev2 = Arc::clone(&ev);
         match tokio::task::spawn_blocking(move || encode_frame(&ev2, extended)).await {
@@ -112,10 +166,15 @@ async fn event_frame(ev: Arc<Event>, extended: bool, slots: &Arc<Semaphore>) -> 
             Err(_) => encode_frame(&ev, extended),
         }
     };
+    let frame = super::memory::accounted(text, permit);
     if let Ok(mut frames) = ev.frames.lock() {
         frames[usize::from(extended)] = Some(frame.clone());
     }
-    frame
+    Framed::Frame(frame)
+}
+
+fn frame_capacity(ev: &Event, extended: bool) -> usize {
+    wire::encoded_len_hint(&ev.request, extended) + ev.id.len() + 16
 }
 
 /// The frame another subscriber already encoded for this event and shape.
@@ -124,9 +183,8 @@ fn cached(ev: &Event, extended: bool) -> Option<Bytes> {
 }
 
 /// Encode one event as an SSE frame (`id:` + one `data:` line), in one allocation.
-fn encode_frame(ev: &Event, extended: bool) -> Bytes {
-    let mut out =
-        String::with_capacity(wire::encoded_len_hint(&ev.request, extended) + ev.id.len() + 16);
+fn encode_frame(ev: &Event, extended: bool) -> String {
+    let mut out = String::with_capacity(frame_capacity(ev, extended));
     out.push_str("id: ");
     out.push_str(&ev.id);
     out.push_str("\ndata: ");
@@ -134,5 +192,5 @@ fn encode_frame(ev: &Event, extended: bool) -> Bytes {
     wire::encode_event_into(&mut out, &ev.request, ev.received_at_ms, extended);
     debug_assert!(!out[start..].contains('\n') && !out[start..].contains('\r'));
     out.push_str("\n\n");
-    Bytes::from(out)
+    out
 }

@@ -5,6 +5,7 @@
 
 mod cli_support;
 mod common;
+mod serve_support;
 mod server_support;
 mod tui_common;
 
@@ -24,7 +25,11 @@ mod relay_fidelity;
 mod secrets_files;
 mod send_sign;
 mod server;
+mod server_attacks;
+mod server_deploy;
+mod server_hardening;
 mod server_peers;
+mod server_shutdown;
 mod server_stream;
 mod signals;
 mod slack_client;
