@@ -1,0 +1,592 @@
+//! The Redis backend: each channel is a Redis stream shared by every `serve` instance on the
+//! same Redis (layout in `redis_store.rs`).
+//!
+//! - Publish runs one script (id, append, trim by length and age, metadata, announce) and
+//!   returns the id only once Redis stored the entry; any failure is [`BackendError::Unavailable`]
+//!   and the sender gets `503`, never a `2xx` for an event that is not stored.
+//! - Each instance subscribes once to the announce channel (RESP3 push on the same connection
+//!   manager, resubscribed after reconnects) and wakes its own subscribers of that channel; a
+//!   subscriber reads the stream from its own place (`XRANGE`), so any instance serves any
+//!   client, and `Last-Event-ID` is the stream id. Subscribers also look every
+//!   [`POLL`] on their own, so a lost announcement only delays, never loses.
+//! - A health task pings Redis every second: `/readyz` follows it, and the log says when Redis
+//!   becomes unreachable and when it is back (once each, not per request). While it is down,
+//!   subscribers stay connected and catch up when it is back.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::streams::StreamRangeReply;
+use redis::{IntoConnectionInfo, ProtocolVersion, PushKind, PushInfo, Script, Value};
+use serde_json::json;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::redis_store::{Keys, PUBLISH_LUA, Pos, decode, entry_fields};
+use super::{Backend, BackendError, BoxFut, Cursor};
+use crate::delivery::WebhookRequest;
+use crate::server::hub::{Batch, Event, Gap, HubError, parse_event_id};
+
+/// How often a subscriber reads its stream without an announcement.
+pub(crate) const POLL: Duration = Duration::from_secs(2);
+/// How often the health task pings Redis.
+const HEALTH_EVERY: Duration = Duration::from_secs(1);
+/// Entries this large make the next read take one entry at a time (bounds a subscriber's
+/// memory: `XRANGE` cannot limit bytes).
+const LARGE_ENTRY: usize = 256 * 1024;
+
+/// Settings of the Redis backend.
+#[derive(Clone, Debug)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port[/db]` (or `rediss://`, `unix://`).
+    pub url: String,
+    /// Most webhooks each channel's stream keeps (trimmed approximately, as Redis does
+    /// cheaply: a little more may stay). Default 10,000.
+    pub max_len: usize,
+    /// Webhooks older than this are trimmed, and a channel without webhooks for this long is
+    /// deleted. Default 24 h.
+    pub max_age: Duration,
+    /// Prefix of every key (several relays may share one Redis). Default `hookrelay`.
+    pub key_prefix: String,
+}
+
+impl RedisConfig {
+    pub fn new(url: impl Into<String>) -> RedisConfig {
+        RedisConfig {
+            url: url.into(),
+            max_len: 10_000,
+            max_age: Duration::from_secs(24 * 3600),
+            key_prefix: "hookrelay".into(),
+        }
+    }
+
+    /// The URL without credentials, for the log.
+    pub fn redacted_url(&self) -> String {
+        match (self.url.split_once("://"), self.url.rsplit_once('@')) {
+            (Some((scheme, _)), Some((_, host))) => format!("{scheme}://***@{host}"),
+            _ => self.url.clone(),
+        }
+    }
+}
+
+/// The limits this instance enforces on its own subscribers.
+#[derive(Clone, Debug)]
+pub(crate) struct LocalLimits {
+    pub max_channels: usize,
+    pub max_subscribers_per_channel: usize,
+    pub batch: usize,
+}
+
+/// Channels this instance has subscribers on, and their wake-ups.
+#[derive(Default)]
+struct Local {
+    channels: HashMap<String, LocalChannel>,
+}
+
+struct LocalChannel {
+    subscribers: usize,
+    wake: watch::Sender<u64>,
+}
+
+/// Whether Redis answers, logged once per change.
+struct Health {
+    /// 0 unknown, 1 up, 2 down.
+    state: AtomicU8,
+    url: String,
+}
+
+impl Health {
+    fn ok(&self) {
+        match self.state.swap(1, Ordering::SeqCst) {
+            0 => tracing::info!(redis = %self.url, "connected to Redis"),
+            2 => tracing::warn!(redis = %self.url, "Redis is reachable again: accepting webhooks"),
+            _ => {}
+        }
+    }
+
+    fn failed(&self, e: &redis::RedisError) {
+        if self.state.swap(2, Ordering::SeqCst) != 2 {
+            tracing::error!(
+                redis = %self.url,
+                error = %e,
+                "Redis is unreachable: webhooks get 503 until it is back; subscribers stay connected"
+            );
+        }
+    }
+
+    fn up(&self) -> bool {
+        self.state.load(Ordering::SeqCst) == 1
+    }
+}
+
+struct Shared {
+    local: Mutex<Local>,
+    /// Bumped when every local subscriber should look (Redis reconnected).
+    wake_all: watch::Sender<u64>,
+    health: Health,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Local> {
+        self.local.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A pushed message from Redis: wake the subscribers it concerns.
+    fn on_push(&self, info: PushInfo) {
+        match info.kind {
+            PushKind::Message => {
+                if let Some(Value::BulkString(name)) = info.data.get(1)
+                    && let Ok(name) = std::str::from_utf8(name)
+                    && let Some(ch) = self.lock().channels.get(name)
+                {
+                    ch.wake.send_modify(|n| *n = n.wrapping_add(1));
+                }
+            }
+            // (re)subscribed after a reconnect: announcements may have been missed meanwhile
+            PushKind::Subscribe | PushKind::Disconnection => {
+                self.wake_all.send_modify(|n| *n = n.wrapping_add(1));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Webhooks in Redis streams.
+pub(crate) struct RedisBackend {
+    conn: ConnectionManager,
+    keys: Keys,
+    cfg: RedisConfig,
+    limits: LocalLimits,
+    script: Script,
+    shared: Arc<Shared>,
+    health_task: JoinHandle<()>,
+}
+
+impl RedisBackend {
+    /// Set up the connection (lazily: a Redis that is down now is retried, and `/readyz`
+    /// says not ready meanwhile) and start the health task.
+    pub fn new(cfg: RedisConfig, limits: LocalLimits) -> std::io::Result<RedisBackend> {
+        let bad = |e: redis::RedisError| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("invalid Redis URL {}: {e}", cfg.redacted_url()),
+            )
+        };
+        let info = cfg.url.as_str().into_connection_info().map_err(bad)?;
+        let settings = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
+        let client = redis::Client::open(info.set_redis_settings(settings)).map_err(bad)?;
+        let shared = Arc::new(Shared {
+            local: Mutex::new(Local::default()),
+            wake_all: watch::Sender::new(0),
+            health: Health {
+                state: AtomicU8::new(0),
+                url: cfg.redacted_url(),
+            },
+        });
+        let push = Arc::clone(&shared);
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(3)))
+            .set_max_delay(Duration::from_secs(1))
+            .set_number_of_retries(2)
+            .set_push_sender(move |info: PushInfo| {
+                push.on_push(info);
+                Ok::<(), redis::aio::SendError>(())
+            })
+            .set_automatic_resubscription();
+        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(bad)?;
+        let keys = Keys::new(&cfg.key_prefix);
+        let health_task = tokio::spawn(health(conn.clone(), keys.notify(), Arc::clone(&shared)));
+        Ok(RedisBackend {
+            conn,
+            keys,
+            cfg,
+            limits,
+            script: Script::new(PUBLISH_LUA),
+            shared,
+            health_task,
+        })
+    }
+
+    async fn store(
+        &self,
+        channel: &str,
+        request: &WebhookRequest,
+        received_at_ms: i64,
+    ) -> redis::RedisResult<String> {
+        let mut inv = self.script.prepare_invoke();
+        inv.key(self.keys.stream(channel))
+            .key(self.keys.meta(channel))
+            .arg(self.cfg.max_len)
+            .arg(self.cfg.max_age.as_millis() as u64)
+            .arg(self.keys.notify())
+            .arg(channel);
+        for (field, value) in entry_fields(request, received_at_ms) {
+            inv.arg(field).arg(&value[..]);
+        }
+        let mut conn = self.conn.clone();
+        inv.invoke_async(&mut conn).await
+    }
+
+    /// The channel's newest id, if it has webhooks.
+    async fn last_pos(&self, channel: &str) -> redis::RedisResult<Option<Pos>> {
+        let mut conn = self.conn.clone();
+        let last: Option<String> = redis::cmd("HGET")
+            .arg(self.keys.meta(channel))
+            .arg("last_id")
+            .query_async(&mut conn)
+            .await?;
+        Ok(last.as_deref().and_then(Pos::parse))
+    }
+}
+
+impl Drop for RedisBackend {
+    fn drop(&mut self) {
+        self.health_task.abort();
+    }
+}
+
+/// Ping Redis every second (readiness, and reconnecting the manager), and subscribe to the
+/// announce channel once it answers (the manager resubscribes after reconnects itself).
+async fn health(mut conn: ConnectionManager, notify: String, shared: Arc<Shared>) {
+    let mut subscribed = false;
+    let mut tick = tokio::time::interval(HEALTH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let pong: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut conn).await;
+        if let Err(e) = pong {
+            shared.health.failed(&e);
+            continue;
+        }
+        if !subscribed {
+            if let Err(e) = conn.subscribe(&notify).await {
+                shared.health.failed(&e);
+                continue;
+            }
+            subscribed = true;
+            shared.wake_all.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        shared.health.ok();
+    }
+}
+
+impl Backend for RedisBackend {
+    fn publish<'a>(
+        &'a self,
+        channel: &'a str,
+        request: WebhookRequest,
+        received_at_ms: i64,
+        _sender: IpAddr,
+    ) -> BoxFut<'a, Result<String, BackendError>> {
+        Box::pin(async move {
+            match self.store(channel, &request, received_at_ms).await {
+                Ok(id) => {
+                    self.shared.health.ok();
+                    Ok(id)
+                }
+                Err(e) => {
+                    self.shared.health.failed(&e);
+                    Err(BackendError::Unavailable)
+                }
+            }
+        })
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        channel: &'a str,
+        last_event_id: Option<&'a str>,
+    ) -> BoxFut<'a, Result<Box<dyn Cursor>, BackendError>> {
+        Box::pin(async move {
+            let wake = {
+                let mut local = self.shared.lock();
+                let count = local.channels.len();
+                let ch = match local.channels.get_mut(channel) {
+                    Some(ch) => ch,
+                    None if count >= self.limits.max_channels => {
+                        return Err(HubError::TooManyChannels(self.limits.max_channels).into());
+                    }
+                    None => local
+                        .channels
+                        .entry(channel.to_string())
+                        .or_insert_with(|| LocalChannel {
+                            subscribers: 0,
+                            wake: watch::Sender::new(0),
+                        }),
+                };
+                if ch.subscribers >= self.limits.max_subscribers_per_channel {
+                    return Err(
+                        HubError::TooManySubscribers(self.limits.max_subscribers_per_channel)
+                            .into(),
+                    );
+                }
+                ch.subscribers += 1;
+                ch.wake.subscribe()
+            };
+            let mut cursor = RedisCursor {
+                conn: self.conn.clone(),
+                stream: self.keys.stream(channel),
+                channel: channel.to_string(),
+                shared: Arc::clone(&self.shared),
+                wake,
+                wake_all: self.shared.wake_all.subscribe(),
+                place: Place::Fresh,
+                restart_gap: None,
+                skip_first_gap: false,
+                batch: self.limits.batch.max(1),
+                count: self.limits.batch.max(1),
+            };
+            match last_event_id.map(|raw| (raw, Pos::parse(raw))) {
+                None => {}
+                Some((_, Some(pos))) => cursor.place = Place::After(pos),
+                Some((raw, None)) if parse_event_id(raw).is_some() => {
+                    // an id of a memory relay (before this one used Redis)
+                    cursor.restart_gap = Some(Gap {
+                        id: Pos::START.id(),
+                        data: json!({
+                            "reason": "relay_restarted",
+                            "message": "this subscriber's last event came from a relay without shared storage; what it held is gone",
+                            "last_event_id": raw,
+                            "missed": null,
+                        }),
+                    });
+                    cursor.place = Place::After(Pos::START);
+                    cursor.skip_first_gap = true;
+                }
+                Some((raw, None)) => {
+                    tracing::debug!(
+                        channel,
+                        last_event_id = raw,
+                        "unparseable Last-Event-ID; treating as a fresh subscriber"
+                    );
+                }
+            }
+            // A fresh subscriber starts after the newest webhook now; one resuming from an id
+            // ahead of the channel (not ours) is fresh too.
+            match self.last_pos(channel).await {
+                Ok(last) => {
+                    self.shared.health.ok();
+                    let last = last.unwrap_or(Pos::START);
+                    match cursor.place {
+                        Place::After(pos) if pos <= last => {}
+                        _ => cursor.place = Place::After(last),
+                    }
+                }
+                // Redis is down: resolved on the first read that works
+                Err(e) => self.shared.health.failed(&e),
+            }
+            Ok(Box::new(cursor) as Box<dyn Cursor>)
+        })
+    }
+
+    fn ready(&self) -> bool {
+        self.shared.health.up()
+    }
+
+    fn start_event_id(&self) -> String {
+        Pos::START.id()
+    }
+
+    fn describe(&self) -> String {
+        format!("Redis at {}", self.cfg.redacted_url())
+    }
+
+    fn subscriber_count(&self) -> usize {
+        self.shared.lock().channels.values().map(|c| c.subscribers).sum()
+    }
+
+    fn channel_count(&self) -> usize {
+        self.shared.lock().channels.len()
+    }
+
+    fn retained_bytes(&self) -> usize {
+        0
+    }
+
+    fn drop_cached_frames(&self) {}
+
+    fn evict_idle(&self) {}
+}
+
+/// Where a subscriber is.
+#[derive(Clone, Copy, Debug)]
+enum Place {
+    /// After the newest webhook at the first read that works.
+    Fresh,
+    /// After this entry.
+    After(Pos),
+}
+
+struct RedisCursor {
+    conn: ConnectionManager,
+    stream: String,
+    channel: String,
+    shared: Arc<Shared>,
+    wake: watch::Receiver<u64>,
+    wake_all: watch::Receiver<u64>,
+    place: Place,
+    restart_gap: Option<Gap>,
+    /// The restart gap already covers what the first read may find missing.
+    skip_first_gap: bool,
+    batch: usize,
+    /// Entries the next read asks for (1 after large entries).
+    count: usize,
+}
+
+impl RedisCursor {
+    async fn read(&mut self) -> redis::RedisResult<Batch> {
+        let after = match self.place {
+            Place::After(p) => p,
+            Place::Fresh => {
+                let last: Option<String> = redis::cmd("HGET")
+                    .arg(self.stream.replacen(":stream:", ":meta:", 1))
+                    .arg("last_id")
+                    .query_async(&mut self.conn)
+                    .await?;
+                let p = last.as_deref().and_then(Pos::parse).unwrap_or(Pos::START);
+                self.place = Place::After(p);
+                p
+            }
+        };
+        let reply: StreamRangeReply = redis::cmd("XRANGE")
+            .arg(&self.stream)
+            .arg(format!("({}", after.id()))
+            .arg("+")
+            .arg("COUNT")
+            .arg(self.count)
+            .query_async(&mut self.conn)
+            .await?;
+        let mut gap = None;
+        let mut events = Vec::with_capacity(reply.ids.len());
+        let mut large = false;
+        let mut prev = after;
+        for entry in reply.ids {
+            let Some(stored) = decode(&entry.id, entry.map) else {
+                tracing::warn!(id = entry.id, "skipping a stream entry that is not a webhook");
+                continue;
+            };
+            if events.is_empty() && !std::mem::take(&mut self.skip_first_gap) {
+                gap = gap_before(after, stored.pos);
+            }
+            large |= stored.request.body.len() >= LARGE_ENTRY;
+            prev = stored.pos;
+            events.push(Arc::new(Event::stored(
+                stored.pos.n,
+                stored.pos.id(),
+                stored.received_at_ms,
+                stored.request,
+            )));
+        }
+        if prev != after {
+            self.place = Place::After(prev);
+        }
+        self.count = if large { 1 } else { self.batch };
+        Ok(Batch { gap, events })
+    }
+}
+
+/// The gap between a subscriber's place and the first entry the stream still has after it.
+fn gap_before(after: Pos, first: Pos) -> Option<Gap> {
+    if first.n == after.n + 1 {
+        return None;
+    }
+    let id = Pos {
+        ms: first.ms,
+        n: first.n.saturating_sub(1),
+    }
+    .id();
+    if first.n <= after.n {
+        return Some(Gap {
+            id,
+            data: json!({
+                "reason": "stream_reset",
+                "message": "the channel's stream started again (it expired, or Redis lost its data); events this subscriber had not received may be gone",
+                "missed_after": after.id(),
+                "missed_before": first.id(),
+                "missed": null,
+            }),
+        });
+    }
+    Some(Gap {
+        id,
+        data: json!({
+            "reason": "not_retained",
+            "message": "the relay's stream no longer holds these events (trimmed by length or age) and this subscriber never received them",
+            "missed_after": after.id(),
+            "missed_before": first.id(),
+            "missed": first.n - after.n - 1,
+        }),
+    })
+}
+
+impl Cursor for RedisCursor {
+    fn restart_gap(&mut self) -> Option<Gap> {
+        self.restart_gap.take()
+    }
+
+    fn take(&mut self) -> BoxFut<'_, Batch> {
+        Box::pin(async move {
+            // Mark wake-ups seen *before* reading: an announcement after the read wakes us.
+            self.wake.borrow_and_update();
+            self.wake_all.borrow_and_update();
+            match self.read().await {
+                Ok(batch) => batch,
+                Err(e) => {
+                    self.shared.health.failed(&e);
+                    Batch {
+                        gap: None,
+                        events: Vec::new(),
+                    }
+                }
+            }
+        })
+    }
+
+    fn wait(&mut self) -> BoxFut<'_, ()> {
+        Box::pin(async move {
+            tokio::select! {
+                _ = self.wake.changed() => {}
+                _ = self.wake_all.changed() => {}
+                _ = tokio::time::sleep(POLL) => {}
+            }
+        })
+    }
+}
+
+impl Drop for RedisCursor {
+    fn drop(&mut self) {
+        let mut local = self.shared.lock();
+        if let Some(ch) = local.channels.get_mut(&self.channel) {
+            ch.subscribers = ch.subscribers.saturating_sub(1);
+            if ch.subscribers == 0 {
+                local.channels.remove(&self.channel);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaps_count_what_is_gone() {
+        let p = |ms, n| Pos { ms, n };
+        assert_eq!(gap_before(p(5, 3), p(6, 4)), None);
+        let g = gap_before(p(5, 3), p(9, 10)).unwrap();
+        assert_eq!(g.data["missed"], 6);
+        assert_eq!(g.id, "9-9");
+        let reset = gap_before(p(5, 30), p(9, 1)).unwrap();
+        assert!(reset.data["missed"].is_null());
+        assert_eq!(reset.data["reason"], "stream_reset");
+        assert_eq!(
+            RedisConfig::new("redis://u:secret@h:1/0").redacted_url(),
+            "redis://***@h:1/0"
+        );
+    }
+}
