@@ -38,6 +38,8 @@ pub struct PipelineConfig {
     pub max_event_bytes: usize,
     /// Resume after this event id on the first connection (the embedded relay's start).
     pub last_event_id: Option<String>,
+    /// Subscriber token for a relay that requires one (`forward --token`).
+    pub subscriber_token: Option<String>,
 }
 
 impl PipelineConfig {
@@ -56,6 +58,7 @@ impl PipelineConfig {
             keepalive: Duration::from_secs(30),
             max_event_bytes: 64 << 20,
             last_event_id: None,
+            subscriber_token: None,
         }
     }
 }
@@ -134,6 +137,7 @@ pub fn start(cfg: PipelineConfig, services: Services) -> Pipeline {
     sub.keepalive = cfg.keepalive;
     sub.max_event_bytes = cfg.max_event_bytes;
     sub.last_event_id = cfg.last_event_id.clone();
+    sub.token = cfg.subscriber_token.clone();
     let mut tasks = vec![tokio::spawn(crate::sse::subscribe(
         sub,
         src_tx,

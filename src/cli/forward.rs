@@ -45,6 +45,7 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
     cfg.keepalive = args.keepalive;
     cfg.replay_header = !args.no_replay_header;
     cfg.last_event_id = start_id;
+    cfg.subscriber_token = args.token.clone();
     if args.store.path().is_none() {
         // nothing to fall back on: keep more bodies in memory for replay
         cfg.recent_bytes = 64 << 20;

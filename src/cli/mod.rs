@@ -116,6 +116,9 @@ pub struct ForwardArgs {
     /// In the UI, list the newest delivery first.
     #[arg(long)]
     pub newest_first: bool,
+    /// Subscriber token for a relay run with `serve --subscriber-tokens` (never logged).
+    #[arg(long, env = "HOOKRELAY_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub token: Option<String>,
     #[command(flatten)]
     pub verify: VerifyOpts,
     #[command(flatten)]

@@ -531,6 +531,12 @@ impl Subscription {
         Batch { gap, events }
     }
 
+    /// Go back to `seq`: the next [`take`](Self::take) starts there (with a gap if the ring
+    /// no longer holds it).
+    pub fn rewind(&mut self, seq: u64) {
+        self.next = self.next.min(seq);
+    }
+
     /// Wait until something is published after the last [`take`](Self::take).
     pub async fn wait(&mut self) {
         if self.wake.changed().await.is_err() {

@@ -169,6 +169,14 @@ pub(crate) struct Held {
     reserved: usize,
 }
 
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Held")
+            .field("reserved", &self.reserved)
+            .finish()
+    }
+}
+
 impl Drop for Held {
     fn drop(&mut self) {
         if let Some((clients, ip)) = &self.client {

@@ -3,7 +3,7 @@
 //! `event: ping` keep-alives, and hookrelay's `event: gap` when events were lost.
 
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use axum::body::Body;
 use axum::http::{HeaderValue, Response, StatusCode, header};
@@ -55,15 +55,28 @@ pub(crate) fn response(mut sub: Box<dyn Cursor>, extended: bool, st: Arc<AppStat
                 st.metrics.gap();
                 yield Ok(gap_frame(&gap));
             }
-            for ev in batch.events {
-                let Some(frame) = event_frame(ev, extended, &st).await else {
-                    // No room for this subscriber's frames within the write timeout: it
-                    // cannot keep up. It resumes with Last-Event-ID from what it received.
-                    tracing::debug!("subscriber disconnected: no memory for its frames in time");
-                    break 'stream;
-                };
-                st.metrics.streamed();
-                yield Ok(frame);
+            // Hold the events only weakly while waiting for room for their frames: an event
+            // the ring dropped meanwhile frees its memory, and is announced as a gap.
+            let pending: Vec<(u64, Weak<Event>)> =
+                batch.events.iter().map(|e| (e.seq, Arc::downgrade(e))).collect();
+            drop(batch.events);
+            for (seq, ev) in pending {
+                match event_frame(&ev, extended, &st).await {
+                    Framed::Frame(frame) => {
+                        st.metrics.streamed();
+                        yield Ok(frame);
+                    }
+                    Framed::Dropped => {
+                        sub.rewind(seq);
+                        break;
+                    }
+                    Framed::NoRoom => {
+                        // No room for this subscriber's frames within the write timeout: it
+                        // cannot keep up. It resumes with Last-Event-ID from what it received.
+                        tracing::debug!("subscriber disconnected: no memory for its frames in time");
+                        break 'stream;
+                    }
+                }
             }
             if busy {
                 continue;
@@ -106,20 +119,39 @@ fn gap_frame(gap: &Gap) -> Bytes {
     ))
 }
 
-/// The SSE frame of one event, holding its share of the memory budget; `None` when there
-/// was no room for it within the write timeout.
-async fn event_frame(ev: Arc<Event>, extended: bool, st: &AppState) -> Option<Bytes> {
-    if let Some(frame) = cached(&ev, extended) {
-        return Some(frame);
-    }
-    let size = frame_capacity(&ev, extended);
-    let permit = st
+/// What [`event_frame`] made.
+enum Framed {
+    Frame(Bytes),
+    /// The ring dropped the event before it was encoded.
+    Dropped,
+    /// No room in the memory budget within the write timeout.
+    NoRoom,
+}
+
+/// The SSE frame of one event, holding its share of the memory budget.
+async fn event_frame(ev: &Weak<Event>, extended: bool, st: &AppState) -> Framed {
+    let size = match ev.upgrade() {
+        None => return Framed::Dropped,
+        Some(ev) => {
+            if let Some(frame) = cached(&ev, extended) {
+                return Framed::Frame(frame);
+            }
+            frame_capacity(&ev, extended)
+        }
+    };
+    let Some(permit) = st
         .memory
         .frame_room(size, st.cfg.timeouts.write, || st.hub.drop_cached_frames())
-        .await?;
+        .await
+    else {
+        return Framed::NoRoom;
+    };
+    let Some(ev) = ev.upgrade() else {
+        return Framed::Dropped;
+    };
     // another subscriber may have encoded it while this one waited for room
     if let Some(frame) = cached(&ev, extended) {
-        return Some(frame);
+        return Framed::Frame(frame);
     }
     let text = if ev.request.body.len() < BLOCKING_ENCODE_BYTES {
         encode_frame(&ev, extended)
@@ -127,7 +159,7 @@ async fn event_frame(ev: Arc<Event>, extended: bool, st: &AppState) -> Option<By
         // Encoding a large JSON body takes several times its size in memory: few at once.
         let _slot = Arc::clone(&st.encode_slots).acquire_owned().await;
         if let Some(frame) = cached(&ev, extended) {
-            return Some(frame);
+            return Framed::Frame(frame);
         }
         let ev2 = Arc::clone(&ev);
         match tokio::task::spawn_blocking(move || encode_frame(&ev2, extended)).await {
@@ -139,7 +171,7 @@ async fn event_frame(ev: Arc<Event>, extended: bool, st: &AppState) -> Option<By
     if let Ok(mut frames) = ev.frames.lock() {
         frames[usize::from(extended)] = Some(frame.clone());
     }
-    Some(frame)
+    Framed::Frame(frame)
 }
 
 fn frame_capacity(ev: &Event, extended: bool) -> usize {

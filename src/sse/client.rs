@@ -27,6 +27,8 @@ pub struct SubscribeConfig {
     pub max_event_bytes: usize,
     /// Resume after this event id on the first connection.
     pub last_event_id: Option<String>,
+    /// Sent as `Authorization: Bearer <token>` (a relay run with `--subscriber-tokens`).
+    pub token: Option<String>,
 }
 
 impl SubscribeConfig {
@@ -39,6 +41,7 @@ impl SubscribeConfig {
             backoff_max: Duration::from_secs(3),
             max_event_bytes: 64 << 20,
             last_event_id: None,
+            token: None,
         }
     }
 }
@@ -161,6 +164,9 @@ async fn run_connection(
     }
     if let Some(id) = parser.last_event_id() {
         req = req.header("last-event-id", id);
+    }
+    if let Some(token) = &cfg.token {
+        req = req.bearer_auth(token);
     }
     let failed = |reason: String| Connection::Failed {
         reason,

@@ -1,0 +1,187 @@
+//! The relay's public-facing details: UTF-8 stream encoding with line separators escaped,
+//! dot-segments and CONNECT refused, trailing-slash subscriptions, `/healthz`, `/readyz`,
+//! `/metrics` counts after known traffic, and subscriber tokens.
+
+mod server_support;
+
+use hookrelay::server::SubscriberTokens;
+use server_support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Send raw bytes on a new connection and return what comes back until the peer closes.
+async fn raw(addr: std::net::SocketAddr, request: &str) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(WAIT, s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn the_stream_is_utf8_with_line_separators_escaped() {
+    let server = start(|_| {}).await;
+    let chan = server.new_channel();
+    let c = client();
+    let mut plain = subscribe_ready(&chan, &[]).await;
+    let mut exact = subscribe_ready(&chan, &[("x-hookrelay-wire", "1")]).await;
+    assert_eq!(
+        plain.response_headers["content-type"],
+        "text/event-stream; charset=utf-8"
+    );
+    let text = "Ångström ą хорошо \u{85}nel \u{2028}ls \u{2029}ps";
+    let body = serde_json::json!({ "s": text }).to_string();
+    let evil = reqwest::header::HeaderValue::from_bytes("a\u{85}id: x".as_bytes()).unwrap();
+    let r = c
+        .post(&chan)
+        .header("content-type", "application/json")
+        .header("x-evil", evil)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for sse in [&mut plain, &mut exact] {
+        let ev = sse.next_non_ping().await;
+        let data = ev.data.as_bytes();
+        for bad in ["\u{85}", "\u{2028}", "\u{2029}"] {
+            assert!(
+                !data.windows(bad.len()).any(|w| w == bad.as_bytes()),
+                "raw {bad:?} in {}",
+                ev.data
+            );
+        }
+        assert!(ev.data.contains("\\u0085") && ev.data.contains("\\u2028"));
+        assert!(ev.data.contains("Ångström ą хорошо"), "UTF-8 stays UTF-8");
+        let v: serde_json::Value = serde_json::from_str(&ev.data).unwrap();
+        assert_eq!(v["body"]["s"], text, "the escapes decode to the same text");
+        assert_eq!(v["x-evil"], "a\u{85}id: x");
+    }
+    let d = hookrelay::wire::decode_event(&exact_last(&chan, &c, &body).await, usize::MAX)
+        .unwrap();
+    assert_eq!(&d.request.body[..], body.as_bytes(), "exact body unchanged");
+    server.shutdown().await;
+}
+
+/// Post `body` again and return the extended event's data.
+async fn exact_last(chan: &str, c: &reqwest::Client, body: &str) -> String {
+    let mut s = subscribe_ready(chan, &[("x-hookrelay-wire", "1")]).await;
+    post_json(c, chan, body).await;
+    s.next_non_ping().await.data
+}
+
+#[tokio::test]
+async fn dot_segments_and_connect_are_refused_and_a_trailing_slash_subscribes() {
+    let server = start(|_| {}).await;
+    let chan = server.new_channel();
+    let c = client();
+    // trailing slash: a subscription, not a published webhook
+    let mut sse = subscribe_ready(&format!("{chan}/"), &[]).await;
+    let path = chan.strip_prefix(&server.base_url()).unwrap().to_string();
+    for bad in ["/../../etc", "/./x", "/a/%2e%2E/b", "/.%2e", "/a/."] {
+        let req = format!(
+            "POST {path}{bad} HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
+        );
+        let answer = raw(server.local_addr(), &req).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{bad}: {answer}");
+        assert!(answer.contains("dot-segments"), "{answer}");
+    }
+    let answer = raw(
+        server.local_addr(),
+        "CONNECT 127.0.0.1:9 HTTP/1.1\r\nhost: 127.0.0.1:9\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    // dots inside a segment are fine
+    let r = c.post(format!("{chan}/v1.2/a..b")).body("{}").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let ev = sse.next_non_ping().await;
+    let v: serde_json::Value = serde_json::from_str(&ev.data).unwrap();
+    assert_eq!(v["body"], serde_json::json!({}));
+    assert!(
+        sse.next_within(std::time::Duration::from_millis(300))
+            .await
+            .is_none_or(|e| e.event.as_deref() == Some("ping")),
+        "nothing refused was published"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics_after_known_traffic() {
+    let server = start(|cfg| cfg.max_body_bytes = 1024).await;
+    let c = client();
+    let base = server.base_url();
+    for (path, want) in [("/healthz", "ok\n"), ("/readyz", "ready\n")] {
+        let r = c.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.text().await.unwrap(), want);
+    }
+    let chan = server.new_channel();
+    let mut sse = subscribe_ready(&chan, &[]).await;
+    for i in 0..3 {
+        post_json(&c, &chan, &format!("{{\"n\":{i}}}")).await;
+        sse.next_non_ping().await;
+    }
+    let r = c.post(&chan).body(vec![b'x'; 2000]).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+    // (a raw request: HTTP clients normalize dot-segments away)
+    let path = chan.strip_prefix(&base).unwrap();
+    let answer = raw(
+        server.local_addr(),
+        &format!("POST {path}/../x HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+
+    let r = c.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let m = r.text().await.unwrap();
+    for line in [
+        "hookrelay_webhooks_accepted_total 3",
+        "hookrelay_webhooks_refused_total{reason=\"too_large\"} 1",
+        "hookrelay_webhooks_refused_total{reason=\"bad_path\"} 1",
+        "hookrelay_events_streamed_total 3",
+        "hookrelay_subscribers 1",
+        "hookrelay_channels 1",
+    ] {
+        assert!(m.lines().any(|l| l == line), "{line:?} in\n{m}");
+    }
+    let retained: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("hookrelay_retained_bytes "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retained > 0);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn subscriber_tokens_guard_subscribing_not_sending() {
+    let server = start(|cfg| {
+        cfg.subscriber_tokens = Some(SubscriberTokens::parse("# team\nalpha-token\n"));
+    })
+    .await;
+    let chan = server.new_channel();
+    let c = client();
+    for auth in [None, Some("Bearer wrong"), Some("Basic alpha-token")] {
+        let mut rb = c.get(&chan).header("accept", "text/event-stream");
+        if let Some(a) = auth {
+            rb = rb.header("authorization", a);
+        }
+        let r = rb.send().await.unwrap();
+        assert_eq!(r.status(), 401, "{auth:?}");
+        assert!(r.headers().contains_key("www-authenticate"));
+    }
+    let mut sse = subscribe_ready(&chan, &[("authorization", "Bearer alpha-token")]).await;
+    post_json(&c, &chan, r#"{"no":"token needed to send"}"#).await;
+    let ev = sse.next_non_ping().await;
+    assert!(ev.data.contains("token needed to send"));
+    server.shutdown().await;
+}
