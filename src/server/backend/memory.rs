@@ -82,6 +82,10 @@ impl Cursor for Subscription {
         Box::pin(std::future::ready(batch))
     }
 
+    fn rewind(&mut self, seq: u64) {
+        Subscription::rewind(self, seq);
+    }
+
     fn wait(&mut self) -> BoxFut<'_, ()> {
         Box::pin(Subscription::wait(self))
     }

@@ -91,6 +91,10 @@ pub(crate) trait Cursor: Send {
     /// store is unreachable (the subscriber stays connected and catches up later).
     fn take(&mut self) -> BoxFut<'_, Batch>;
 
+    /// Go back to the event with sequence number `seq` of the last batch (its frame could not
+    /// be made): the next [`take`](Self::take) starts there.
+    fn rewind(&mut self, seq: u64);
+
     /// Wait until something may have been published after the last [`take`](Self::take).
     fn wait(&mut self) -> BoxFut<'_, ()>;
 }

@@ -340,6 +340,8 @@ impl Backend for RedisBackend {
                 skip_first_gap: false,
                 batch: self.limits.batch.max(1),
                 count: self.limits.batch.max(1),
+                held: Vec::new(),
+                held_after: Pos::START,
             };
             match last_event_id.map(|raw| (raw, Pos::parse(raw))) {
                 None => {}
@@ -436,10 +438,15 @@ struct RedisCursor {
     batch: usize,
     /// Entries the next read asks for (1 after large entries).
     count: usize,
+    /// The last batch's events, held until the next read (the stream holds them only weakly
+    /// while waiting for room for their frames), and the place it started after.
+    held: Vec<Arc<Event>>,
+    held_after: Pos,
 }
 
 impl RedisCursor {
     async fn read(&mut self) -> redis::RedisResult<Batch> {
+        self.held.clear();
         let after = match self.place {
             Place::After(p) => p,
             Place::Fresh => {
@@ -485,6 +492,8 @@ impl RedisCursor {
         if prev != after {
             self.place = Place::After(prev);
         }
+        self.held = events.clone();
+        self.held_after = after;
         self.count = if large { 1 } else { self.batch };
         Ok(Batch { gap, events })
     }
@@ -545,6 +554,17 @@ impl Cursor for RedisCursor {
                 }
             }
         })
+    }
+
+    fn rewind(&mut self, seq: u64) {
+        let mut before = self.held_after;
+        for e in &self.held {
+            if e.seq == seq {
+                self.place = Place::After(before);
+                return;
+            }
+            before = Pos::parse(&e.id).unwrap_or(before);
+        }
     }
 
     fn wait(&mut self) -> BoxFut<'_, ()> {

@@ -207,6 +207,7 @@ async fn resume_scenario(a: Arc<dyn Backend>, b: Arc<dyn Backend>) {
     assert_eq!(ev.received_at_ms, 12);
     assert_ne!(ev.id, first);
     assert!(resumed.take().await.events.is_empty());
+    drop((fresh, resumed));
     // a fresh subscriber gets nothing old; one from the start id gets everything retained
     let mut late = a.subscribe("c", None).await.unwrap();
     assert!(late.take().await.events.is_empty());
