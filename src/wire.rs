@@ -173,9 +173,9 @@ fn escape_line_separators(out: &mut String, from: usize) {
     if !suspicious(tail) {
         return;
     }
-    let escaped: String = out[from..]
-        .chars()
-        .fold(String::with_capacity(out.len() - from + 64), |mut acc, c| {
+    let escaped: String = out[from..].chars().fold(
+        String::with_capacity(out.len() - from + 64),
+        |mut acc, c| {
             match c {
                 '\u{0085}' => acc.push_str("\\u0085"),
                 '\u{2028}' => acc.push_str("\\u2028"),
@@ -183,7 +183,8 @@ fn escape_line_separators(out: &mut String, from: usize) {
                 c => acc.push(c),
             }
             acc
-        });
+        },
+    );
     out.truncate(from);
     out.push_str(&escaped);
 }

@@ -61,7 +61,10 @@ async fn send(http: &reqwest::Client, channel: &str, s: &Scenario) -> reqwest::S
         url.push('?');
         url.push_str(&s.query);
     }
-    let mut req = http.request(reqwest::Method::from_bytes(s.method.as_bytes()).unwrap(), &url);
+    let mut req = http.request(
+        reqwest::Method::from_bytes(s.method.as_bytes()).unwrap(),
+        &url,
+    );
     for (n, v) in &s.headers {
         req = req.header(n.as_str(), v.as_str());
     }
@@ -71,7 +74,9 @@ async fn send(http: &reqwest::Client, channel: &str, s: &Scenario) -> reqwest::S
             .chunks(50)
             .map(|c| Ok(Bytes::copy_from_slice(c)))
             .collect();
-        req.body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        req.body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
     } else {
         req.body(s.body.clone())
     };
@@ -97,14 +102,23 @@ async fn sender_on_one_instance_client_on_the_other_every_scenario_byte_exact() 
     let all = scenarios();
     for s in &all {
         let status = send(&http, &a.url("/fidelity-channel"), s).await;
-        assert!(status.is_success(), "{}: instance A answered {status}", s.name);
+        assert!(
+            status.is_success(),
+            "{}: instance A answered {status}",
+            s.name
+        );
     }
     let got = target.wait_for(all.len(), WAIT).await;
     assert_eq!(got.len(), all.len(), "nothing lost or duplicated");
     for (s, r) in all.iter().zip(&got) {
         assert_eq!(r.path, format!("/hook/sub/{}", s.name), "order or path");
         assert_eq!(r.method, s.method, "{}", s.name);
-        assert_eq!(r.query.as_deref().unwrap_or(""), s.query, "{}: query", s.name);
+        assert_eq!(
+            r.query.as_deref().unwrap_or(""),
+            s.query,
+            "{}: query",
+            s.name
+        );
         assert_eq!(r.body.as_ref(), &s.body[..], "{}: body bytes", s.name);
         let arrived: Vec<(String, String)> = r
             .headers
@@ -130,7 +144,10 @@ async fn post_seq(http: &reqwest::Client, url: &str, seq: usize) -> bool {
     http.post(url)
         .header("content-type", "application/json")
         .header("x-seq", seq.to_string())
-        .body(format!(r#"{{"seq":{seq},"pad":"{}"}}"#, "x".repeat(seq % 200)))
+        .body(format!(
+            r#"{{"seq":{seq},"pad":"{}"}}"#,
+            "x".repeat(seq % 200)
+        ))
         .send()
         .await
         .is_ok_and(|r| r.status().is_success())
@@ -196,10 +213,17 @@ async fn instances_killed_mid_burst_every_accepted_event_once_in_order() {
     let unique: HashSet<usize> = got.iter().copied().collect();
     assert_eq!(unique.len(), got.len(), "an event arrived twice: {got:?}");
     // in order; beyond the accepted ones, at most those whose answer was lost in a kill
-    let accepted_only: Vec<usize> = got.iter().copied().filter(|s| accepted.contains(s)).collect();
+    let accepted_only: Vec<usize> = got
+        .iter()
+        .copied()
+        .filter(|s| accepted.contains(s))
+        .collect();
     assert_eq!(accepted_only, accepted, "every accepted event, in order");
     assert!(got.windows(2).all(|w| w[0] < w[1]), "out of order: {got:?}");
-    assert!(got.iter().all(|s| accepted.contains(s) || failed.contains(s)));
+    assert!(
+        got.iter()
+            .all(|s| accepted.contains(s) || failed.contains(s))
+    );
     eprintln!(
         "kill -9 of both instances mid-burst: {} accepted, {} refused or cut off, all {} accepted delivered once in order",
         accepted.len(),
@@ -255,7 +279,10 @@ async fn everything_restarted_a_client_resuming_anywhere_loses_nothing() {
         assert_eq!(event_seq(&next_webhook(&mut client).await), seq);
     }
     assert!(
-        client.next_within(Duration::from_millis(300)).await.is_none_or(|e| e.event.as_deref() == Some("ping")),
+        client
+            .next_within(Duration::from_millis(300))
+            .await
+            .is_none_or(|e| e.event.as_deref() == Some("ping")),
         "nothing more"
     );
 }
@@ -287,7 +314,11 @@ async fn redis_stopped_no_2xx_then_recovery() {
         assert_eq!(r.status(), 503, "no 2xx for a webhook Redis did not store");
         assert!(r.headers().contains_key("retry-after"));
     }
-    assert_eq!(a.log_count("Redis is unreachable"), 1, "said once, not per request");
+    assert_eq!(
+        a.log_count("Redis is unreachable"),
+        1,
+        "said once, not per request"
+    );
 
     redis.restart();
     a.wait_ready(200, WAIT).await;

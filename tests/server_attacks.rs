@@ -44,13 +44,18 @@ async fn slow_request_heads_do_not_starve_honest_users() {
     // 1,100 connections as in the report, fewer if this process may not open that many files
     let want = 1100.min(fd_limit().saturating_sub(300));
     if want < 1100 {
-        eprintln!("NOTE: open-file limit {}: using {want} attack connections", fd_limit());
+        eprintln!(
+            "NOTE: open-file limit {}: using {want} attack connections",
+            fd_limit()
+        );
     }
     let mut held = Vec::with_capacity(want);
     for _ in 0..want {
         let mut s = tcp_from(ATTACKER, relay.addr).await.expect("connect");
         // a head that never ends (the relay may already have closed this one: ignore errors)
-        let _ = s.write_all(b"POST /x HTTP/1.1\r\nHost: a\r\nX-Slow: ").await;
+        let _ = s
+            .write_all(b"POST /x HTTP/1.1\r\nHost: a\r\nX-Slow: ")
+            .await;
         held.push(s);
     }
     honest_user_is_served(&relay).await;
@@ -59,10 +64,18 @@ async fn slow_request_heads_do_not_starve_honest_users() {
     // timeout; every attack connection is closed too (over the per-address limit at once,
     // the rest by the timeout).
     let mut half = tcp_from(HONEST, relay.addr).await.unwrap();
-    half.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n").await.unwrap();
+    half.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n")
+        .await
+        .unwrap();
     let mut silent = tcp_from(HONEST, relay.addr).await.unwrap();
-    assert!(closed_within(&mut half, Duration::from_secs(10)).await, "half-sent head closed");
-    assert!(closed_within(&mut silent, Duration::from_secs(10)).await, "silent connection closed");
+    assert!(
+        closed_within(&mut half, Duration::from_secs(10)).await,
+        "half-sent head closed"
+    );
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(10)).await,
+        "silent connection closed"
+    );
     let checks = held
         .iter_mut()
         .map(|s| closed_within(s, Duration::from_secs(10)));
@@ -98,7 +111,8 @@ async fn slow_uploads_do_not_block_honest_bodies() {
                 }
                 let _ = s.write_all(b" ").await;
                 let mut buf = [0u8; 256];
-                if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(1), s.read(&mut buf)).await
+                if let Ok(Ok(n)) =
+                    tokio::time::timeout(Duration::from_millis(1), s.read(&mut buf)).await
                     && n > 0
                 {
                     *answer = String::from_utf8_lossy(&buf[..n]).into_owned();
@@ -118,7 +132,10 @@ async fn slow_uploads_do_not_block_honest_bodies() {
     assert_eq!(r.status(), 200);
     let answers = dribble.await.unwrap();
     for a in &answers {
-        assert!(a.starts_with("HTTP/1.1 408"), "slow upload answered 408: {a:?}");
+        assert!(
+            a.starts_with("HTTP/1.1 408"),
+            "slow upload answered 408: {a:?}"
+        );
     }
 }
 
@@ -151,12 +168,20 @@ async fn stuck_subscribers_of_large_events_stay_within_the_memory_budget() {
         }
         stuck.push(s);
         for _ in 0..3 {
-            let r = attacker.post(&chan).body(body.clone()).send().await.unwrap();
+            let r = attacker
+                .post(&chan)
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
             accepted += usize::from(r.status() == 200);
             peak = peak.max(relay.rss());
         }
     }
-    assert!(accepted >= 24, "most large events were accepted: {accepted}");
+    assert!(
+        accepted >= 24,
+        "most large events were accepted: {accepted}"
+    );
     honest_user_is_served(&relay).await;
     peak = peak.max(relay.rss());
     eprintln!("peak RSS {} MiB (budget {} MiB)", peak >> 20, BUDGET >> 20);
@@ -181,7 +206,10 @@ async fn stuck_subscribers_of_large_events_stay_within_the_memory_budget() {
         if m.lines().any(|l| l == "hookrelay_subscribers 0") {
             break;
         }
-        assert!(Instant::now() < end, "stuck subscribers still connected:\n{m}");
+        assert!(
+            Instant::now() < end,
+            "stuck subscribers still connected:\n{m}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     drop(stuck);

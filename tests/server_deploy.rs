@@ -156,8 +156,7 @@ fn start_nginx(nginx: &Path, dir: &Path, upstream: std::net::SocketAddr) -> (Pro
     }
     let proc = Proc::spawn(
         "nginx",
-        cmd
-            .arg("-p")
+        cmd.arg("-p")
             .arg(dir)
             .arg("-e")
             .arg(dir.join("logs/error.log"))
@@ -220,8 +219,13 @@ async fn forward_and_smee_client_deliver_through_nginx() {
     let target = common::Recorder::start().await;
     let _forward = Proc::spawn(
         "hookrelay forward",
-        Command::new(BIN)
-            .args(["forward", &chan, &target.url("/hook"), "--json", "--no-store"]),
+        Command::new(BIN).args([
+            "forward",
+            &chan,
+            &target.url("/hook"),
+            "--json",
+            "--no-store",
+        ]),
         dir.path().join("forward.out"),
     );
     let mut expected = 1;
@@ -231,12 +235,9 @@ async fn forward_and_smee_client_deliver_through_nginx() {
             expected = 2;
             Some(Proc::spawn(
                 "smee-client",
-                Command::new("node").arg(js).args([
-                    "-u",
-                    &chan,
-                    "-t",
-                    &smee_target.url("/smee"),
-                ]),
+                Command::new("node")
+                    .arg(js)
+                    .args(["-u", &chan, "-t", &smee_target.url("/smee")]),
                 dir.path().join("smee.out"),
             ))
         }
@@ -258,7 +259,11 @@ async fn forward_and_smee_client_deliver_through_nginx() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let got = target.wait_for(1, Duration::from_secs(20)).await;
-    assert_eq!(&got[0].body[..], body.as_bytes(), "byte-exact through nginx");
+    assert_eq!(
+        &got[0].body[..],
+        body.as_bytes(),
+        "byte-exact through nginx"
+    );
     assert_eq!(got[0].path, "/hook/hooks");
     assert_eq!(got[0].header("x-github-event"), Some("push"));
     if expected == 2 {
@@ -291,7 +296,13 @@ async fn forward_token_subscribes_to_a_relay_that_requires_one() {
     let _forward = Proc::spawn(
         "hookrelay forward",
         Command::new(BIN)
-            .args(["forward", &chan, &target.url("/hook"), "--json", "--no-store"])
+            .args([
+                "forward",
+                &chan,
+                &target.url("/hook"),
+                "--json",
+                "--no-store",
+            ])
             .env("HOOKRELAY_TOKEN", "s3cret-two"),
         dir.path().join("forward.out"),
     );

@@ -56,8 +56,7 @@ async fn the_stream_is_utf8_with_line_separators_escaped() {
         assert_eq!(v["body"]["s"], text, "the escapes decode to the same text");
         assert_eq!(v["x-evil"], "a\u{85}id: x");
     }
-    let d = hookrelay::wire::decode_event(&exact_last(&chan, &c, &body).await, usize::MAX)
-        .unwrap();
+    let d = hookrelay::wire::decode_event(&exact_last(&chan, &c, &body).await, usize::MAX).unwrap();
     assert_eq!(&d.request.body[..], body.as_bytes(), "exact body unchanged");
     server.shutdown().await;
 }
@@ -92,7 +91,12 @@ async fn dot_segments_and_connect_are_refused_and_a_trailing_slash_subscribes() 
     .await;
     assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
     // dots inside a segment are fine
-    let r = c.post(format!("{chan}/v1.2/a..b")).body("{}").send().await.unwrap();
+    let r = c
+        .post(format!("{chan}/v1.2/a..b"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let ev = sse.next_non_ping().await;
     let v: serde_json::Value = serde_json::from_str(&ev.data).unwrap();
@@ -128,7 +132,9 @@ async fn health_readiness_and_metrics_after_known_traffic() {
     let path = chan.strip_prefix(&base).unwrap();
     let answer = raw(
         server.local_addr(),
-        &format!("POST {path}/../x HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"),
+        &format!(
+            "POST {path}/../x HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        ),
     )
     .await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");

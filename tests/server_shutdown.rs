@@ -46,7 +46,10 @@ async fn sigterm_tells_subscribers_answers_senders_and_exits() {
         if m.lines().any(|l| l == "hookrelay_body_bytes 9") {
             break;
         }
-        assert!(Instant::now() < end, "the relay never saw the body start:\n{m}");
+        assert!(
+            Instant::now() < end,
+            "the relay never saw the body start:\n{m}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
@@ -87,6 +90,12 @@ async fn sigterm_tells_subscribers_answers_senders_and_exits() {
     // no longer accepting
     assert!(tcp_from(HONEST, relay.addr).await.is_err());
     let log = relay.log();
-    assert!(log.contains("route=\"publish\"") || log.contains("route=publish"), "access log: {log}");
-    assert!(log.contains("client=127.0.0.1"), "access log has the client address: {log}");
+    assert!(
+        log.contains("route=\"publish\"") || log.contains("route=publish"),
+        "access log: {log}"
+    );
+    assert!(
+        log.contains("client=127.0.0.1"),
+        "access log has the client address: {log}"
+    );
 }

@@ -29,7 +29,10 @@ async fn lenient_accept_and_smee_headers() {
     ] {
         let mut s = Sse::connect_accept(&chan, accept, &[]).await;
         let h = &s.response_headers;
-        assert_eq!(h["content-type"], "text/event-stream; charset=utf-8", "{accept}");
+        assert_eq!(
+            h["content-type"], "text/event-stream; charset=utf-8",
+            "{accept}"
+        );
         assert_eq!(h["cache-control"], "no-cache");
         assert_eq!(h["x-accel-buffering"], "no");
         assert_eq!(h["connection"], "keep-alive");

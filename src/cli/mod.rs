@@ -117,7 +117,12 @@ pub struct ForwardArgs {
     #[arg(long)]
     pub newest_first: bool,
     /// Subscriber token for a relay run with `serve --subscriber-tokens` (never logged).
-    #[arg(long, env = "HOOKRELAY_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    #[arg(
+        long,
+        env = "HOOKRELAY_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     pub token: Option<String>,
     #[command(flatten)]
     pub verify: VerifyOpts,

@@ -101,7 +101,12 @@ pub struct RedisArgs {
     /// Keep webhooks in Redis streams (redis://[user:password@]host:port[/db], or
     /// unix:///path): every instance on the same Redis serves every channel, and a sender gets
     /// its 2xx only once Redis stored the webhook (503 while Redis is unreachable).
-    #[arg(long = "redis", env = "HOOKRELAY_REDIS_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long = "redis",
+        env = "HOOKRELAY_REDIS_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub url: Option<String>,
     /// Webhooks each channel's stream keeps at most (trimmed approximately).
     #[arg(long = "redis-max-len", default_value_t = 10_000)]
@@ -138,13 +143,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             SocketAddr::from(([127, 0, 0, 1], port))
         }
     };
-    let subscriber_tokens = match &args.subscriber_tokens {
-        Some(path) => Some(
-            SubscriberTokens::load(path)
-                .with_context(|| format!("cannot read subscriber tokens from {}", path.display()))?,
-        ),
-        None => None,
-    };
+    let subscriber_tokens =
+        match &args.subscriber_tokens {
+            Some(path) => Some(SubscriberTokens::load(path).with_context(|| {
+                format!("cannot read subscriber tokens from {}", path.display())
+            })?),
+            None => None,
+        };
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls_config(cert, key)?),
         _ => None,
@@ -228,9 +233,7 @@ fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ServerConfi
 /// A size: bytes, or with a suffix KiB, MiB, GiB (also K, M, G, KB, MB, GB as binary units).
 pub fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: usize = num
         .parse()

@@ -210,7 +210,10 @@ mod tests {
         let a = c.connect(ip("127.0.0.2")).unwrap();
         let _b = c.connect(ip("127.0.0.2")).unwrap();
         assert!(c.connect(ip("127.0.0.2")).is_none());
-        assert!(c.connect(ip("127.0.0.1")).is_some(), "other addresses unaffected");
+        assert!(
+            c.connect(ip("127.0.0.1")).is_some(),
+            "other addresses unaffected"
+        );
         drop(a);
         assert!(c.connect(ip("127.0.0.2")).is_some());
         for _ in 0..5 {
@@ -224,12 +227,12 @@ mod tests {
 
     #[test]
     fn forwarded_for_is_read_only_from_trusted_proxies() {
-        let c = Clients::new(
-            ClientLimits::default(),
-            vec!["10.0.0.0/8".parse().unwrap()],
-        );
+        let c = Clients::new(ClientLimits::default(), vec!["10.0.0.0/8".parse().unwrap()]);
         let mut h = HeaderMap::new();
-        h.insert("x-forwarded-for", "1.2.3.4, 5.6.7.8, 10.0.0.9".parse().unwrap());
+        h.insert(
+            "x-forwarded-for",
+            "1.2.3.4, 5.6.7.8, 10.0.0.9".parse().unwrap(),
+        );
         assert_eq!(c.client_ip(ip("10.0.0.1"), &h), ip("5.6.7.8"));
         assert_eq!(c.client_ip(ip("9.9.9.9"), &h), ip("9.9.9.9"));
         h.insert("x-forwarded-for", "nonsense".parse().unwrap());

@@ -77,7 +77,12 @@ pub(crate) const FRAMES_KEPT: usize = 4;
 
 impl Event {
     /// An event read back from a shared store (not in any ring of this process).
-    pub(crate) fn stored(seq: u64, id: String, received_at_ms: i64, request: WebhookRequest) -> Event {
+    pub(crate) fn stored(
+        seq: u64,
+        id: String,
+        received_at_ms: i64,
+        request: WebhookRequest,
+    ) -> Event {
         Event {
             seq,
             id,
@@ -252,9 +257,7 @@ impl Hub {
             if st.channels.len() >= self.limits.max_channels {
                 evict_idle(st, &self.limits);
             }
-            if st.channels.len() >= self.limits.max_channels
-                && matches!(who, Creator::Subscriber)
-            {
+            if st.channels.len() >= self.limits.max_channels && matches!(who, Creator::Subscriber) {
                 let oldest = st
                     .channels
                     .iter()

@@ -13,8 +13,8 @@ use http_body_util::BodyExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::AppState;
-use super::client::Clients;
 use super::backend::BackendError;
+use super::client::Clients;
 use super::hub::HubError;
 use super::metrics::Refusal;
 use super::routes::{Resp, refused, text};

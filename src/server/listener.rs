@@ -85,7 +85,9 @@ pub(crate) async fn serve(
                 Some(acceptor) => {
                     match tokio::time::timeout(policy.header_timeout, acceptor.accept(io)).await {
                         Ok(Ok(tls)) => serve_conn(tls, peer, app, &policy, stop).await,
-                        Ok(Err(e)) => tracing::debug!(client = %peer, error = %e, "TLS handshake failed"),
+                        Ok(Err(e)) => {
+                            tracing::debug!(client = %peer, error = %e, "TLS handshake failed")
+                        }
                         Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
                     }
                 }

@@ -119,7 +119,9 @@ mod tests {
         let f = accounted("x".repeat(10), p);
         let mut shed = false;
         assert!(
-            m.frame_room(700 << 10, wait, || shed = true).await.is_none(),
+            m.frame_room(700 << 10, wait, || shed = true)
+                .await
+                .is_none(),
             "a second large frame waits, then gives up"
         );
         assert!(shed, "cached frames are shed first");

@@ -95,7 +95,11 @@ impl Metrics {
             "Subscriptions refused (limits, authentication)",
             m.subscribers_refused.clone(),
         );
-        registry.register("subscribers", "Open subscriber streams", m.subscribers.clone());
+        registry.register(
+            "subscribers",
+            "Open subscriber streams",
+            m.subscribers.clone(),
+        );
         registry.register("channels", "Channels alive", m.channels.clone());
         registry.register(
             "retained_bytes",
@@ -170,7 +174,10 @@ mod tests {
             frame_bytes: 0,
             body_bytes: 0,
         });
-        assert!(text.contains("hookrelay_webhooks_accepted_total 2"), "{text}");
+        assert!(
+            text.contains("hookrelay_webhooks_accepted_total 2"),
+            "{text}"
+        );
         assert!(
             text.contains("hookrelay_webhooks_refused_total{reason=\"rate_limited\"} 1"),
             "{text}"

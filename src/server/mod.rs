@@ -39,12 +39,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use auth::SubscriberTokens;
+use backend::Backend;
 pub use backend::redis::RedisConfig;
 pub use client::ClientLimits;
 pub use hub::HubError;
-pub use ipnet::IpNet;
-use backend::Backend;
 use hub::{Hub, HubLimits};
+pub use ipnet::IpNet;
 
 /// Configuration of a relay server. Every limit bounds memory whatever senders and
 /// subscribers do; [`Default`] gives values fit for a developer machine.
@@ -279,10 +279,7 @@ impl RelayServer {
             max_connections: cfg.max_connections,
             header_timeout: cfg.timeouts.header,
             write_timeout: cfg.timeouts.write,
-            tls: cfg
-                .tls
-                .clone()
-                .map(tokio_rustls::TlsAcceptor::from),
+            tls: cfg.tls.clone().map(tokio_rustls::TlsAcceptor::from),
             clients: Arc::clone(&clients),
         };
         let task = tokio::spawn(listener::serve(

@@ -120,7 +120,10 @@ async fn route(st: &Arc<AppState>, client: IpAddr, req: Request) -> (&'static st
     // `/chan` and `/chan/` are the same channel for subscribing and the help page
     if (sub.is_empty() || sub == "/") && method == Method::GET {
         if accepts(req.headers(), "text/event-stream") {
-            return ("subscribe", subscribe(st, channel, req.headers(), req.uri()).await);
+            return (
+                "subscribe",
+                subscribe(st, channel, req.headers(), req.uri()).await,
+            );
         }
         if accepts(req.headers(), "text/html") {
             return (
@@ -134,11 +137,20 @@ async fn route(st: &Arc<AppState>, client: IpAddr, req: Request) -> (&'static st
     }
     if *st.shutdown.borrow() {
         st.metrics.refused(Refusal::shutting_down);
-        return ("publish", refused_with(StatusCode::SERVICE_UNAVAILABLE, "the relay is shutting down; retry shortly\n"));
+        return (
+            "publish",
+            refused_with(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the relay is shutting down; retry shortly\n",
+            ),
+        );
     }
     let channel = channel.to_string();
     let sub = sub.to_string();
-    ("publish", ingest::ingest(st, channel, sub, client, req).await)
+    (
+        "publish",
+        ingest::ingest(st, channel, sub, client, req).await,
+    )
 }
 
 /// Whether a path has a `.` or `..` segment (also percent-encoded): such paths mean other
@@ -240,7 +252,10 @@ async fn subscribe(
         return r;
     }
     if *st.shutdown.borrow() {
-        return refused_with(StatusCode::SERVICE_UNAVAILABLE, "the relay is shutting down\n");
+        return refused_with(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the relay is shutting down\n",
+        );
     }
     let extended = headers
         .get(wire::WIRE_HEADER)

@@ -32,7 +32,11 @@ pub(crate) const SHUTDOWN: &[u8] =
 pub(crate) const EVENT_STREAM: &str = "text/event-stream; charset=utf-8";
 
 /// Build the streaming response for a registered subscription.
-pub(crate) fn response(mut sub: Box<dyn Cursor>, extended: bool, st: Arc<AppState>) -> Response<Body> {
+pub(crate) fn response(
+    mut sub: Box<dyn Cursor>,
+    extended: bool,
+    st: Arc<AppState>,
+) -> Response<Body> {
     let ping_interval = st.cfg.ping_interval;
     let mut shutdown = st.shutdown.clone();
     let body = async_stream::stream! {

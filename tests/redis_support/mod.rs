@@ -21,7 +21,11 @@ impl TestRedis {
     /// Start one, or `None` (with a visible SKIP) where `redis-server` is not installed;
     /// under `CI=true` a missing `redis-server` fails the test.
     pub fn start(test: &str) -> Option<TestRedis> {
-        if Command::new("redis-server").arg("--version").output().is_err() {
+        if Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
                 "redis-server is missing under CI=true (.ci/run installs it)"
@@ -186,7 +190,10 @@ impl Instance {
             if got.as_ref().ok() == Some(&status) {
                 return;
             }
-            assert!(Instant::now() < end, "/readyz never answered {status}: {got:?}");
+            assert!(
+                Instant::now() < end,
+                "/readyz never answered {status}: {got:?}"
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }

@@ -197,6 +197,10 @@ pub async fn honest_user_is_served(relay: &Serve) {
         false
     })
     .await;
-    assert_eq!(got, Ok(true), "honest subscriber got the webhook within 3 s");
+    assert_eq!(
+        got,
+        Ok(true),
+        "honest subscriber got the webhook within 3 s"
+    );
     assert!(started.elapsed() < ANSWER * 3);
 }

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::StreamRangeReply;
-use redis::{IntoConnectionInfo, ProtocolVersion, PushKind, PushInfo, Script, Value};
+use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Script, Value};
 use serde_json::json;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -177,7 +177,10 @@ impl RedisBackend {
             )
         };
         let info = cfg.url.as_str().into_connection_info().map_err(bad)?;
-        let settings = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
         let client = redis::Client::open(info.set_redis_settings(settings)).map_err(bad)?;
         let shared = Arc::new(Shared {
             local: Mutex::new(Local::default()),
@@ -320,10 +323,10 @@ impl Backend for RedisBackend {
                         }),
                 };
                 if ch.subscribers >= self.limits.max_subscribers_per_channel {
-                    return Err(
-                        HubError::TooManySubscribers(self.limits.max_subscribers_per_channel)
-                            .into(),
-                    );
+                    return Err(HubError::TooManySubscribers(
+                        self.limits.max_subscribers_per_channel,
+                    )
+                    .into());
                 }
                 ch.subscribers += 1;
                 ch.wake.subscribe()
@@ -399,7 +402,12 @@ impl Backend for RedisBackend {
     }
 
     fn subscriber_count(&self) -> usize {
-        self.shared.lock().channels.values().map(|c| c.subscribers).sum()
+        self.shared
+            .lock()
+            .channels
+            .values()
+            .map(|c| c.subscribers)
+            .sum()
     }
 
     fn channel_count(&self) -> usize {
@@ -474,7 +482,10 @@ impl RedisCursor {
         let mut prev = after;
         for entry in reply.ids {
             let Some(stored) = decode(&entry.id, entry.map) else {
-                tracing::warn!(id = entry.id, "skipping a stream entry that is not a webhook");
+                tracing::warn!(
+                    id = entry.id,
+                    "skipping a stream entry that is not a webhook"
+                );
                 continue;
             };
             if events.is_empty() && !std::mem::take(&mut self.skip_first_gap) {

@@ -86,7 +86,8 @@ impl Pos {
     /// Parse `<ms>-<n>` (decimal digits only).
     pub fn parse(raw: &str) -> Option<Pos> {
         let (ms, n) = raw.trim().split_once('-')?;
-        let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+        let digits =
+            |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
         if !digits(ms) || !digits(n) {
             return None;
         }
@@ -102,7 +103,10 @@ impl Pos {
 }
 
 /// The field/value pairs of one webhook's entry. The body is stored as its bytes.
-pub(crate) fn entry_fields(req: &WebhookRequest, received_at_ms: i64) -> [(&'static str, Bytes); 6] {
+pub(crate) fn entry_fields(
+    req: &WebhookRequest,
+    received_at_ms: i64,
+) -> [(&'static str, Bytes); 6] {
     let headers = serde_json::to_vec(&req.headers).unwrap_or_else(|_| b"[]".to_vec());
     [
         ("t", Bytes::from(received_at_ms.to_string())),
