@@ -194,6 +194,16 @@ async fn wait_subscribers(relay: &Serve, n: usize) {
     }
 }
 
+#[test]
+fn the_readme_shows_the_tested_recipe() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(
+        readme.contains(RECIPE),
+        "README's nginx location block differs from the test's"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forward_and_smee_client_deliver_through_nginx() {
     let Some(nginx) = nginx_path() else {
@@ -315,4 +325,83 @@ async fn forward_token_subscribes_to_a_relay_that_requires_one() {
     let out = std::fs::read_to_string(dir.path().join("forward.out")).unwrap();
     assert!(!out.contains("s3cret"), "the token is never printed: {out}");
     assert!(!relay.log().contains("s3cret"), "nor logged by the relay");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_speaks_tls_with_a_certificate_and_key() {
+    use futures_util::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !made {
+        return missing("openssl (to make a test certificate)").unwrap_or(());
+    }
+    let relay = Serve::start(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    assert!(relay.url.starts_with("https://"), "{}", relay.url);
+    hookrelay::tls::install_provider();
+    let root = reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
+    let c = reqwest::Client::builder()
+        .add_root_certificate(root)
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let chan = relay.channel();
+    let sub = c
+        .get(&chan)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sub.status(), 200);
+    let mut stream = sub.bytes_stream();
+    let r = c
+        .post(&chan)
+        .body(r#"{"over":"tls"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut seen = Vec::new();
+    let got = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(Ok(b)) = stream.next().await {
+            seen.extend_from_slice(&b);
+            if seen.windows(3).any(|w| w == b"tls") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(got, Ok(true), "event over TLS");
+    // plain HTTP on the TLS port is not served
+    let plain = reqwest::Client::new()
+        .get(chan.replace("https://", "http://"))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await;
+    assert!(plain.is_err() || !plain.unwrap().status().is_success());
 }

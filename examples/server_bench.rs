@@ -1,0 +1,317 @@
+//! The relay servers side by side on loopback, in one run: `hookrelay serve` and the real
+//! smee.io server (`../shared/anchors/servers/run-smee-server.sh`, needs node and npm).
+//!
+//! ```text
+//! cargo run --example server_bench -- [--events 5000] [--idle 10000] [--hookrelay target/debug/hookrelay]
+//! ```
+//!
+//! For each server: webhooks/s accepted (POSTs answered, 64 concurrent senders with keep-alive)
+//! and streamed to 1 and to 100 subscribers (until every subscriber has every event), then the
+//! server's RSS with `--idle` idle subscribers (100 channels). All load comes from one address,
+//! so hookrelay runs with its per-address limits raised (`--rate 0` and so on).
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// Webhooks per throughput phase.
+    #[arg(long, default_value_t = 5000)]
+    events: usize,
+    /// Idle subscribers for the memory phase.
+    #[arg(long, default_value_t = 10_000)]
+    idle: usize,
+    /// The hookrelay binary (default: next to this example, `target/<profile>/hookrelay`).
+    #[arg(long)]
+    hookrelay: Option<std::path::PathBuf>,
+    /// The smee.io server script.
+    #[arg(
+        long,
+        default_value = "../../shared/anchors/servers/run-smee-server.sh"
+    )]
+    smee_script: std::path::PathBuf,
+    /// Port for the smee.io server (it cannot pick its own).
+    #[arg(long, default_value_t = 3999)]
+    smee_port: u16,
+    /// Skip the smee.io server.
+    #[arg(long)]
+    no_smee: bool,
+}
+
+struct Server {
+    name: &'static str,
+    child: Child,
+    base: String,
+    addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+fn start_hookrelay(bin: &std::path::Path) -> Server {
+    let mut child = Command::new(bin)
+        .args(["serve", "--listen", "127.0.0.1:0", "--rate", "0"])
+        .args([
+            "--max-connections",
+            "30000",
+            "--max-connections-per-addr",
+            "30000",
+        ])
+        .args([
+            "--max-subscribers",
+            "30000",
+            "--channels-per-addr",
+            "1000000",
+        ])
+        .env("HOOKRELAY_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start hookrelay serve");
+    let err = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(err).lines();
+    let base = loop {
+        let line = lines.next().expect("serve printed its address").unwrap();
+        if let Some(rest) = line.split("relay listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let addr = base.trim_start_matches("http://").parse().unwrap();
+    Server {
+        name: "hookrelay serve",
+        child,
+        base,
+        addr,
+    }
+}
+
+async fn start_smee(script: &std::path::Path, port: u16) -> Option<Server> {
+    let child = Command::new("bash")
+        .arg(script)
+        .env("PORT", port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let base = format!("http://127.0.0.1:{port}");
+    let server = Server {
+        name: "smee.io server",
+        child,
+        addr: format!("127.0.0.1:{port}").parse().unwrap(),
+        base,
+    };
+    // first start installs its dependencies (npm ci): allow two minutes
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < end {
+        if let Ok(r) = c.get(format!("{}/new", server.base)).send().await
+            && r.status().as_u16() == 307
+        {
+            return Some(server);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    None
+}
+
+fn channel(base: &str) -> String {
+    format!("{base}/{}", hookrelay::server::new_channel_name())
+}
+
+/// Subscribe with a raw connection; returns once `ready` arrived, counting data events (frames
+/// without an `event:` line) into `count` in the background (then the reader task owns the
+/// connection), else returns the idle connection.
+async fn subscriber(addr: SocketAddr, path: String, count: Option<Arc<AtomicUsize>>) -> Sub {
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 16 * 1024];
+    while !buf.windows(12).any(|w| w == b"event: ready") {
+        let n = s.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "stream closed before ready");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let Some(count) = count else {
+        return Sub::Idle(s);
+    };
+    let ready_end = buf.windows(12).position(|w| w == b"event: ready").unwrap();
+    let rest = buf.split_off(ready_end);
+    let (mut r, w) = s.into_split();
+    Sub::Counting(tokio::spawn(async move {
+        let _keep = w;
+        // data events = frame ends ("\n\n") minus named events ("event: " lines), counted
+        // with memchr's fast search across chunk boundaries (a 7-byte carry)
+        let ends = memchr::memmem::Finder::new(b"\n\n");
+        let named = memchr::memmem::Finder::new(b"event: ");
+        let (mut frames, mut events) = (0usize, 0usize);
+        let mut window = rest;
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            frames += ends.find_iter(&window).count();
+            events += named.find_iter(&window).count();
+            count.store(frames.saturating_sub(events), Ordering::Relaxed);
+            let carry = window.len().saturating_sub(6);
+            window.drain(..carry);
+            // what the carry already counted must not count twice
+            frames -= ends.find_iter(&window).count();
+            events -= named.find_iter(&window).count();
+            match r.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => window.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }))
+}
+
+enum Sub {
+    Idle(#[allow(dead_code)] tokio::net::TcpStream),
+    Counting(tokio::task::JoinHandle<()>),
+}
+
+impl Drop for Sub {
+    fn drop(&mut self) {
+        if let Sub::Counting(task) = self {
+            task.abort();
+        }
+    }
+}
+
+/// One throughput phase: `subs` subscribers on a fresh channel, `n` webhooks from 64 senders.
+/// Returns (accepted/s, streamed events/s per subscriber).
+async fn throughput(server: &Server, subs: usize, n: usize) -> (f64, f64) {
+    let chan = channel(&server.base);
+    let path = chan.strip_prefix(&server.base).unwrap().to_string();
+    let counts: Vec<Arc<AtomicUsize>> = (0..subs).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+    let total = |c: &[Arc<AtomicUsize>]| c.iter().map(|a| a.load(Ordering::Relaxed)).sum::<usize>();
+    let mut readers = Vec::new();
+    for count in &counts {
+        readers.push(subscriber(server.addr, path.clone(), Some(Arc::clone(count))).await);
+    }
+    let c = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+    let body = format!("{{\"action\":\"opened\",\"pad\":\"{}\"}}", "x".repeat(900));
+    let start = Instant::now();
+    let ok: usize = futures_util::stream::iter(0..n)
+        .map(|_| {
+            let c = c.clone();
+            let chan = chan.clone();
+            let body = body.clone();
+            async move {
+                c.post(&chan)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success()) as usize
+            }
+        })
+        .buffer_unordered(64)
+        .fold(0, |a, b| async move { a + b })
+        .await;
+    let accepted = start.elapsed();
+    let want = ok * subs;
+    let end = Instant::now() + Duration::from_secs(120);
+    while total(&counts) < want && Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let streamed = start.elapsed();
+    let got = total(&counts);
+    drop(readers);
+    if ok < n || got < want {
+        eprintln!(
+            "  {}: {ok}/{n} accepted, {got}/{want} deliveries",
+            server.name
+        );
+    }
+    (
+        ok as f64 / accepted.as_secs_f64(),
+        got as f64 / subs as f64 / streamed.as_secs_f64(),
+    )
+}
+
+/// RSS of the server with `idle` idle subscribers (100 per channel).
+async fn idle_rss(server: &Server, idle: usize) -> (f64, f64) {
+    let pid = server.child.id();
+    let before = rss_mib(pid);
+    let mut held = Vec::with_capacity(idle);
+    let mut path = String::new();
+    for i in 0..idle {
+        if i % 100 == 0 {
+            path = channel(&server.base)
+                .strip_prefix(&server.base)
+                .unwrap()
+                .to_string();
+        }
+        held.push(subscriber(server.addr, path.clone(), None).await);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await; // let the server settle before reading
+    let with = rss_mib(pid);
+    drop(held);
+    (before, with)
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    hookrelay::tls::install_provider();
+    let bin = args.hookrelay.clone().unwrap_or_else(|| {
+        let exe = std::env::current_exe().unwrap();
+        exe.parent().unwrap().parent().unwrap().join("hookrelay")
+    });
+    let mut servers = vec![start_hookrelay(&bin)];
+    if !args.no_smee {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(&args.smee_script);
+        match start_smee(&script, args.smee_port).await {
+            Some(s) => servers.push(s),
+            None => eprintln!(
+                "smee.io server did not start ({}); measuring hookrelay only",
+                script.display()
+            ),
+        }
+    }
+    println!(
+        "| server | accepted/s (1 sub) | streamed/s (1 sub) | accepted/s (100 subs) | streamed/s per sub (100 subs) | RSS idle | RSS with {} idle subs |",
+        args.idle
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for s in &servers {
+        let (a1, s1) = throughput(s, 1, args.events).await;
+        let (a100, s100) = throughput(s, 100, args.events).await;
+        let (before, with) = idle_rss(s, args.idle).await;
+        println!(
+            "| {} | {a1:.0} | {s1:.0} | {a100:.0} | {s100:.0} | {before:.1} MiB | {with:.1} MiB |",
+            s.name
+        );
+    }
+}
