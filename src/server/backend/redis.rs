@@ -176,6 +176,12 @@ impl RedisBackend {
                 format!("invalid Redis URL {}: {e}", cfg.redacted_url()),
             )
         };
+        if cfg.max_len == 0 || cfg.max_age < Duration::from_secs(1) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "invalid relay configuration: Redis max_len must be at least 1 and max_age at least 1 s",
+            ));
+        }
         let info = cfg.url.as_str().into_connection_info().map_err(bad)?;
         let settings = info
             .redis_settings()
@@ -379,7 +385,13 @@ impl Backend for RedisBackend {
                     let last = last.unwrap_or(Pos::START);
                     match cursor.place {
                         Place::After(pos) if pos <= last => {}
-                        _ => cursor.place = Place::After(last),
+                        Place::After(pos) => {
+                            // an id past the channel's newest: the stream started again since
+                            // (it expired, or Redis lost it), so what followed it may be gone
+                            cursor.restart_gap = Some(reset_gap(pos, last));
+                            cursor.place = Place::After(last);
+                        }
+                        Place::Fresh => cursor.place = Place::After(last),
                     }
                 }
                 // Redis is down: resolved on the first read that works
@@ -510,6 +522,21 @@ impl RedisCursor {
     }
 }
 
+/// The gap of a subscriber whose place is in a stream that started again: how many events
+/// it missed is unknown. Its id is `next` (resuming from it does not announce it again).
+fn reset_gap(after: Pos, next: Pos) -> Gap {
+    Gap {
+        id: next.id(),
+        data: json!({
+            "reason": "stream_reset",
+            "message": "the channel's stream started again (it expired, or Redis lost its data); events this subscriber had not received may be gone",
+            "missed_after": after.id(),
+            "missed_before": next.id(),
+            "missed": null,
+        }),
+    }
+}
+
 /// The gap between a subscriber's place and the first entry the stream still has after it.
 fn gap_before(after: Pos, first: Pos) -> Option<Gap> {
     if first.n == after.n + 1 {
@@ -523,13 +550,7 @@ fn gap_before(after: Pos, first: Pos) -> Option<Gap> {
     if first.n <= after.n {
         return Some(Gap {
             id,
-            data: json!({
-                "reason": "stream_reset",
-                "message": "the channel's stream started again (it expired, or Redis lost its data); events this subscriber had not received may be gone",
-                "missed_after": after.id(),
-                "missed_before": first.id(),
-                "missed": null,
-            }),
+            ..reset_gap(after, first)
         });
     }
     Some(Gap {

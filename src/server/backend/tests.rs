@@ -311,3 +311,31 @@ async fn redis_down_refuses_publishes_and_recovers() {
     let (_, got) = drain(&mut c).await;
     assert_eq!(got, ["/p/2"]);
 }
+
+#[tokio::test]
+async fn redis_lost_its_data_a_resuming_subscriber_is_told() {
+    let Some(mut r) = TestRedis::start("redis_lost_its_data_a_resuming_subscriber_is_told") else {
+        return;
+    };
+    let b = redis(&r).await;
+    let old = b.publish("r", req(1), 0, IP).await.unwrap();
+    r.restart(); // no persistence: the stream is gone
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let new = loop {
+        if let Ok(id) = b.publish("r", req(2), 0, IP).await {
+            break id;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never stored again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // the old id is now past the channel's newest only if the counter restarted below it
+    let mut c = b.subscribe("r", Some(&old)).await.unwrap();
+    let (batches, got) = drain(&mut c).await;
+    let restart = c.restart_gap();
+    let gap = restart
+        .as_ref()
+        .or_else(|| batches.first().and_then(|b| b.gap.as_ref()))
+        .expect("the lost stream is announced");
+    assert_eq!(gap.data["reason"], "stream_reset", "{gap:?}");
+    assert!(got.is_empty() || got == ["/p/2"], "{got:?} (new id {new})");
+}
