@@ -136,22 +136,29 @@ fn push_json_str(out: &mut String, s: &str) {
     out.push_str(&Value::String(s.to_string()).to_string());
 }
 
-/// Write the smee `body`. A JSON body is written as the sender's own bytes (validated, not
-/// re-serialized: fast and small for large payloads), its line breaks turned into spaces so
-/// the event stays on one line (in valid JSON, CR and LF can only be whitespace between
-/// tokens); other bodies become the value [`smee_body`] gives.
+/// Bodies at least this large that are JSON with line breaks are not re-serialized (parsing
+/// them into a value takes several times their size in memory): their line breaks become
+/// spaces instead (in valid JSON, CR and LF can only be whitespace between tokens).
+const RAW_JSON_BYTES: usize = 64 * 1024;
+
+/// Write the smee `body`. A JSON body with no line breaks (or a large one, see
+/// [`RAW_JSON_BYTES`]) is written as the sender's own bytes (validated, not re-serialized:
+/// fast for large payloads); other JSON is re-serialized compactly so the event stays on one
+/// line.
 fn push_smee_body(out: &mut String, req: &WebhookRequest) {
-    let raw_ok =
-        !req.body.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(&req.body).is_ok();
+    let breaks = memchr::memchr2(b'\n', b'\r', &req.body).is_some();
+    let raw_ok = !req.body.is_empty()
+        && (!breaks || req.body.len() >= RAW_JSON_BYTES)
+        && serde_json::from_slice::<serde::de::IgnoredAny>(&req.body).is_ok();
     if raw_ok && let Ok(text) = std::str::from_utf8(&req.body) {
         let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
-        if memchr::memchr2(b'\n', b'\r', text.as_bytes()).is_none() {
-            out.push_str(text);
-        } else {
+        if breaks {
             out.extend(text.chars().map(|c| match c {
                 '\n' | '\r' => ' ',
                 c => c,
             }));
+        } else {
+            out.push_str(text);
         }
         return;
     }
@@ -526,6 +533,31 @@ mod tests {
         r.body = Bytes::from_static(b"{\"a\":");
         let v: Value = serde_json::from_str(&encode_event(&r, 1, false)).unwrap();
         assert_eq!(v["body"], "{\"a\":");
+    }
+
+    #[test]
+    fn line_separators_are_escaped_and_large_pretty_json_kept_raw() {
+        let mut r = sample();
+        r.headers = vec![("x-evil".into(), "a\u{85}id: x".into())];
+        r.body = Bytes::from("{\"s\":\"\u{2028}\u{2029}\u{85}ą\"}".to_string());
+        for extended in [false, true] {
+            let data = encode_event(&r, 1, extended);
+            assert!(!data.contains(['\u{85}', '\u{2028}', '\u{2029}']), "{data}");
+            assert!(data.contains("\\u2028\\u2029\\u0085ą"), "{data}");
+            let v: Value = serde_json::from_str(&data).unwrap();
+            assert_eq!(v["x-evil"], "a\u{85}id: x");
+            assert_eq!(v["body"]["s"], "\u{2028}\u{2029}\u{85}ą");
+        }
+        let pretty = format!("{{\n  \"pad\": \"{}\"\r\n}}\n", "x".repeat(RAW_JSON_BYTES));
+        r.body = Bytes::from(pretty);
+        let data = encode_event(&r, 1, false);
+        assert!(!data.contains(['\n', '\r']));
+        assert!(
+            data.contains("\"body\":{   \"pad\": \""),
+            "kept as sent, breaks as spaces"
+        );
+        let v: Value = serde_json::from_str(&data).unwrap();
+        assert_eq!(v["body"]["pad"].as_str().unwrap().len(), RAW_JSON_BYTES);
     }
 
     #[test]

@@ -191,3 +191,86 @@ async fn subscriber_tokens_guard_subscribing_not_sending() {
     assert!(ev.data.contains("token needed to send"));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_subscriber_that_cannot_keep_up_is_cut_off_and_resumes_with_last_event_id() {
+    let server = start(|cfg| {
+        cfg.max_body_bytes = 256 * 1024;
+        cfg.memory_budget = 4 << 20; // rings 2 MiB
+        cfg.timeouts.write = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let chan = server.new_channel();
+    let path = chan.strip_prefix(&server.base_url()).unwrap().to_string();
+    let c = client();
+    // a subscriber that reads its `ready` and then nothing
+    let mut stuck = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    stuck
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nhost: x\r\naccept: text/event-stream\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    while !got.windows(12).any(|w| w == b"event: ready") {
+        let n = tokio::time::timeout(WAIT, stuck.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&buf[..n]);
+    }
+    // 60 events of 200 KiB: far more than the socket buffers and the rings hold
+    let body = format!("{{\"pad\":\"{}\"}}", "x".repeat(200 * 1024));
+    let mut last = String::new();
+    for _ in 0..60 {
+        last = post_json(&c, &chan, &body).await;
+    }
+    // the relay cuts it off (write timeout / no room for its frames): wait for the end
+    let end = tokio::time::Instant::now() + WAIT;
+    loop {
+        match tokio::time::timeout_at(end, stuck.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("the stuck subscriber was never disconnected"),
+        }
+    }
+    // the last complete event it received
+    let text = String::from_utf8_lossy(&got);
+    let complete: Vec<&str> = text
+        .split("\n\n")
+        .filter(|f| f.contains("\ndata: ") && !f.contains("event: "))
+        .filter_map(|f| f.lines().find_map(|l| l.strip_prefix("id: ")))
+        .collect();
+    assert!(complete.len() < 60, "it was cut off before the end");
+    let seq = |id: &str| id.rsplit_once('-').unwrap().1.parse::<u64>().unwrap();
+    let resume_from = complete.last().map_or(0, |id| seq(id));
+    // resume: a gap for what the ring dropped, then the rest, ending with the last event
+    let epoch = last.rsplit_once('-').unwrap().0.to_string();
+    let last_id = format!("{epoch}-{resume_from}");
+    let mut sse = subscribe_ready(&chan, &[("last-event-id", last_id.as_str())]).await;
+    let first = sse.next_non_ping().await;
+    let mut next = resume_from + 1;
+    if first.event.as_deref() == Some("gap") {
+        let gap: serde_json::Value = serde_json::from_str(&first.data).unwrap();
+        assert_eq!(gap["missed_from"], format!("{epoch}-{next}"));
+        next += gap["missed"].as_u64().unwrap();
+    } else {
+        assert_eq!(first.id.as_deref().map(seq), Some(next));
+        next += 1;
+    }
+    while next <= seq(&last) {
+        let ev = sse.next_non_ping().await;
+        assert_eq!(
+            ev.id.as_deref().map(seq),
+            Some(next),
+            "in order, nothing twice"
+        );
+        next += 1;
+    }
+    server.shutdown().await;
+}

@@ -183,6 +183,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         subscriber_tokens,
         tls,
         redis: args.redis.config(),
+        access_log: true,
         ..ServerConfig::default()
     };
     let server = RelayServer::start(cfg)

@@ -97,6 +97,9 @@ pub struct ServerConfig {
     /// Keep webhooks in Redis streams shared by several instances instead of this process's
     /// rings (see `backend/redis.rs`). Default none (memory).
     pub redis: Option<RedisConfig>,
+    /// Log one line per request (client address, method, route, status, time) at `info`
+    /// (target `hookrelay::access`); otherwise at `debug`. Default off; `serve` turns it on.
+    pub access_log: bool,
 }
 
 /// Timeouts of requests and connections.
@@ -150,6 +153,7 @@ impl Default for ServerConfig {
             subscriber_tokens: None,
             tls: None,
             redis: None,
+            access_log: false,
         }
     }
 }

@@ -38,15 +38,12 @@ async fn dispatch(State(st): State<Arc<AppState>>, req: Request) -> Resp {
     let client = st.clients.client_ip(peer, req.headers());
     let method = req.method().clone();
     let (kind, resp) = route(&st, client, req).await;
-    tracing::info!(
-        target: "hookrelay::access",
-        %client,
-        method = %method,
-        route = kind,
-        status = resp.status().as_u16(),
-        ms = started.elapsed().as_millis() as u64,
-        "request"
-    );
+    let (status, ms) = (resp.status().as_u16(), started.elapsed().as_millis() as u64);
+    if st.cfg.access_log {
+        tracing::info!(target: "hookrelay::access", %client, %method, route = kind, status, ms, "request");
+    } else {
+        tracing::debug!(target: "hookrelay::access", %client, %method, route = kind, status, ms, "request");
+    }
     resp
 }
 
