@@ -260,6 +260,7 @@ impl RelayServer {
                     max_channels: cfg.max_channels,
                     max_subscribers_per_channel: cfg.max_subscribers_per_channel,
                     batch: cfg.subscriber_queue,
+                    publish_channel_ttl: cfg.publish_channel_ttl,
                 },
             )?),
         };

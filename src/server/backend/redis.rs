@@ -26,7 +26,7 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::redis_store::{Keys, PUBLISH_LUA, Pos, decode, entry_fields};
+use super::redis_store::{Keys, PUBLISH_LUA, Pos, SUBSCRIBED_LUA, decode, entry_fields};
 use super::{Backend, BackendError, BoxFut, Cursor};
 use crate::delivery::WebhookRequest;
 use crate::server::hub::{Batch, Event, Gap, HubError, parse_event_id};
@@ -35,6 +35,8 @@ use crate::server::hub::{Batch, Event, Gap, HubError, parse_event_id};
 pub(crate) const POLL: Duration = Duration::from_secs(2);
 /// How often the health task pings Redis.
 const HEALTH_EVERY: Duration = Duration::from_secs(1);
+/// How often channels with subscribers here get their expiry renewed.
+const REFRESH_EVERY: Duration = Duration::from_secs(60);
 /// Entries this large make the next read take one entry at a time (bounds a subscriber's
 /// memory: `XRANGE` cannot limit bytes).
 const LARGE_ENTRY: usize = 256 * 1024;
@@ -79,6 +81,8 @@ pub(crate) struct LocalLimits {
     pub max_channels: usize,
     pub max_subscribers_per_channel: usize,
     pub batch: usize,
+    /// How long a channel nobody subscribed to lives after its last webhook.
+    pub publish_channel_ttl: Duration,
 }
 
 /// Channels this instance has subscribers on, and their wake-ups.
@@ -162,6 +166,7 @@ pub(crate) struct RedisBackend {
     cfg: RedisConfig,
     limits: LocalLimits,
     script: Script,
+    subscribed: Script,
     shared: Arc<Shared>,
     health_task: JoinHandle<()>,
 }
@@ -209,13 +214,19 @@ impl RedisBackend {
             .set_automatic_resubscription();
         let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(bad)?;
         let keys = Keys::new(&cfg.key_prefix);
-        let health_task = tokio::spawn(health(conn.clone(), keys.notify(), Arc::clone(&shared)));
+        let health_task = tokio::spawn(health(
+            conn.clone(),
+            keys.clone(),
+            cfg.max_age,
+            Arc::clone(&shared),
+        ));
         Ok(RedisBackend {
             conn,
             keys,
             cfg,
             limits,
             script: Script::new(PUBLISH_LUA),
+            subscribed: Script::new(SUBSCRIBED_LUA),
             shared,
             health_task,
         })
@@ -233,7 +244,8 @@ impl RedisBackend {
             .arg(self.cfg.max_len)
             .arg(self.cfg.max_age.as_millis() as u64)
             .arg(self.keys.notify())
-            .arg(channel);
+            .arg(channel)
+            .arg(self.limits.publish_channel_ttl.as_millis().max(1000) as u64);
         for (field, value) in entry_fields(request, received_at_ms) {
             inv.arg(field).arg(&value[..]);
         }
@@ -241,13 +253,15 @@ impl RedisBackend {
         inv.invoke_async(&mut conn).await
     }
 
-    /// The channel's newest id, if it has webhooks.
-    async fn last_pos(&self, channel: &str) -> redis::RedisResult<Option<Pos>> {
+    /// Mark the channel subscribed (it keeps `max_age`), and return its newest id.
+    async fn mark_subscribed(&self, channel: &str) -> redis::RedisResult<Option<Pos>> {
         let mut conn = self.conn.clone();
-        let last: Option<String> = redis::cmd("HGET")
-            .arg(self.keys.meta(channel))
-            .arg("last_id")
-            .query_async(&mut conn)
+        let last: Option<String> = self
+            .subscribed
+            .key(self.keys.stream(channel))
+            .key(self.keys.meta(channel))
+            .arg(self.cfg.max_age.as_millis() as u64)
+            .invoke_async(&mut conn)
             .await?;
         Ok(last.as_deref().and_then(Pos::parse))
     }
@@ -261,7 +275,12 @@ impl Drop for RedisBackend {
 
 /// Ping Redis every second (readiness, and reconnecting the manager), and subscribe to the
 /// announce channel once it answers (the manager resubscribes after reconnects itself).
-async fn health(mut conn: ConnectionManager, notify: String, shared: Arc<Shared>) {
+/// Every [`REFRESH_EVERY`] it keeps the channels this instance has subscribers on alive (a
+/// quiet channel with a subscriber must not expire under it).
+async fn health(mut conn: ConnectionManager, keys: Keys, max_age: Duration, shared: Arc<Shared>) {
+    let notify = keys.notify();
+    let refresh = Script::new(SUBSCRIBED_LUA);
+    let mut last_refresh = tokio::time::Instant::now();
     let mut subscribed = false;
     let mut tick = tokio::time::interval(HEALTH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -281,6 +300,22 @@ async fn health(mut conn: ConnectionManager, notify: String, shared: Arc<Shared>
             shared.wake_all.send_modify(|n| *n = n.wrapping_add(1));
         }
         shared.health.ok();
+        if last_refresh.elapsed() >= REFRESH_EVERY {
+            last_refresh = tokio::time::Instant::now();
+            let names: Vec<String> = shared.lock().channels.keys().cloned().collect();
+            for name in names {
+                let r: redis::RedisResult<Option<String>> = refresh
+                    .key(keys.stream(&name))
+                    .key(keys.meta(&name))
+                    .arg(max_age.as_millis() as u64)
+                    .invoke_async(&mut conn)
+                    .await;
+                if let Err(e) = r {
+                    shared.health.failed(&e);
+                    break;
+                }
+            }
+        }
     }
 }
 
@@ -379,7 +414,7 @@ impl Backend for RedisBackend {
             }
             // A fresh subscriber starts after the newest webhook now; one resuming from an id
             // ahead of the channel (not ours) is fresh too.
-            match self.last_pos(channel).await {
+            match self.mark_subscribed(channel).await {
                 Ok(last) => {
                     self.shared.health.ok();
                     let last = last.unwrap_or(Pos::START);

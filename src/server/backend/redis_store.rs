@@ -22,8 +22,12 @@ use crate::delivery::WebhookRequest;
 /// the channel's metadata and announces it. Atomic (one script), so ids stay in order whatever
 /// instance publishes.
 ///
-/// KEYS: stream, meta. ARGV: max_len, max_age_ms, notify channel, channel name, then the
-/// entry's field/value pairs.
+/// A channel nobody ever subscribed to expires `publish_ttl` after its last webhook (so senders
+/// cannot fill Redis with channels nobody reads); a subscribed one (`subscribed` in its meta)
+/// `max_age` after.
+///
+/// KEYS: stream, meta. ARGV: max_len, max_age_ms, notify channel, channel name, publish_ttl_ms,
+/// then the entry's field/value pairs.
 pub(crate) const PUBLISH_LUA: &str = r#"
 local t = redis.call('TIME')
 local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -31,7 +35,7 @@ local last = tonumber(redis.call('HGET', KEYS[2], 'last_ms') or '0')
 if ms < last then ms = last end
 local n = redis.call('HINCRBY', KEYS[2], 'seq', 1)
 local id = string.format('%.0f-%d', ms, n)
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], id, unpack(ARGV, 5))
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], id, unpack(ARGV, 6))
 local age = tonumber(ARGV[2])
 if ms > age then
   redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', ms - age))
@@ -40,10 +44,26 @@ local now = string.format('%.0f', ms)
 redis.call('HSET', KEYS[2], 'last_ms', now, 'last_id', id, 'last_used', now)
 redis.call('HSETNX', KEYS[2], 'created', now)
 local ttl = math.ceil(age / 1000)
+if not redis.call('HGET', KEYS[2], 'subscribed') then
+  ttl = math.min(ttl, math.ceil(tonumber(ARGV[5]) / 1000))
+end
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[2], ttl)
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 return id
+"#;
+
+/// Marks a channel subscribed and keeps it (and its stream) `max_age`; returns its newest id.
+/// KEYS: stream, meta. ARGV: max_age_ms.
+pub(crate) const SUBSCRIBED_LUA: &str = r#"
+local t = redis.call('TIME')
+local now = string.format('%.0f', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+redis.call('HSET', KEYS[2], 'subscribed', '1', 'last_used', now)
+redis.call('HSETNX', KEYS[2], 'created', now)
+local ttl = math.ceil(tonumber(ARGV[1]) / 1000)
+redis.call('EXPIRE', KEYS[2], ttl)
+redis.call('EXPIRE', KEYS[1], ttl)
+return redis.call('HGET', KEYS[2], 'last_id')
 "#;
 
 /// The key names of one relay deployment.

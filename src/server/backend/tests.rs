@@ -127,6 +127,7 @@ async fn redis(r: &TestRedis) -> Arc<dyn Backend> {
                 max_channels: 10,
                 max_subscribers_per_channel: 2,
                 batch: 100,
+                publish_channel_ttl: Duration::from_secs(60),
             },
         )
         .unwrap(),
@@ -338,4 +339,43 @@ async fn redis_lost_its_data_a_resuming_subscriber_is_told() {
         .expect("the lost stream is announced");
     assert_eq!(gap.data["reason"], "stream_reset", "{gap:?}");
     assert!(got.is_empty() || got == ["/p/2"], "{got:?} (new id {new})");
+}
+
+#[tokio::test]
+async fn redis_channels_nobody_subscribed_to_expire_sooner() {
+    let Some(r) = TestRedis::start("redis_channels_nobody_subscribed_to_expire_sooner") else {
+        return;
+    };
+    let b = redis(&r).await;
+    b.publish("p", req(1), 0, IP).await.unwrap();
+    let _sub = b.subscribe("s", None).await.unwrap();
+    b.publish("s", req(1), 0, IP).await.unwrap();
+    let mut conn = ::redis::Client::open(r.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let ttl = |key: &'static str| {
+        let mut conn = conn.clone();
+        async move {
+            ::redis::cmd("TTL")
+                .arg(key)
+                .query_async::<i64>(&mut conn)
+                .await
+                .unwrap()
+        }
+    };
+    let (p, s) = (
+        ttl("hookrelay:stream:p").await,
+        ttl("hookrelay:stream:s").await,
+    );
+    assert!((1..=60).contains(&p), "publish-only: {p}");
+    assert!(s > 3600, "subscribed: {s}");
+    let created: Option<String> = ::redis::cmd("HGET")
+        .arg("hookrelay:meta:s")
+        .arg("created")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(created.is_some(), "channel metadata lives in Redis");
 }
