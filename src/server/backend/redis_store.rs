@@ -33,6 +33,17 @@ local t = redis.call('TIME')
 local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local last = tonumber(redis.call('HGET', KEYS[2], 'last_ms') or '0')
 if ms < last then ms = last end
+if last == 0 and redis.call('EXISTS', KEYS[1]) == 1 then
+  -- the metadata is gone but the stream is not (evicted or deleted): continue after its top
+  local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+  local tms, tn = string.match(top[1] and top[1][1] or '', '^(%d+)-(%d+)$')
+  if tms then
+    if tonumber(tms) > ms then ms = tonumber(tms) end
+    if tonumber(redis.call('HGET', KEYS[2], 'seq') or '0') < tonumber(tn) then
+      redis.call('HSET', KEYS[2], 'seq', tn)
+    end
+  end
+end
 local n = redis.call('HINCRBY', KEYS[2], 'seq', 1)
 local id = string.format('%.0f-%d', ms, n)
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], id, unpack(ARGV, 6))

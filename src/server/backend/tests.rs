@@ -379,3 +379,27 @@ async fn redis_channels_nobody_subscribed_to_expire_sooner() {
         .unwrap();
     assert!(created.is_some(), "channel metadata lives in Redis");
 }
+
+#[tokio::test]
+async fn redis_stream_without_its_metadata_continues_after_its_newest_entry() {
+    let Some(r) = TestRedis::start("redis_stream_without_its_metadata") else {
+        return;
+    };
+    let b = redis(&r).await;
+    let first = b.publish("m", req(1), 0, IP).await.unwrap();
+    let mut conn = ::redis::Client::open(r.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: i64 = ::redis::cmd("DEL")
+        .arg("hookrelay:meta:m")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let second = b.publish("m", req(2), 0, IP).await.unwrap();
+    let mut c = b.subscribe("m", Some(&first)).await.unwrap();
+    let (batches, got) = drain(&mut c).await;
+    assert!(batches.iter().all(|b| b.gap.is_none()), "{second}");
+    assert_eq!(got, ["/p/2"]);
+}
