@@ -13,6 +13,8 @@
 //! (the help pages), `listener.rs` (connections: limits, timeouts, TLS, graceful shutdown),
 //! `client.rs` (per-address limits), `memory.rs` (the memory budget), `metrics.rs`
 //! (`/metrics`), `auth.rs` (optional subscriber tokens).
+//! `backend/` keeps accepted webhooks: this process's rings (`hub.rs`), or Redis streams
+//! shared by several instances (`--redis`).
 //!
 //! Header names reach subscribers lower-cased and grouped by name in first-arrival order
 //! (what `http::HeaderMap` keeps); values, repeats, the body, sub-path and query are exact.

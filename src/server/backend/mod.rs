@@ -11,6 +11,7 @@
 
 pub(crate) mod memory;
 pub(crate) mod redis;
+mod redis_cursor;
 mod redis_store;
 #[cfg(test)]
 mod tests;
