@@ -48,10 +48,10 @@ pub struct ServeArgs {
     #[arg(long, default_value = "32MiB", value_parser = parse_size)]
     pub max_body_bytes_per_addr: usize,
     /// Requests per second per client address on average (0: no limit).
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 100)]
     pub rate: u32,
     /// Requests per client address in a burst.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 1000)]
     pub burst: u32,
     /// Channels one client address may create by publishing to a channel nobody subscribed to.
     #[arg(long, default_value_t = 32)]

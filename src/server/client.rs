@@ -20,9 +20,9 @@ pub struct ClientLimits {
     pub connections: usize,
     /// Most body bytes one address may be sending at once. Default 32 MiB.
     pub body_bytes: usize,
-    /// Requests per second one address may make on average; 0 turns the limit off. Default 50.
+    /// Requests per second one address may make on average; 0 turns the limit off. Default 100.
     pub requests_per_second: u32,
-    /// Requests one address may make in a burst. Default 200.
+    /// Requests one address may make in a burst. Default 1000.
     pub burst: u32,
     /// Channels one sender address may create by publishing to a name nobody subscribed to.
     /// Default 32.
@@ -47,8 +47,8 @@ impl Default for ClientLimits {
         ClientLimits {
             connections: 64,
             body_bytes: 32 * 1024 * 1024,
-            requests_per_second: 50,
-            burst: 200,
+            requests_per_second: 100,
+            burst: 1000,
             channels: 32,
         }
     }

@@ -431,7 +431,8 @@ impl Hub {
     pub fn drop_cached_frames(&self) {
         let st = self.lock();
         for ch in st.channels.values() {
-            for ev in ch.ring.iter().rev().take(FRAMES_KEPT) {
+            // all of them: a lagging subscriber may have cached frames of older events too
+            for ev in &ch.ring {
                 if let Ok(mut frames) = ev.frames.try_lock() {
                     *frames = [None, None];
                 }
