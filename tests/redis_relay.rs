@@ -141,16 +141,29 @@ fn seq_of(r: &common::Received) -> usize {
 
 /// Post `x-seq: seq` to `url`; whether it got a 2xx.
 async fn post_seq(http: &reqwest::Client, url: &str, seq: usize) -> bool {
-    http.post(url)
-        .header("content-type", "application/json")
-        .header("x-seq", seq.to_string())
-        .body(format!(
-            r#"{{"seq":{seq},"pad":"{}"}}"#,
-            "x".repeat(seq % 200)
-        ))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
+    post_seq_to(http, &[url], seq).await
+}
+
+/// Post `x-seq: seq` to the first of `urls` that takes the connection (a request that never
+/// reached a relay is safe to send to the next, as a load balancer does); whether it got a 2xx.
+async fn post_seq_to(http: &reqwest::Client, urls: &[&str], seq: usize) -> bool {
+    for url in urls {
+        let r = http
+            .post(*url)
+            .header("content-type", "application/json")
+            .header("x-seq", seq.to_string())
+            .body(format!(
+                r#"{{"seq":{seq},"pad":"{}"}}"#,
+                "x".repeat(seq % 200)
+            ))
+            .send()
+            .await;
+        match r {
+            Err(e) if e.is_connect() => continue,
+            r => return r.is_ok_and(|r| r.status().is_success()),
+        }
+    }
+    false
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,15 +183,17 @@ async fn instances_killed_mid_burst_every_accepted_event_once_in_order() {
         &store.path().join("s.sqlite"),
         &[],
     );
-    // the sender alternates between the instances (a load balancer); a request that fails is
-    // not retried (it was not accepted), the next one goes to the other instance
+    // the sender alternates between the instances (a load balancer: an instance that does not
+    // take the connection is skipped); a request cut off by a kill is not retried (it was not
+    // accepted: it may or may not arrive)
     let http = common::http();
     let sender = tokio::spawn(async move {
         let mut accepted = Vec::new();
         let mut failed = Vec::new();
         let urls = [url_a, url_b];
         for seq in 0..BURST {
-            if post_seq(&http, &urls[seq % 2], seq).await {
+            let (first, other) = (&urls[seq % 2], &urls[(seq + 1) % 2]);
+            if post_seq_to(&http, &[first, other], seq).await {
                 accepted.push(seq);
             } else {
                 failed.push(seq);
@@ -196,7 +211,7 @@ async fn instances_killed_mid_burst_every_accepted_event_once_in_order() {
     a.restart();
     let (accepted, failed) = tokio::time::timeout(WAIT, sender).await.unwrap().unwrap();
     assert!(
-        accepted.len() + failed.len() == BURST && failed.len() < BURST / 4,
+        accepted.len() + failed.len() == BURST && failed.len() <= 10,
         "{} accepted, failed: {failed:?}",
         accepted.len()
     );
