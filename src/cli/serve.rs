@@ -9,7 +9,9 @@ use anyhow::Context;
 use clap::Args;
 
 use super::forward::shutdown_signal;
-use crate::server::{ClientLimits, IpNet, RelayServer, ServerConfig, SubscriberTokens, Timeouts};
+use crate::server::{
+    ClientLimits, IpNet, RedisConfig, RelayServer, ServerConfig, SubscriberTokens, Timeouts,
+};
 
 /// `hookrelay serve`. The defaults suit a public relay; every limit is per process.
 #[derive(Debug, Args, Clone)]
@@ -89,6 +91,43 @@ pub struct ServeArgs {
     /// TLS private key (PEM).
     #[arg(long, requires = "tls_cert", value_name = "PEM")]
     pub tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+}
+
+/// A shared relay: several `serve` instances keeping webhooks in one Redis.
+#[derive(Debug, Args, Clone)]
+pub struct RedisArgs {
+    /// Keep webhooks in Redis streams (redis://[user:password@]host:port[/db], or
+    /// unix:///path): every instance on the same Redis serves every channel, and a sender gets
+    /// its 2xx only once Redis stored the webhook (503 while Redis is unreachable).
+    #[arg(
+        long = "redis",
+        env = "HOOKRELAY_REDIS_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub url: Option<String>,
+    /// Webhooks each channel's stream keeps at most (trimmed approximately).
+    #[arg(long = "redis-max-len", default_value_t = 10_000)]
+    pub max_len: usize,
+    /// Webhooks older than this are trimmed; a channel idle this long is deleted.
+    #[arg(long = "redis-max-age", value_parser = humantime::parse_duration, default_value = "24h")]
+    pub max_age: Duration,
+    /// Prefix of every Redis key (several relays may share one Redis).
+    #[arg(long = "redis-prefix", default_value = "hookrelay")]
+    pub prefix: String,
+}
+
+impl RedisArgs {
+    fn config(&self) -> Option<RedisConfig> {
+        let url = self.url.as_ref()?;
+        let mut cfg = RedisConfig::new(url.clone());
+        cfg.max_len = self.max_len;
+        cfg.max_age = self.max_age;
+        cfg.key_prefix = self.prefix.clone();
+        Some(cfg)
+    }
 }
 
 /// `hookrelay serve`.
@@ -143,6 +182,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         trust_proxy: args.trust_proxy,
         subscriber_tokens,
         tls,
+        redis: args.redis.config(),
         access_log: true,
         ..ServerConfig::default()
     };

@@ -76,6 +76,24 @@ pub(crate) struct Event {
 pub(crate) const FRAMES_KEPT: usize = 4;
 
 impl Event {
+    /// An event read back from a shared store (not in any ring of this process).
+    pub(crate) fn stored(
+        seq: u64,
+        id: String,
+        received_at_ms: i64,
+        request: WebhookRequest,
+    ) -> Event {
+        Event {
+            seq,
+            id,
+            received_at_ms,
+            size: Event::size_of(&request),
+            request,
+            gseq: 0,
+            frames: Mutex::new([None, None]),
+        }
+    }
+
     fn size_of(req: &WebhookRequest) -> usize {
         let headers: usize = req
             .headers

@@ -13,6 +13,7 @@ use http_body_util::BodyExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::AppState;
+use super::backend::BackendError;
 use super::client::Clients;
 use super::hub::HubError;
 use super::metrics::Refusal;
@@ -125,7 +126,7 @@ pub(crate) async fn ingest(
         body,
     };
     let size = request.body.len();
-    match st.hub.publish(&channel, request, now_ms(), client) {
+    match st.hub.publish(&channel, request, now_ms(), client).await {
         Ok(id) => {
             st.metrics.accepted();
             tracing::debug!(id, size, "webhook published");
@@ -142,12 +143,20 @@ pub(crate) async fn ingest(
             );
             r
         }
-        Err(e) => {
+        Err(BackendError::Refused(e)) => {
             st.metrics.refused(match e {
                 HubError::SenderQuota(_) => Refusal::channel_quota,
                 _ => Refusal::too_many_channels,
             });
             refused(e)
+        }
+        Err(e @ BackendError::Unavailable) => {
+            // never a 2xx for a webhook that was not stored (the backend logs the outage once)
+            st.metrics.refused(Refusal::store_unavailable);
+            let mut r = text(StatusCode::SERVICE_UNAVAILABLE, &format!("{e}\n"));
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            r
         }
     }
 }

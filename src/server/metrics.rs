@@ -22,6 +22,7 @@ pub(crate) enum Refusal {
     bad_path,
     method,
     shutting_down,
+    store_unavailable,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -13,11 +13,14 @@
 //! (the help pages), `listener.rs` (connections: limits, timeouts, TLS, graceful shutdown),
 //! `client.rs` (per-address limits), `memory.rs` (the memory budget), `metrics.rs`
 //! (`/metrics`), `auth.rs` (optional subscriber tokens).
+//! `backend/` keeps accepted webhooks: this process's rings (`hub.rs`), or Redis streams
+//! shared by several instances (`--redis`).
 //!
 //! Header names reach subscribers lower-cased and grouped by name in first-arrival order
 //! (what `http::HeaderMap` keeps); values, repeats, the body, sub-path and query are exact.
 
 mod auth;
+mod backend;
 mod client;
 mod hub;
 mod ingest;
@@ -38,6 +41,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use auth::SubscriberTokens;
+use backend::Backend;
+pub use backend::redis::RedisConfig;
 pub use client::ClientLimits;
 pub use hub::HubError;
 use hub::{Hub, HubLimits};
@@ -91,6 +96,9 @@ pub struct ServerConfig {
     pub subscriber_tokens: Option<SubscriberTokens>,
     /// Serve HTTPS with this TLS configuration. Default none (plain HTTP).
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Keep webhooks in Redis streams shared by several instances instead of this process's
+    /// rings (see `backend/redis.rs`). Default none (memory).
+    pub redis: Option<RedisConfig>,
     /// Log one line per request (client address, method, route, status, time) at `info`
     /// (target `hookrelay::access`); otherwise at `debug`. Default off; `serve` turns it on.
     pub access_log: bool,
@@ -146,6 +154,7 @@ impl Default for ServerConfig {
             trust_proxy: Vec::new(),
             subscriber_tokens: None,
             tls: None,
+            redis: None,
             access_log: false,
         }
     }
@@ -189,7 +198,8 @@ impl ServerConfig {
 
 /// Shared state of the HTTP handlers.
 pub(crate) struct AppState {
-    pub hub: Arc<Hub>,
+    /// Where accepted webhooks are kept (memory rings or Redis streams).
+    pub hub: Arc<dyn Backend>,
     pub cfg: ServerConfig,
     pub local_addr: SocketAddr,
     /// Flips to `true` on shutdown: streams end.
@@ -211,7 +221,7 @@ pub struct RelayServer {
     /// The serve task (taken by [`RelayServer::shutdown`]).
     task: Option<JoinHandle<()>>,
     janitor: JoinHandle<()>,
-    hub: Arc<Hub>,
+    hub: Arc<dyn Backend>,
     grace: Duration,
 }
 
@@ -231,20 +241,31 @@ impl RelayServer {
         let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
         let local_addr = listener.local_addr()?;
         let memory = memory::Memory::new(cfg.memory_budget);
-        let hub = Arc::new(Hub::new(
-            HubLimits {
-                max_channels: cfg.max_channels,
-                max_subscribers_per_channel: cfg.max_subscribers_per_channel,
-                ring_len: cfg.ring_len,
-                ring_bytes: cfg.ring_bytes,
-                retained_bytes_total: memory.ring,
-                batch: cfg.subscriber_queue,
-                channel_idle_ttl: cfg.channel_idle_ttl,
-                publish_channel_ttl: cfg.publish_channel_ttl,
-                channels_per_sender: cfg.per_client.channels,
-            },
-            new_epoch(),
-        ));
+        let hub: Arc<dyn Backend> = match &cfg.redis {
+            None => Arc::new(backend::memory::MemoryBackend::new(Hub::new(
+                HubLimits {
+                    max_channels: cfg.max_channels,
+                    max_subscribers_per_channel: cfg.max_subscribers_per_channel,
+                    ring_len: cfg.ring_len,
+                    ring_bytes: cfg.ring_bytes,
+                    retained_bytes_total: memory.ring,
+                    batch: cfg.subscriber_queue,
+                    channel_idle_ttl: cfg.channel_idle_ttl,
+                    publish_channel_ttl: cfg.publish_channel_ttl,
+                    channels_per_sender: cfg.per_client.channels,
+                },
+                new_epoch(),
+            ))),
+            Some(redis) => Arc::new(backend::redis::RedisBackend::new(
+                redis.clone(),
+                backend::redis::LocalLimits {
+                    max_channels: cfg.max_channels,
+                    max_subscribers_per_channel: cfg.max_subscribers_per_channel,
+                    batch: cfg.subscriber_queue,
+                    publish_channel_ttl: cfg.publish_channel_ttl,
+                },
+            )?),
+        };
         let clients = Arc::new(client::Clients::new(
             cfg.per_client.clone(),
             cfg.trust_proxy.clone(),
@@ -283,7 +304,7 @@ impl RelayServer {
         let scheme = if cfg.tls.is_some() { "https" } else { "http" };
         tracing::info!(
             url = %format!("{scheme}://{local_addr}"),
-            epoch = hub.epoch(),
+            store = %hub.describe(),
             "relay listening on {scheme}://{local_addr} (new channel: {scheme}://{local_addr}/new)"
         );
         Ok(RelayServer {
@@ -301,7 +322,7 @@ impl RelayServer {
     /// gets everything its channels still hold (the embedded relay uses it, so a webhook sent
     /// before the subscription is up is not lost).
     pub fn start_event_id(&self) -> String {
-        format!("{}-0", self.hub.epoch())
+        self.hub.start_event_id()
     }
 
     /// The bound address (the real port when `listen` had port 0).
@@ -354,7 +375,7 @@ impl Drop for RelayServer {
 
 /// Periodically drop idle channels so their rings do not hold memory forever, and forget
 /// rate-limit state of addresses gone quiet.
-async fn janitor(hub: Arc<Hub>, clients: Arc<client::Clients>, ttl: Duration) {
+async fn janitor(hub: Arc<dyn Backend>, clients: Arc<client::Clients>, ttl: Duration) {
     let every = (ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(300));
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -13,6 +13,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
+use super::backend::BackendError;
 use super::hub::HubError;
 use super::listener::Peer;
 use super::metrics::{Refusal, Sample};
@@ -116,7 +117,10 @@ async fn route(st: &Arc<AppState>, client: IpAddr, req: Request) -> (&'static st
     // `/chan` and `/chan/` are the same channel for subscribing and the help page
     if (sub.is_empty() || sub == "/") && method == Method::GET {
         if accepts(req.headers(), "text/event-stream") {
-            return ("subscribe", subscribe(st, channel, &req));
+            return (
+                "subscribe",
+                subscribe(st, channel, req.headers(), req.uri()).await,
+            );
         }
         if accepts(req.headers(), "text/html") {
             return (
@@ -156,10 +160,13 @@ fn has_dot_segment(path: &str) -> bool {
     })
 }
 
-/// `GET /readyz`: 200 while accepting, 503 once shutting down.
+/// `GET /readyz`: 200 while accepting, 503 once shutting down or while the event store
+/// (Redis) is unreachable.
 fn ready(st: &AppState) -> Resp {
     if *st.shutdown.borrow() {
         text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+    } else if !st.hub.ready() {
+        text(StatusCode::SERVICE_UNAVAILABLE, "event store unreachable\n")
     } else {
         text(StatusCode::OK, "ready\n")
     }
@@ -221,8 +228,12 @@ fn new_channel(st: &AppState, method: &Method, headers: &HeaderMap) -> Resp {
 }
 
 /// `GET /{channel}` with `Accept: text/event-stream`: the SSE stream.
-fn subscribe(st: &Arc<AppState>, channel: &str, req: &Request) -> Resp {
-    let headers = req.headers();
+async fn subscribe(
+    st: &Arc<AppState>,
+    channel: &str,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+) -> Resp {
     if let Some(tokens) = &st.cfg.subscriber_tokens
         && !tokens.allows(headers)
     {
@@ -246,14 +257,13 @@ fn subscribe(st: &Arc<AppState>, channel: &str, req: &Request) -> Resp {
     let extended = headers
         .get(wire::WIRE_HEADER)
         .is_some_and(|v| v.as_bytes().trim_ascii() == b"1")
-        || req
-            .uri()
+        || uri
             .query()
             .is_some_and(|q| q.split('&').any(|p| p == wire::WIRE_QUERY));
     let last_id = headers
         .get("last-event-id")
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    match st.hub.subscribe(channel, last_id.as_deref()) {
+    match st.hub.subscribe(channel, last_id.as_deref()).await {
         Ok(sub) => {
             tracing::debug!(
                 channel,
@@ -265,7 +275,10 @@ fn subscribe(st: &Arc<AppState>, channel: &str, req: &Request) -> Resp {
         }
         Err(e) => {
             st.metrics.subscription_refused();
-            refused(e)
+            match e {
+                BackendError::Refused(e) => refused(e),
+                e => refused_with(StatusCode::SERVICE_UNAVAILABLE, &format!("{e}\n")),
+            }
         }
     }
 }

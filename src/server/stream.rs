@@ -10,7 +10,8 @@ use axum::http::{HeaderValue, Response, StatusCode, header};
 use bytes::Bytes;
 
 use super::AppState;
-use super::hub::{Event, Gap, Subscription};
+use super::backend::Cursor;
+use super::hub::{Event, Gap};
 use crate::wire;
 
 /// Bodies at least this large are encoded on a blocking thread (JSON parsing of big bodies
@@ -31,12 +32,16 @@ pub(crate) const SHUTDOWN: &[u8] =
 pub(crate) const EVENT_STREAM: &str = "text/event-stream; charset=utf-8";
 
 /// Build the streaming response for a registered subscription.
-pub(crate) fn response(mut sub: Subscription, extended: bool, st: Arc<AppState>) -> Response<Body> {
+pub(crate) fn response(
+    mut sub: Box<dyn Cursor>,
+    extended: bool,
+    st: Arc<AppState>,
+) -> Response<Body> {
     let ping_interval = st.cfg.ping_interval;
     let mut shutdown = st.shutdown.clone();
     let body = async_stream::stream! {
         yield Ok::<Bytes, Infallible>(Bytes::from_static(READY));
-        if let Some(gap) = sub.restart_gap.take() {
+        if let Some(gap) = sub.restart_gap() {
             st.metrics.gap();
             yield Ok(gap_frame(&gap));
         }
@@ -48,7 +53,7 @@ pub(crate) fn response(mut sub: Subscription, extended: bool, st: Arc<AppState>)
                 yield Ok(Bytes::from_static(SHUTDOWN));
                 break;
             }
-            let batch = sub.take();
+            let batch = sub.take().await;
             let busy = batch.gap.is_some() || !batch.events.is_empty();
             if let Some(gap) = batch.gap {
                 st.metrics.gap();

@@ -5,6 +5,7 @@
 
 mod cli_support;
 mod common;
+mod redis_support;
 mod serve_support;
 mod server_support;
 mod tui_common;
@@ -21,6 +22,9 @@ mod output_props;
 mod port_diff;
 mod port_fixtures;
 mod readme;
+mod redis_nginx;
+mod redis_relay;
+mod redis_side_by_side;
 mod relay_fidelity;
 mod secrets_files;
 mod send_sign;

@@ -1,0 +1,485 @@
+//! The Redis backend: each channel is a Redis stream shared by every `serve` instance on the
+//! same Redis (layout in `redis_store.rs`).
+//!
+//! - Publish runs one script (id, append, trim by length and age, metadata, announce) and
+//!   returns the id only once Redis stored the entry; any failure is [`BackendError::Unavailable`]
+//!   and the sender gets `503`, never a `2xx` for an event that is not stored.
+//! - Each instance subscribes once to the announce channel (RESP3 push on the same connection
+//!   manager, resubscribed after reconnects) and wakes its own subscribers of that channel; a
+//!   subscriber reads the stream from its own place (`XRANGE`), so any instance serves any
+//!   client, and `Last-Event-ID` is the stream id. Subscribers also look every
+//!   [`POLL`] on their own, so a lost announcement only delays, never loses.
+//! - A health task pings Redis every second: `/readyz` follows it, and the log says when Redis
+//!   becomes unreachable and when it is back (once each, not per request). While it is down,
+//!   subscribers stay connected and catch up when it is back.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Script, Value};
+use serde_json::json;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::redis_cursor::{Place, RedisCursor, reset_gap};
+use super::redis_store::{Keys, PUBLISH_LUA, Pos, SUBSCRIBED_LUA, entry_fields};
+use super::{Backend, BackendError, BoxFut, Cursor};
+use crate::delivery::WebhookRequest;
+use crate::server::hub::{Gap, HubError, parse_event_id};
+
+/// How often a subscriber reads its stream without an announcement.
+pub(crate) const POLL: Duration = Duration::from_secs(2);
+/// How often the health task pings Redis.
+const HEALTH_EVERY: Duration = Duration::from_secs(1);
+/// How often channels with subscribers here get their expiry renewed.
+const REFRESH_EVERY: Duration = Duration::from_secs(60);
+/// Entries this large make the next read take one entry at a time (bounds a subscriber's
+/// memory: `XRANGE` cannot limit bytes).
+pub(super) const LARGE_ENTRY: usize = 256 * 1024;
+
+/// Settings of the Redis backend.
+#[derive(Clone, Debug)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port[/db]` (or `rediss://`, `unix://`).
+    pub url: String,
+    /// Most webhooks each channel's stream keeps (trimmed approximately, as Redis does
+    /// cheaply: a little more may stay). Default 10,000.
+    pub max_len: usize,
+    /// Webhooks older than this are trimmed, and a channel without webhooks for this long is
+    /// deleted. Default 24 h.
+    pub max_age: Duration,
+    /// Prefix of every key (several relays may share one Redis). Default `hookrelay`.
+    pub key_prefix: String,
+}
+
+impl RedisConfig {
+    pub fn new(url: impl Into<String>) -> RedisConfig {
+        RedisConfig {
+            url: url.into(),
+            max_len: 10_000,
+            max_age: Duration::from_secs(24 * 3600),
+            key_prefix: "hookrelay".into(),
+        }
+    }
+
+    /// The URL without credentials, for the log.
+    pub fn redacted_url(&self) -> String {
+        match (self.url.split_once("://"), self.url.rsplit_once('@')) {
+            (Some((scheme, _)), Some((_, host))) => format!("{scheme}://***@{host}"),
+            _ => self.url.clone(),
+        }
+    }
+}
+
+/// The limits this instance enforces on its own subscribers.
+#[derive(Clone, Debug)]
+pub(crate) struct LocalLimits {
+    pub max_channels: usize,
+    pub max_subscribers_per_channel: usize,
+    pub batch: usize,
+    /// How long a channel nobody subscribed to lives after its last webhook.
+    pub publish_channel_ttl: Duration,
+}
+
+/// Channels this instance has subscribers on, and their wake-ups.
+#[derive(Default)]
+pub(super) struct Local {
+    pub(super) channels: HashMap<String, LocalChannel>,
+}
+
+pub(super) struct LocalChannel {
+    pub(super) subscribers: usize,
+    wake: watch::Sender<u64>,
+}
+
+/// Whether Redis answers, logged once per change.
+pub(super) struct Health {
+    /// 0 unknown, 1 up, 2 down.
+    state: AtomicU8,
+    url: String,
+}
+
+impl Health {
+    pub(super) fn ok(&self) {
+        match self.state.swap(1, Ordering::SeqCst) {
+            0 => tracing::info!(redis = %self.url, "connected to Redis"),
+            2 => tracing::warn!(redis = %self.url, "Redis is reachable again: accepting webhooks"),
+            _ => {}
+        }
+    }
+
+    pub(super) fn failed(&self, e: &redis::RedisError) {
+        if self.state.swap(2, Ordering::SeqCst) != 2 {
+            tracing::error!(
+                redis = %self.url,
+                error = %e,
+                "Redis is unreachable: webhooks get 503 until it is back; subscribers stay connected"
+            );
+        }
+    }
+
+    fn up(&self) -> bool {
+        self.state.load(Ordering::SeqCst) == 1
+    }
+}
+
+pub(super) struct Shared {
+    local: Mutex<Local>,
+    /// Bumped when every local subscriber should look (Redis reconnected).
+    pub(super) wake_all: watch::Sender<u64>,
+    pub(super) health: Health,
+}
+
+impl Shared {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Local> {
+        self.local.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A pushed message from Redis: wake the subscribers it concerns.
+    fn on_push(&self, info: PushInfo) {
+        match info.kind {
+            PushKind::Message => {
+                if let Some(Value::BulkString(name)) = info.data.get(1)
+                    && let Ok(name) = std::str::from_utf8(name)
+                    && let Some(ch) = self.lock().channels.get(name)
+                {
+                    ch.wake.send_modify(|n| *n = n.wrapping_add(1));
+                }
+            }
+            // (re)subscribed after a reconnect: announcements may have been missed meanwhile
+            PushKind::Subscribe | PushKind::Disconnection => {
+                self.wake_all.send_modify(|n| *n = n.wrapping_add(1));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Webhooks in Redis streams.
+pub(crate) struct RedisBackend {
+    conn: ConnectionManager,
+    keys: Keys,
+    cfg: RedisConfig,
+    limits: LocalLimits,
+    script: Script,
+    subscribed: Script,
+    shared: Arc<Shared>,
+    health_task: JoinHandle<()>,
+}
+
+impl RedisBackend {
+    /// Set up the connection (lazily: a Redis that is down now is retried, and `/readyz`
+    /// says not ready meanwhile) and start the health task.
+    pub fn new(cfg: RedisConfig, limits: LocalLimits) -> std::io::Result<RedisBackend> {
+        let bad = |e: redis::RedisError| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("invalid Redis URL {}: {e}", cfg.redacted_url()),
+            )
+        };
+        if cfg.max_len == 0 || cfg.max_age < Duration::from_secs(1) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "invalid relay configuration: Redis max_len must be at least 1 and max_age at least 1 s",
+            ));
+        }
+        let info = cfg.url.as_str().into_connection_info().map_err(bad)?;
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let client = redis::Client::open(info.set_redis_settings(settings)).map_err(bad)?;
+        let shared = Arc::new(Shared {
+            local: Mutex::new(Local::default()),
+            wake_all: watch::Sender::new(0),
+            health: Health {
+                state: AtomicU8::new(0),
+                url: cfg.redacted_url(),
+            },
+        });
+        let push = Arc::clone(&shared);
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(3)))
+            .set_max_delay(Duration::from_secs(1))
+            .set_number_of_retries(2)
+            .set_push_sender(move |info: PushInfo| {
+                push.on_push(info);
+                Ok::<(), redis::aio::SendError>(())
+            })
+            .set_automatic_resubscription();
+        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(bad)?;
+        let keys = Keys::new(&cfg.key_prefix);
+        let health_task = tokio::spawn(health(
+            conn.clone(),
+            keys.clone(),
+            cfg.max_age,
+            Arc::clone(&shared),
+        ));
+        Ok(RedisBackend {
+            conn,
+            keys,
+            cfg,
+            limits,
+            script: Script::new(PUBLISH_LUA),
+            subscribed: Script::new(SUBSCRIBED_LUA),
+            shared,
+            health_task,
+        })
+    }
+
+    async fn store(
+        &self,
+        channel: &str,
+        request: &WebhookRequest,
+        received_at_ms: i64,
+    ) -> redis::RedisResult<String> {
+        let mut inv = self.script.prepare_invoke();
+        inv.key(self.keys.stream(channel))
+            .key(self.keys.meta(channel))
+            .arg(self.cfg.max_len)
+            .arg(self.cfg.max_age.as_millis() as u64)
+            .arg(self.keys.notify())
+            .arg(channel)
+            .arg(self.limits.publish_channel_ttl.as_millis().max(1000) as u64);
+        for (field, value) in entry_fields(request, received_at_ms) {
+            inv.arg(field).arg(&value[..]);
+        }
+        let mut conn = self.conn.clone();
+        inv.invoke_async(&mut conn).await
+    }
+
+    /// Mark the channel subscribed (it keeps `max_age`), and return its newest id.
+    async fn mark_subscribed(&self, channel: &str) -> redis::RedisResult<Option<Pos>> {
+        let mut conn = self.conn.clone();
+        let last: Option<String> = self
+            .subscribed
+            .key(self.keys.stream(channel))
+            .key(self.keys.meta(channel))
+            .arg(self.cfg.max_age.as_millis() as u64)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(last.as_deref().and_then(Pos::parse))
+    }
+}
+
+impl Drop for RedisBackend {
+    fn drop(&mut self) {
+        self.health_task.abort();
+    }
+}
+
+/// Ping Redis every second (readiness, and reconnecting the manager), and subscribe to the
+/// announce channel once it answers (the manager resubscribes after reconnects itself).
+/// Every [`REFRESH_EVERY`] it keeps the channels this instance has subscribers on alive (a
+/// quiet channel with a subscriber must not expire under it).
+async fn health(mut conn: ConnectionManager, keys: Keys, max_age: Duration, shared: Arc<Shared>) {
+    let notify = keys.notify();
+    let refresh = Script::new(SUBSCRIBED_LUA);
+    let mut last_refresh = tokio::time::Instant::now();
+    let mut subscribed = false;
+    let mut tick = tokio::time::interval(HEALTH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let pong: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut conn).await;
+        if let Err(e) = pong {
+            shared.health.failed(&e);
+            continue;
+        }
+        if !subscribed {
+            if let Err(e) = conn.subscribe(&notify).await {
+                shared.health.failed(&e);
+                continue;
+            }
+            subscribed = true;
+            shared.wake_all.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        shared.health.ok();
+        if last_refresh.elapsed() >= REFRESH_EVERY {
+            last_refresh = tokio::time::Instant::now();
+            let names: Vec<String> = shared.lock().channels.keys().cloned().collect();
+            for name in names {
+                let r: redis::RedisResult<Option<String>> = refresh
+                    .key(keys.stream(&name))
+                    .key(keys.meta(&name))
+                    .arg(max_age.as_millis() as u64)
+                    .invoke_async(&mut conn)
+                    .await;
+                if let Err(e) = r {
+                    shared.health.failed(&e);
+                    break;
+                }
+            }
+        }
+    }
+}
+
+impl Backend for RedisBackend {
+    fn publish<'a>(
+        &'a self,
+        channel: &'a str,
+        request: WebhookRequest,
+        received_at_ms: i64,
+        _sender: IpAddr,
+    ) -> BoxFut<'a, Result<String, BackendError>> {
+        Box::pin(async move {
+            match self.store(channel, &request, received_at_ms).await {
+                Ok(id) => {
+                    self.shared.health.ok();
+                    Ok(id)
+                }
+                Err(e) => {
+                    self.shared.health.failed(&e);
+                    Err(BackendError::Unavailable)
+                }
+            }
+        })
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        channel: &'a str,
+        last_event_id: Option<&'a str>,
+    ) -> BoxFut<'a, Result<Box<dyn Cursor>, BackendError>> {
+        Box::pin(async move {
+            let wake = {
+                let mut local = self.shared.lock();
+                let count = local.channels.len();
+                let ch = match local.channels.get_mut(channel) {
+                    Some(ch) => ch,
+                    None if count >= self.limits.max_channels => {
+                        return Err(HubError::TooManyChannels(self.limits.max_channels).into());
+                    }
+                    None => local
+                        .channels
+                        .entry(channel.to_string())
+                        .or_insert_with(|| LocalChannel {
+                            subscribers: 0,
+                            wake: watch::Sender::new(0),
+                        }),
+                };
+                if ch.subscribers >= self.limits.max_subscribers_per_channel {
+                    return Err(HubError::TooManySubscribers(
+                        self.limits.max_subscribers_per_channel,
+                    )
+                    .into());
+                }
+                ch.subscribers += 1;
+                ch.wake.subscribe()
+            };
+            let mut cursor = RedisCursor {
+                conn: self.conn.clone(),
+                stream: self.keys.stream(channel),
+                channel: channel.to_string(),
+                shared: Arc::clone(&self.shared),
+                wake,
+                wake_all: self.shared.wake_all.subscribe(),
+                place: Place::Fresh,
+                restart_gap: None,
+                skip_first_gap: false,
+                batch: self.limits.batch.max(1),
+                count: self.limits.batch.max(1),
+                held: Vec::new(),
+                held_after: Pos::START,
+            };
+            match last_event_id.map(|raw| (raw, Pos::parse(raw))) {
+                None => {}
+                Some((_, Some(pos))) => cursor.place = Place::After(pos),
+                Some((raw, None)) if parse_event_id(raw).is_some() => {
+                    // an id of a memory relay (before this one used Redis)
+                    cursor.restart_gap = Some(Gap {
+                        id: Pos::START.id(),
+                        data: json!({
+                            "reason": "relay_restarted",
+                            "message": "this subscriber's last event came from a relay without shared storage; what it held is gone",
+                            "last_event_id": raw,
+                            "missed": null,
+                        }),
+                    });
+                    cursor.place = Place::After(Pos::START);
+                    cursor.skip_first_gap = true;
+                }
+                Some((raw, None)) => {
+                    tracing::debug!(
+                        channel,
+                        last_event_id = raw,
+                        "unparseable Last-Event-ID; treating as a fresh subscriber"
+                    );
+                }
+            }
+            // A fresh subscriber starts after the newest webhook now; one resuming from an id
+            // ahead of the channel (not ours) is fresh too.
+            match self.mark_subscribed(channel).await {
+                Ok(last) => {
+                    self.shared.health.ok();
+                    let last = last.unwrap_or(Pos::START);
+                    match cursor.place {
+                        Place::After(pos) if pos <= last => {}
+                        Place::After(pos) => {
+                            // an id past the channel's newest: the stream started again since
+                            // (it expired, or Redis lost it), so what followed it may be gone
+                            cursor.restart_gap = Some(reset_gap(pos, last));
+                            cursor.place = Place::After(last);
+                        }
+                        Place::Fresh => cursor.place = Place::After(last),
+                    }
+                }
+                // Redis is down: resolved on the first read that works
+                Err(e) => self.shared.health.failed(&e),
+            }
+            Ok(Box::new(cursor) as Box<dyn Cursor>)
+        })
+    }
+
+    fn ready(&self) -> bool {
+        self.shared.health.up()
+    }
+
+    fn start_event_id(&self) -> String {
+        Pos::START.id()
+    }
+
+    fn describe(&self) -> String {
+        format!("Redis at {}", self.cfg.redacted_url())
+    }
+
+    fn subscriber_count(&self) -> usize {
+        self.shared
+            .lock()
+            .channels
+            .values()
+            .map(|c| c.subscribers)
+            .sum()
+    }
+
+    fn channel_count(&self) -> usize {
+        self.shared.lock().channels.len()
+    }
+
+    fn retained_bytes(&self) -> usize {
+        0
+    }
+
+    fn drop_cached_frames(&self) {}
+
+    fn evict_idle(&self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_logged_without_credentials() {
+        assert_eq!(
+            RedisConfig::new("redis://u:secret@h:1/0").redacted_url(),
+            "redis://***@h:1/0"
+        );
+        assert_eq!(RedisConfig::new("unix:///s").redacted_url(), "unix:///s");
+    }
+}

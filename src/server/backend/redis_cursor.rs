@@ -1,0 +1,218 @@
+//! A subscriber's place in a channel's Redis stream: it reads from there (`XRANGE`), counts
+//! what the stream no longer holds as a gap, and waits for the instance's announcements.
+
+use std::sync::Arc;
+
+use redis::aio::ConnectionManager;
+use redis::streams::StreamRangeReply;
+use serde_json::json;
+use tokio::sync::watch;
+
+use super::redis::{LARGE_ENTRY, POLL, Shared};
+use super::redis_store::{Pos, decode};
+use super::{BoxFut, Cursor};
+use crate::server::hub::{Batch, Event, Gap};
+
+/// Where a subscriber is.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Place {
+    /// After the newest webhook at the first read that works.
+    Fresh,
+    /// After this entry.
+    After(Pos),
+}
+
+pub(super) struct RedisCursor {
+    pub(super) conn: ConnectionManager,
+    pub(super) stream: String,
+    pub(super) channel: String,
+    pub(super) shared: Arc<Shared>,
+    pub(super) wake: watch::Receiver<u64>,
+    pub(super) wake_all: watch::Receiver<u64>,
+    pub(super) place: Place,
+    pub(super) restart_gap: Option<Gap>,
+    /// The restart gap already covers what the first read may find missing.
+    pub(super) skip_first_gap: bool,
+    pub(super) batch: usize,
+    /// Entries the next read asks for (1 after large entries).
+    pub(super) count: usize,
+    /// The last batch's events, held until the next read (the stream holds them only weakly
+    /// while waiting for room for their frames), and the place it started after.
+    pub(super) held: Vec<Arc<Event>>,
+    pub(super) held_after: Pos,
+}
+
+impl RedisCursor {
+    async fn read(&mut self) -> redis::RedisResult<Batch> {
+        self.held.clear();
+        let after = match self.place {
+            Place::After(p) => p,
+            Place::Fresh => {
+                let last: Option<String> = redis::cmd("HGET")
+                    .arg(self.stream.replacen(":stream:", ":meta:", 1))
+                    .arg("last_id")
+                    .query_async(&mut self.conn)
+                    .await?;
+                let p = last.as_deref().and_then(Pos::parse).unwrap_or(Pos::START);
+                self.place = Place::After(p);
+                p
+            }
+        };
+        let reply: StreamRangeReply = redis::cmd("XRANGE")
+            .arg(&self.stream)
+            .arg(format!("({}", after.id()))
+            .arg("+")
+            .arg("COUNT")
+            .arg(self.count)
+            .query_async(&mut self.conn)
+            .await?;
+        let mut gap = None;
+        let mut events = Vec::with_capacity(reply.ids.len());
+        let mut large = false;
+        let mut prev = after;
+        for entry in reply.ids {
+            let Some(stored) = decode(&entry.id, entry.map) else {
+                tracing::warn!(
+                    id = entry.id,
+                    "skipping a stream entry that is not a webhook"
+                );
+                continue;
+            };
+            if events.is_empty() && !std::mem::take(&mut self.skip_first_gap) {
+                gap = gap_before(after, stored.pos);
+            }
+            large |= stored.request.body.len() >= LARGE_ENTRY;
+            prev = stored.pos;
+            events.push(Arc::new(Event::stored(
+                stored.pos.n,
+                stored.pos.id(),
+                stored.received_at_ms,
+                stored.request,
+            )));
+        }
+        if prev != after {
+            self.place = Place::After(prev);
+        }
+        self.held = events.clone();
+        self.held_after = after;
+        self.count = if large { 1 } else { self.batch };
+        Ok(Batch { gap, events })
+    }
+}
+
+/// The gap of a subscriber whose place is in a stream that started again: how many events
+/// it missed is unknown. Its id is `next` (resuming from it does not announce it again).
+pub(super) fn reset_gap(after: Pos, next: Pos) -> Gap {
+    Gap {
+        id: next.id(),
+        data: json!({
+            "reason": "stream_reset",
+            "message": "the channel's stream started again (it expired, or Redis lost its data); events this subscriber had not received may be gone",
+            "missed_after": after.id(),
+            "missed_before": next.id(),
+            "missed": null,
+        }),
+    }
+}
+
+/// The gap between a subscriber's place and the first entry the stream still has after it.
+fn gap_before(after: Pos, first: Pos) -> Option<Gap> {
+    if first.n == after.n + 1 {
+        return None;
+    }
+    let id = Pos {
+        ms: first.ms,
+        n: first.n.saturating_sub(1),
+    }
+    .id();
+    if first.n <= after.n {
+        return Some(Gap {
+            id,
+            ..reset_gap(after, first)
+        });
+    }
+    Some(Gap {
+        id,
+        data: json!({
+            "reason": "not_retained",
+            "message": "the relay's stream no longer holds these events (trimmed by length or age) and this subscriber never received them",
+            "missed_after": after.id(),
+            "missed_before": first.id(),
+            "missed": first.n - after.n - 1,
+        }),
+    })
+}
+
+impl Cursor for RedisCursor {
+    fn restart_gap(&mut self) -> Option<Gap> {
+        self.restart_gap.take()
+    }
+
+    fn take(&mut self) -> BoxFut<'_, Batch> {
+        Box::pin(async move {
+            // Mark wake-ups seen *before* reading: an announcement after the read wakes us.
+            self.wake.borrow_and_update();
+            self.wake_all.borrow_and_update();
+            match self.read().await {
+                Ok(batch) => batch,
+                Err(e) => {
+                    self.shared.health.failed(&e);
+                    Batch {
+                        gap: None,
+                        events: Vec::new(),
+                    }
+                }
+            }
+        })
+    }
+
+    fn rewind(&mut self, seq: u64) {
+        let mut before = self.held_after;
+        for e in &self.held {
+            if e.seq == seq {
+                self.place = Place::After(before);
+                return;
+            }
+            before = Pos::parse(&e.id).unwrap_or(before);
+        }
+    }
+
+    fn wait(&mut self) -> BoxFut<'_, ()> {
+        Box::pin(async move {
+            tokio::select! {
+                _ = self.wake.changed() => {}
+                _ = self.wake_all.changed() => {}
+                _ = tokio::time::sleep(POLL) => {}
+            }
+        })
+    }
+}
+
+impl Drop for RedisCursor {
+    fn drop(&mut self) {
+        let mut local = self.shared.lock();
+        if let Some(ch) = local.channels.get_mut(&self.channel) {
+            ch.subscribers = ch.subscribers.saturating_sub(1);
+            if ch.subscribers == 0 {
+                local.channels.remove(&self.channel);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaps_count_what_is_gone() {
+        let p = |ms, n| Pos { ms, n };
+        assert_eq!(gap_before(p(5, 3), p(6, 4)), None);
+        let g = gap_before(p(5, 3), p(9, 10)).unwrap();
+        assert_eq!(g.data["missed"], 6);
+        assert_eq!(g.id, "9-9");
+        let reset = gap_before(p(5, 30), p(9, 1)).unwrap();
+        assert!(reset.data["missed"].is_null());
+        assert_eq!(reset.data["reason"], "stream_reset");
+    }
+}

@@ -1,0 +1,219 @@
+//! The Redis data layout of the Redis backend: keys, event ids, the publish script, and how
+//! one webhook is one stream entry.
+//!
+//! Per channel `<prefix>:stream:<channel>` is a stream of its webhooks and `<prefix>:meta:<channel>`
+//! a hash (`created`, `last_used`, `last_id`, `last_ms`, `seq`); both expire `max_age` after the
+//! channel's last webhook. Every publish is announced on the pub/sub channel `<prefix>:notify`
+//! (the message is the channel name) so every instance wakes its subscribers of that channel.
+//!
+//! Entry ids are `<ms>-<n>`: the Redis server's time, and `n` counting the channel's webhooks
+//! from 1. So an id is a valid stream id (trimming by age works on it) and tells how many
+//! webhooks came before it: a subscriber resuming after `<ms>-7` whose next entry is `<ms>-10`
+//! missed exactly two, which the stream no longer holds.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use redis::Value;
+
+use crate::delivery::WebhookRequest;
+
+/// Stores one webhook: assigns its id, appends it, trims the stream by length and age, updates
+/// the channel's metadata and announces it. Atomic (one script), so ids stay in order whatever
+/// instance publishes.
+///
+/// A channel nobody ever subscribed to expires `publish_ttl` after its last webhook (so senders
+/// cannot fill Redis with channels nobody reads); a subscribed one (`subscribed` in its meta)
+/// `max_age` after.
+///
+/// KEYS: stream, meta. ARGV: max_len, max_age_ms, notify channel, channel name, publish_ttl_ms,
+/// then the entry's field/value pairs.
+pub(crate) const PUBLISH_LUA: &str = r#"
+local t = redis.call('TIME')
+local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local last = tonumber(redis.call('HGET', KEYS[2], 'last_ms') or '0')
+if ms < last then ms = last end
+if last == 0 and redis.call('EXISTS', KEYS[1]) == 1 then
+  -- the metadata is gone but the stream is not (evicted or deleted): continue after its top
+  local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+  local tms, tn = string.match(top[1] and top[1][1] or '', '^(%d+)-(%d+)$')
+  if tms then
+    if tonumber(tms) > ms then ms = tonumber(tms) end
+    if tonumber(redis.call('HGET', KEYS[2], 'seq') or '0') < tonumber(tn) then
+      redis.call('HSET', KEYS[2], 'seq', tn)
+    end
+  end
+end
+local n = redis.call('HINCRBY', KEYS[2], 'seq', 1)
+local id = string.format('%.0f-%d', ms, n)
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], id, unpack(ARGV, 6))
+local age = tonumber(ARGV[2])
+if ms > age then
+  redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', ms - age))
+end
+local now = string.format('%.0f', ms)
+redis.call('HSET', KEYS[2], 'last_ms', now, 'last_id', id, 'last_used', now)
+redis.call('HSETNX', KEYS[2], 'created', now)
+local ttl = math.ceil(age / 1000)
+if not redis.call('HGET', KEYS[2], 'subscribed') then
+  ttl = math.min(ttl, math.ceil(tonumber(ARGV[5]) / 1000))
+end
+redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('EXPIRE', KEYS[2], ttl)
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return id
+"#;
+
+/// Marks a channel subscribed and keeps it (and its stream) `max_age`; returns its newest id.
+/// KEYS: stream, meta. ARGV: max_age_ms.
+pub(crate) const SUBSCRIBED_LUA: &str = r#"
+local t = redis.call('TIME')
+local now = string.format('%.0f', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+redis.call('HSET', KEYS[2], 'subscribed', '1', 'last_used', now)
+redis.call('HSETNX', KEYS[2], 'created', now)
+local ttl = math.ceil(tonumber(ARGV[1]) / 1000)
+redis.call('EXPIRE', KEYS[2], ttl)
+redis.call('EXPIRE', KEYS[1], ttl)
+return redis.call('HGET', KEYS[2], 'last_id')
+"#;
+
+/// The key names of one relay deployment.
+#[derive(Clone, Debug)]
+pub(crate) struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Keys {
+        Keys {
+            prefix: prefix.to_string(),
+        }
+    }
+
+    pub fn stream(&self, channel: &str) -> String {
+        format!("{}:stream:{channel}", self.prefix)
+    }
+
+    pub fn meta(&self, channel: &str) -> String {
+        format!("{}:meta:{channel}", self.prefix)
+    }
+
+    pub fn notify(&self) -> String {
+        format!("{}:notify", self.prefix)
+    }
+}
+
+/// A place in a channel's stream: the entry id `<ms>-<n>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Pos {
+    pub ms: u64,
+    pub n: u64,
+}
+
+impl Pos {
+    /// Before every entry.
+    pub const START: Pos = Pos { ms: 0, n: 0 };
+
+    /// Parse `<ms>-<n>` (decimal digits only).
+    pub fn parse(raw: &str) -> Option<Pos> {
+        let (ms, n) = raw.trim().split_once('-')?;
+        let digits =
+            |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(ms) || !digits(n) {
+            return None;
+        }
+        Some(Pos {
+            ms: ms.parse().ok()?,
+            n: n.parse().ok()?,
+        })
+    }
+
+    pub fn id(&self) -> String {
+        format!("{}-{}", self.ms, self.n)
+    }
+}
+
+/// The field/value pairs of one webhook's entry. The body is stored as its bytes.
+pub(crate) fn entry_fields(
+    req: &WebhookRequest,
+    received_at_ms: i64,
+) -> [(&'static str, Bytes); 6] {
+    let headers = serde_json::to_vec(&req.headers).unwrap_or_else(|_| b"[]".to_vec());
+    [
+        ("t", Bytes::from(received_at_ms.to_string())),
+        ("m", Bytes::from(req.method.clone())),
+        ("p", Bytes::from(req.path.clone())),
+        ("q", Bytes::from(req.query.clone())),
+        ("h", Bytes::from(headers)),
+        ("b", req.body.clone()),
+    ]
+}
+
+/// A stored webhook read back.
+pub(crate) struct Stored {
+    pub pos: Pos,
+    pub received_at_ms: i64,
+    pub request: WebhookRequest,
+}
+
+/// Decode one entry; `None` when it is not one of ours (its id or fields do not parse).
+pub(crate) fn decode(id: &str, mut map: HashMap<String, Value>) -> Option<Stored> {
+    let pos = Pos::parse(id)?;
+    let mut bytes = |k: &str| match map.remove(k) {
+        Some(Value::BulkString(b)) => Some(b),
+        Some(Value::SimpleString(s)) => Some(s.into_bytes()),
+        _ => None,
+    };
+    let text = |b: Vec<u8>| String::from_utf8(b).ok();
+    let received_at_ms = text(bytes("t")?)?.parse().ok()?;
+    let method = text(bytes("m")?)?;
+    let path = text(bytes("p")?)?;
+    let query = text(bytes("q")?)?;
+    let headers: Vec<(String, String)> = serde_json::from_slice(&bytes("h")?).ok()?;
+    let body = Bytes::from(bytes("b")?);
+    Some(Stored {
+        pos,
+        received_at_ms,
+        request: WebhookRequest {
+            method,
+            path,
+            query,
+            headers,
+            body,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_parse_and_order() {
+        assert_eq!(Pos::parse("1700-7"), Some(Pos { ms: 1700, n: 7 }));
+        assert_eq!(Pos::parse("abc-7"), None);
+        assert_eq!(Pos::parse("17007"), None);
+        assert_eq!(Pos::parse("1-"), None);
+        assert!(Pos { ms: 5, n: 9 } < Pos { ms: 6, n: 1 });
+        assert_eq!(Pos { ms: 5, n: 9 }.id(), "5-9");
+    }
+
+    #[test]
+    fn entries_round_trip() {
+        let req = WebhookRequest {
+            method: "PATCH".into(),
+            path: "/a%2Fb".into(),
+            query: "x=1&x=2".into(),
+            headers: vec![("x-a".into(), "1".into()), ("x-a".into(), "2".into())],
+            body: Bytes::from_static(b"\x00\xff{\"k\": 1}\r\n"),
+        };
+        let map = entry_fields(&req, 42)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), Value::BulkString(v.to_vec())))
+            .collect();
+        let got = decode("9-3", map).unwrap();
+        assert_eq!(got.pos, Pos { ms: 9, n: 3 });
+        assert_eq!(got.received_at_ms, 42);
+        assert_eq!(got.request, req);
+    }
+}

@@ -1,0 +1,206 @@
+//! A real `redis-server` per test (unix socket in a tempdir, no persistence) and real
+//! `hookrelay serve --redis` processes that can be killed with -9 and restarted on their port.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_hookrelay");
+
+/// A `redis-server` of this test. Killed on drop.
+pub struct TestRedis {
+    child: Option<Child>,
+    pub sock: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl TestRedis {
+    /// Start one, or `None` (with a visible SKIP) where `redis-server` is not installed;
+    /// under `CI=true` a missing `redis-server` fails the test.
+    pub fn start(test: &str) -> Option<TestRedis> {
+        if Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "redis-server is missing under CI=true (.ci/run installs it)"
+            );
+            eprintln!("SKIP: {test}: redis-server is not installed (apt-get install redis-server)");
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sock = dir.path().join("redis.sock");
+        let mut r = TestRedis {
+            child: None,
+            sock,
+            dir,
+        };
+        r.restart();
+        Some(r)
+    }
+
+    /// Start (again) on the same socket, with no data.
+    pub fn restart(&mut self) {
+        self.stop();
+        let child = Command::new("redis-server")
+            .args(["--port", "0", "--save", "", "--appendonly", "no"])
+            .arg("--unixsocket")
+            .arg(&self.sock)
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        self.child = Some(child);
+        let end = Instant::now() + Duration::from_secs(10);
+        while std::os::unix::net::UnixStream::connect(&self.sock).is_err() {
+            assert!(Instant::now() < end, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Kill it (its data is gone).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_file(&self.sock);
+    }
+
+    pub fn url(&self) -> String {
+        format!("unix://{}", self.sock.display())
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One `hookrelay serve --redis` process. Killed (-9) on drop.
+pub struct Instance {
+    child: Option<Child>,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    port: u16,
+    redis_url: String,
+    extra: Vec<String>,
+    /// Every stderr line of every run.
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Instance {
+    /// Start on a port the process binds itself (port 0), once it listens.
+    pub fn start(redis_url: &str, extra: &[&str]) -> Instance {
+        let mut i = Instance {
+            child: None,
+            base: String::new(),
+            port: 0,
+            redis_url: redis_url.to_string(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            log: Arc::default(),
+        };
+        i.run();
+        i
+    }
+
+    fn run(&mut self) {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", &format!("127.0.0.1:{}", self.port)])
+            .args(["--redis", &self.redis_url, "--rate", "0"])
+            .args(["--shutdown-timeout", "1s"])
+            .args(&self.extra)
+            .env("NO_COLOR", "1")
+            .env("HOOKRELAY_LOG", "info,hookrelay::access=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn hookrelay serve");
+        let err = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let log = Arc::clone(&self.log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if let Some(i) = line.find("relay listening on http://") {
+                    let url = line[i + "relay listening on ".len()..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .to_string();
+                    let _ = tx.send(url);
+                }
+                log.lock().unwrap().push(line);
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(15))
+            .expect("serve printed where it listens");
+        self.port = base.rsplit(':').next().unwrap().parse().unwrap();
+        self.base = base;
+        self.child = Some(child);
+    }
+
+    /// SIGKILL.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start again on the same port.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.run();
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// How many stderr lines contain `needle`.
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
+    /// Wait until `/readyz` answers `status`.
+    pub async fn wait_ready(&self, status: u16, within: Duration) {
+        let http = reqwest::Client::new();
+        let end = Instant::now() + within;
+        loop {
+            let got = http
+                .get(self.url("/readyz"))
+                .send()
+                .await
+                .map(|r| r.status().as_u16());
+            if got.as_ref().ok() == Some(&status) {
+                return;
+            }
+            assert!(
+                Instant::now() < end,
+                "/readyz never answered {status}: {got:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
