@@ -137,6 +137,76 @@ pub struct Delivery {
     /// Forwarding attempts in order (first forward, retries, replays).
     pub attempts: Vec<Attempt>,
     pub slack: Option<crate::slack::SlackResult>,
+    /// Where the delivery is in the forward job's inbox.
+    #[serde(default)]
+    pub state: DeliveryState,
+    /// Why it is failed, held or skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_reason: Option<String>,
+    /// The event label ([`event_label`]), derived once at intake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// The one-liner for lists (the Port change), derived once at intake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+}
+
+/// Where a delivery is in the forward job's inbox (the store's `state` column).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// On disk, waiting for its turn.
+    #[default]
+    Pending,
+    /// Being forwarded; found at start, it was interrupted (it may have reached the target).
+    Delivering,
+    /// The target answered 2xx.
+    Delivered,
+    /// Given up: the target answered an error, or the retries ran out (the reason says which).
+    Failed,
+    /// Not forwarded: `--verify strict` and the signature did not check out.
+    Held,
+    /// Not forwarded by a filter (reserved).
+    Skipped,
+}
+
+impl DeliveryState {
+    pub const ALL: [DeliveryState; 6] = [
+        DeliveryState::Pending,
+        DeliveryState::Delivering,
+        DeliveryState::Delivered,
+        DeliveryState::Failed,
+        DeliveryState::Held,
+        DeliveryState::Skipped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivering => "delivering",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Failed => "failed",
+            DeliveryState::Held => "held",
+            DeliveryState::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DeliveryState> {
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+
+    /// Still to be sent (by this run or the next).
+    pub fn is_open(self) -> bool {
+        matches!(self, DeliveryState::Pending | DeliveryState::Delivering)
+    }
+}
+
+impl std::fmt::Display for DeliveryState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Delivery {
@@ -151,6 +221,10 @@ impl Delivery {
             verification: None,
             attempts: Vec::new(),
             slack: None,
+            state: DeliveryState::Pending,
+            state_reason: None,
+            event: None,
+            summary: None,
         }
     }
 
@@ -188,7 +262,92 @@ pub enum AttemptOutcome {
         body_size: u64,
     },
     /// No response: connection refused, timeout, bad target, ...
-    Error { message: String },
+    Error {
+        message: String,
+        /// What kind of failure (decides whether it is retried). Rows stored before it existed
+        /// read back with [`ErrorKind::from_message`].
+        #[serde(default)]
+        error: ErrorKind,
+    },
+}
+
+/// Why an attempt got no response, as a type: it decides retries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Nothing listens on the target's port.
+    Refused,
+    /// The target took longer than `--timeout`.
+    Timeout,
+    /// The connection broke (reset, closed before the response).
+    Reset,
+    /// Other connect failures (no route, DNS, ...).
+    Connect,
+    /// The request cannot be built (a path or header the HTTP library refuses): never retried.
+    InvalidRequest,
+    /// The response started but its body broke off.
+    BrokenResponse,
+    /// hookrelay stopped (crash, kill -9) while the target had the request.
+    Interrupted,
+    #[default]
+    Other,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Refused => "refused",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Reset => "reset",
+            ErrorKind::Connect => "connect",
+            ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::BrokenResponse => "broken_response",
+            ErrorKind::Interrupted => "interrupted",
+            ErrorKind::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ErrorKind> {
+        [
+            ErrorKind::Refused,
+            ErrorKind::Timeout,
+            ErrorKind::Reset,
+            ErrorKind::Connect,
+            ErrorKind::InvalidRequest,
+            ErrorKind::BrokenResponse,
+            ErrorKind::Interrupted,
+            ErrorKind::Other,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+
+    /// For attempts stored before the kind was (the message is all there is).
+    pub fn from_message(message: &str) -> ErrorKind {
+        if message.contains("refused") {
+            ErrorKind::Refused
+        } else if message.contains("did not answer") {
+            ErrorKind::Timeout
+        } else if message.contains("cannot build") {
+            ErrorKind::InvalidRequest
+        } else if message.contains("cannot connect") {
+            ErrorKind::Connect
+        } else {
+            ErrorKind::Other
+        }
+    }
+
+    /// Worth trying again: the target is not there yet, or did not answer.
+    pub fn retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Refused
+                | ErrorKind::Timeout
+                | ErrorKind::Reset
+                | ErrorKind::Connect
+                | ErrorKind::Interrupted
+        )
+    }
 }
 
 impl Attempt {
@@ -201,6 +360,30 @@ impl Attempt {
 
     pub fn is_success(&self) -> bool {
         matches!(self.status(), Some(s) if (200..300).contains(&s))
+    }
+
+    /// Whether another try may do better: refused, reset, timeout, 502, 503, 504.
+    pub fn retryable(&self) -> bool {
+        match &self.outcome {
+            AttemptOutcome::Response { status, .. } => matches!(status, 502..=504),
+            AttemptOutcome::Error { error, .. } => error.retryable(),
+        }
+    }
+
+    /// The attempt that was cut short by a crash (found `delivering` at start).
+    pub fn interrupted(target: String) -> Attempt {
+        Attempt {
+            target,
+            started_at_ms: now_ms(),
+            replay: false,
+            latency_ms: 0.0,
+            outcome: AttemptOutcome::Error {
+                message: "interrupted: hookrelay stopped while the target had the request \
+                          (it may have acted on it); sent again"
+                    .into(),
+                error: ErrorKind::Interrupted,
+            },
+        }
     }
 }
 
@@ -242,6 +425,11 @@ pub fn now_ms() -> i64 {
 /// A short label for the kind of event a request carries, from well-known headers and
 /// Port's payload fields: `push` (GitHub), `UPDATE entity` (Port), `invoice.paid` (Stripe).
 pub fn event_label(req: &WebhookRequest) -> Option<String> {
+    event_label_with(req, req.json_body().as_ref())
+}
+
+/// [`event_label`] with the body already parsed (`None`: not JSON), so intake parses it once.
+pub fn event_label_with(req: &WebhookRequest, json: Option<&serde_json::Value>) -> Option<String> {
     for h in [
         "x-github-event",
         "x-gitlab-event",
@@ -252,8 +440,7 @@ pub fn event_label(req: &WebhookRequest) -> Option<String> {
             return Some(v.to_string());
         }
     }
-    let json = req.json_body()?;
-    let obj = json.as_object()?;
+    let obj = json?.as_object()?;
     // Port changelog: action + resourceType; Port automation trigger data: event.action ...
     let port = obj
         .get("event")

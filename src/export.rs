@@ -233,7 +233,7 @@ fn attempt_json(a: &Attempt) -> Value {
             v["response"] =
                 json!({ "status": status, "headers": headers_json(headers), "body": b });
         }
-        AttemptOutcome::Error { message } => v["error"] = json!(message),
+        AttemptOutcome::Error { message, .. } => v["error"] = json!(message),
     }
     v
 }
@@ -325,7 +325,7 @@ fn har_response(a: Option<&Attempt>) -> Value {
                 "bodySize": body_size,
             })
         }
-        AttemptOutcome::Error { message } => {
+        AttemptOutcome::Error { message, .. } => {
             let mut v = empty();
             v["_error"] = json!(message);
             v

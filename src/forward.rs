@@ -15,7 +15,50 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::delivery::{Attempt, AttemptOutcome, Headers, WebhookRequest, now_ms};
+use crate::delivery::{Attempt, AttemptOutcome, ErrorKind, Headers, WebhookRequest, now_ms};
+
+/// Why sending to the target got no response. [`ForwardError::kind`] is what the attempt keeps
+/// (and what decides a retry); the text is what the user reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ForwardError {
+    #[error("connection refused: is your dev server running?")]
+    Refused,
+    #[error("the target did not answer within {} s", .0.as_secs_f64())]
+    Timeout(Duration),
+    #[error("the connection was reset: {0}")]
+    Reset(String),
+    #[error("cannot connect to the target: {0}")]
+    Connect(String),
+    #[error("cannot build the request: {0}")]
+    InvalidRequest(String),
+    #[error("the response body broke off: {0}")]
+    BrokenResponse(String),
+    #[error("request failed: {0}")]
+    Other(String),
+}
+
+impl ForwardError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ForwardError::Refused => ErrorKind::Refused,
+            ForwardError::Timeout(_) => ErrorKind::Timeout,
+            ForwardError::Reset(_) => ErrorKind::Reset,
+            ForwardError::Connect(_) => ErrorKind::Connect,
+            ForwardError::InvalidRequest(_) => ErrorKind::InvalidRequest,
+            ForwardError::BrokenResponse(_) => ErrorKind::BrokenResponse,
+            ForwardError::Other(_) => ErrorKind::Other,
+        }
+    }
+}
+
+impl From<ForwardError> for AttemptOutcome {
+    fn from(e: ForwardError) -> Self {
+        AttemptOutcome::Error {
+            message: e.to_string(),
+            error: e.kind(),
+        }
+    }
+}
 
 /// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1), plus the ones the
 /// client sets itself.
@@ -198,13 +241,8 @@ impl Forwarder {
                     body,
                     body_size,
                 },
-                Ok(Err(message)) => AttemptOutcome::Error { message },
-                Err(_) => AttemptOutcome::Error {
-                    message: format!(
-                        "the target did not answer within {} s",
-                        self.timeout.as_secs_f64()
-                    ),
-                },
+                Ok(Err(e)) => e.into(),
+                Err(_) => ForwardError::Timeout(self.timeout).into(),
             };
         Attempt {
             target: url,
@@ -220,14 +258,14 @@ impl Forwarder {
         url: &str,
         req: &WebhookRequest,
         extra: &[(String, String)],
-    ) -> Result<(u16, Headers, Bytes, u64), String> {
+    ) -> Result<(u16, Headers, Bytes, u64), ForwardError> {
         let mut builder = Request::builder().method(req.method.as_str()).uri(url);
         for (name, value) in forwarded_headers(req).iter().chain(extra) {
             builder = builder.header(name.as_str(), value.as_str());
         }
         let request = builder
             .body(Full::new(req.body.clone()))
-            .map_err(|e| format!("cannot build the request: {e}"))?;
+            .map_err(|e| ForwardError::InvalidRequest(e.to_string()))?;
         let resp = self
             .client
             .request(request)
@@ -248,7 +286,7 @@ impl Forwarder {
         let mut kept = Vec::new();
         let mut size: u64 = 0;
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| format!("the response body broke off: {e}"))?;
+            let frame = frame.map_err(|e| ForwardError::BrokenResponse(e.to_string()))?;
             if let Ok(data) = frame.into_data() {
                 size += data.len() as u64;
                 let room = self.max_response_body.saturating_sub(kept.len());
@@ -358,25 +396,38 @@ impl hyper::rt::Write for QuickAck {
     }
 }
 
-fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
+/// The client's error as a type: the io error kind underneath decides, not the text.
+fn describe_client_error(e: &hyper_util::client::legacy::Error) -> ForwardError {
     use std::error::Error as _;
     let mut parts = Vec::new();
+    let mut io_kind = None;
+    let mut incomplete = false;
     let mut src = e.source();
     while let Some(s) = src {
         parts.push(s.to_string());
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            io_kind.get_or_insert(io.kind());
+        }
+        if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            incomplete |= h.is_incomplete_message() || h.is_canceled();
+        }
         src = s.source();
     }
-    let detail = parts.join(": ");
-    if e.is_connect() {
-        if detail.contains("refused") {
-            "connection refused: is your dev server running?".to_string()
-        } else {
-            format!("cannot connect to the target: {detail}")
-        }
-    } else if detail.is_empty() {
-        format!("request failed: {e}")
+    let detail = if parts.is_empty() {
+        e.to_string()
     } else {
-        format!("request failed: {detail}")
+        parts.join(": ")
+    };
+    use std::io::ErrorKind as Io;
+    match io_kind {
+        Some(Io::ConnectionRefused) => ForwardError::Refused,
+        Some(Io::ConnectionReset | Io::ConnectionAborted | Io::BrokenPipe | Io::UnexpectedEof) => {
+            ForwardError::Reset(detail)
+        }
+        Some(Io::TimedOut) => ForwardError::Connect(detail),
+        _ if e.is_connect() => ForwardError::Connect(detail),
+        _ if incomplete => ForwardError::Reset(detail),
+        _ => ForwardError::Other(detail),
     }
 }
 

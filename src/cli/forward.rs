@@ -5,9 +5,8 @@ use anyhow::Context;
 use super::ForwardArgs;
 use crate::forward::Target;
 use crate::logline::LogSink;
-use crate::pipeline::{self, Pipeline, PipelineConfig};
+use crate::pipeline::{self, ForwardConfig, Pipeline, SlackOut};
 use crate::server::{RelayServer, ServerConfig};
-use crate::services::Services;
 
 /// `hookrelay forward`.
 pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
@@ -38,50 +37,59 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
             "hookrelay:   e.g. curl -X POST -H 'content-type: application/json' -d '{{\"hello\":\"world\"}}' {channel}"
         );
     }
-    let mut cfg = PipelineConfig::new(channel, target);
+    let mut cfg = ForwardConfig::new(channel, target)
+        .with_verifier(args.verify.verifier()?, args.verify.mode);
     cfg.concurrency = args.concurrency.max(1);
     cfg.retry_for = args.retry_for;
     cfg.forward_timeout = args.timeout;
     cfg.keepalive = args.keepalive;
     cfg.replay_header = !args.no_replay_header;
     cfg.last_event_id = start_id;
-    if args.store.path().is_none() {
-        // nothing to fall back on: keep more bodies in memory for replay
-        cfg.recent_bytes = 64 << 20;
-    }
-    let mut services = Services::default().with_verifier(args.verify.verifier()?, args.verify.mode);
+    cfg.slack_all = args.slack_all;
     let store_path = args.store.path();
-    if let Some(p) = &store_path {
-        services = services
-            .with_store(p)
-            .with_context(|| format!("cannot open the store {}", p.display()))?;
-        eprintln!("hookrelay: deliveries are kept in {}", p.display());
+    match &store_path {
+        Some(p) => {
+            cfg.store = Some(p.clone());
+            eprintln!("hookrelay: deliveries are kept in {}", p.display());
+        }
+        // nothing to fall back on: keep more bodies in memory for replay
+        None => cfg.recent_bytes = 64 << 20,
     }
     if let Some(url) = &args.slack_webhook {
         eprintln!(
-            "hookrelay: Slack notifications for Port events go to {}",
+            "hookrelay: Slack notifications for {} Port events go to {}",
+            if args.slack_all { "all" } else { "verified" },
             crate::slack::redact_webhook_url(url)
         );
-        services = services.with_slack(crate::slack::SlackConfig::new(url.clone()));
+        cfg.slack = SlackOut::Webhook(crate::slack::SlackConfig::new(url.clone()));
     } else if args.slack_preview {
-        services = services.with_slack_preview();
+        cfg.slack = SlackOut::Preview;
     }
-    let reader = services.store_reader();
     let target_text = cfg.target.to_string();
     let channel_text = cfg.channel_url.clone();
-    let pipeline = pipeline::start(cfg, services);
+    let pipeline = pipeline::start(cfg).await.with_context(|| match &store_path {
+        Some(p) => format!("cannot open the store {}", p.display()),
+        None => "cannot start".into(),
+    })?;
+    let reader = match &store_path {
+        Some(p) => Some(std::sync::Arc::new(std::sync::Mutex::new(
+            crate::store::Store::open(p)
+                .with_context(|| format!("cannot open the store {}", p.display()))?,
+        ))),
+        None => None,
+    };
     let interactive = !args.json && !args.no_tui && crate::tui::tty_available();
     let result = if interactive {
         let setup = crate::tui::TuiSetup {
             channel_url: channel_text,
-            target: target_text,
+            target: target_text.clone(),
             verify_mode: format!("{:?}", args.verify.mode).to_lowercase(),
             store_path: store_path.map(|p| p.display().to_string()),
             newest_first: args.newest_first,
         };
-        run_tui(pipeline, setup, reader).await
+        run_tui(pipeline, setup, reader, &target_text).await
     } else {
-        log_until_interrupted(pipeline, args.json).await
+        log_until_interrupted(pipeline, args.json, &target_text).await
     };
     if let Some(s) = embedded {
         s.shutdown().await;
@@ -94,6 +102,7 @@ async fn run_tui(
     mut pipeline: Pipeline,
     setup: crate::tui::TuiSetup,
     reader: Option<std::sync::Arc<std::sync::Mutex<crate::store::Store>>>,
+    target: &str,
 ) -> anyhow::Result<()> {
     let source: Box<dyn crate::tui::source::DeliverySource> = match reader {
         Some(store) => Box::new(crate::tui::store_source::StoreSource::new(store)),
@@ -102,12 +111,17 @@ async fn run_tui(
     let (_keep, empty) = tokio::sync::mpsc::channel(1);
     let events = std::mem::replace(&mut pipeline.events, empty);
     let result = crate::tui::run(setup, events, pipeline.commands.clone(), source).await;
-    pipeline.shutdown().await;
+    let left = pipeline.shutdown().await;
+    eprintln!("hookrelay: {}", left.describe(target));
     result
 }
 
 /// Print the log until Ctrl-C (or SIGTERM).
-async fn log_until_interrupted(mut pipeline: Pipeline, json: bool) -> anyhow::Result<()> {
+async fn log_until_interrupted(
+    mut pipeline: Pipeline,
+    json: bool,
+    target: &str,
+) -> anyhow::Result<()> {
     let mut sink = LogSink::new(std::io::stdout(), json);
     let stop = shutdown_signal();
     tokio::pin!(stop);
@@ -120,11 +134,16 @@ async fn log_until_interrupted(mut pipeline: Pipeline, json: bool) -> anyhow::Re
             },
         }
     }
+    let left = pipeline.shutdown().await;
     eprintln!(
-        "hookrelay: received {}, forwarded {} ok, {} failed attempts",
-        sink.received, sink.forwarded_ok, sink.failed
+        "hookrelay: received {}, forwarded {} ok, {} failed attempts, {} given up, {} held; {}",
+        sink.received,
+        sink.forwarded_ok,
+        sink.failed,
+        sink.gave_up,
+        sink.held,
+        left.describe(target)
     );
-    pipeline.shutdown().await;
     Ok(())
 }
 

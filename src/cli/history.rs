@@ -303,7 +303,7 @@ pub fn show(a: ShowArgs) -> anyhow::Result<()> {
                     writeln!(out, "{}", indent(&indent(&body_text(body, 16 << 10))))?;
                 }
             }
-            AttemptOutcome::Error { message } => writeln!(
+            AttemptOutcome::Error { message, .. } => writeln!(
                 out,
                 "  #{} {kind} {}  {} -> error: {}",
                 i + 1,
@@ -407,7 +407,7 @@ pub async fn replay(a: ReplayArgs) -> anyhow::Result<()> {
             )?;
             Ok(())
         }
-        AttemptOutcome::Error { message } => {
+        AttemptOutcome::Error { message, .. } => {
             bail!(
                 "{} replay to {} failed: {}",
                 d.id,

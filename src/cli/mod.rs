@@ -102,7 +102,8 @@ pub struct ForwardArgs {
     /// Do not mark replays with `x-hookrelay-replay-of`.
     #[arg(long)]
     pub no_replay_header: bool,
-    /// Post a message to this Slack incoming webhook for every Port event.
+    /// Post a message to this Slack incoming webhook for every Port event whose signature is
+    /// valid (or every one, with --slack-all).
     #[arg(
         long,
         env = "HOOKRELAY_SLACK_WEBHOOK",
@@ -113,6 +114,10 @@ pub struct ForwardArgs {
     /// Without a webhook: print the Slack message each Port event would produce.
     #[arg(long, conflicts_with = "slack_webhook")]
     pub slack_preview: bool,
+    /// Tell Slack about every Port event, each marked with its signature verdict (default:
+    /// only those whose signature is valid, as Port's guide does).
+    #[arg(long)]
+    pub slack_all: bool,
     /// In the UI, list the newest delivery first.
     #[arg(long)]
     pub newest_first: bool,

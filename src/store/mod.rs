@@ -3,6 +3,7 @@
 //! - [`Store`] (this file): open, insert, update, look up by id prefix, prune.
 //! - [`schema`]: the tables and the versioned migrations.
 //! - [`query`]: `list` / `count` with [`ListFilter`], newest first, without bodies.
+//! - `inbox`: the forward job's inbox (states, the channel cursor, pending windows).
 //! - [`writer`]: the one writer task the relay sends to through a bounded queue.
 //! - [`path`]: where the store lives by default.
 //!
@@ -10,6 +11,7 @@
 //! order, so a delivery reads back byte for byte as it was received. Secrets are not part of the
 //! model and are never stored.
 
+mod inbox;
 mod path;
 pub mod query;
 mod rows;
@@ -25,6 +27,7 @@ use crate::delivery::{Attempt, Delivery};
 use crate::slack::SlackResult;
 use crate::verify::Verification;
 
+pub use inbox::InboxItem;
 pub use path::{default_path, default_path_in};
 pub use query::{DeliverySummary, ListFilter, StatusFilter};
 pub use writer::{StoreOp, StoreWriter};

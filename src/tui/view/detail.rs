@@ -126,7 +126,7 @@ fn attempt_head(app: &App, i: usize, a: &Attempt) -> Line<'static> {
     let kind = if a.replay { "replay" } else { "forward" };
     let (status, style) = match &a.outcome {
         AttemptOutcome::Response { status, .. } => (status.to_string(), t.status(*status)),
-        AttemptOutcome::Error { message } => (
+        AttemptOutcome::Error { message, .. } => (
             format!("error: {}", display_safe_bounded(message, 300)),
             t.err(),
         ),
