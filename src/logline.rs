@@ -333,6 +333,8 @@ mod tests {
         };
         let mut d = Delivery::new("http://relay/ch", req, BodyOrigin::Exact);
         d.id = "abcdefghij".into();
+        // as intake derives it
+        d.event = crate::delivery::event_label(&d.request);
         d
     }
 

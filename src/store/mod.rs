@@ -175,12 +175,29 @@ impl Store {
         Ok(())
     }
 
-    /// Record one more forwarding attempt for a stored delivery.
+    /// Record one more finished attempt for a stored delivery, made outside the forward job's
+    /// retry loop: a 2xx settles it as delivered; a failed first forward of a pending delivery
+    /// settles it as failed; a failed replay leaves its state alone.
     pub fn add_attempt(&self, delivery_id: &str, a: &Attempt) -> Result<(), StoreError> {
         if !self.exists(delivery_id)? {
             return Err(StoreError::NotFound(delivery_id.to_string()));
         }
-        rows::insert_attempt(&self.conn, delivery_id, a)
+        let tx = self.conn.unchecked_transaction()?;
+        rows::insert_attempt(&tx, delivery_id, a)?;
+        if a.is_success() {
+            tx.execute(
+                "UPDATE deliveries SET state = 'delivered', state_reason = NULL WHERE id = ?1",
+                [delivery_id],
+            )?;
+        } else if !a.replay {
+            tx.execute(
+                "UPDATE deliveries SET state = 'failed', state_reason = ?2
+                 WHERE id = ?1 AND state = 'pending'",
+                params![delivery_id, rows::attempt_failure(a)],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Record (or replace) the verification outcome of a delivery.

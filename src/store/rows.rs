@@ -57,18 +57,31 @@ pub(super) fn insert_delivery(conn: &Connection, d: &Delivery) -> Result<(), Sto
         d.slack.as_ref().map(to_json),
         d.summary,
         stored_state(d).as_str(),
-        d.state_reason,
+        d.state_reason.clone().or_else(|| match stored_state(d) {
+            DeliveryState::Failed => d.attempts.last().map(attempt_failure),
+            _ => None,
+        }),
     ])?;
     Ok(())
 }
 
 /// The state a delivery is stored with: a delivery that already carries attempts (an import, a
 /// test) is settled by its last one.
-fn stored_state(d: &Delivery) -> DeliveryState {
-    match (d.state, d.attempts.last()) {
-        (DeliveryState::Pending, Some(a)) if a.is_success() => DeliveryState::Delivered,
-        (DeliveryState::Pending, Some(_)) => DeliveryState::Failed,
-        (s, _) => s,
+pub(super) fn stored_state(d: &Delivery) -> DeliveryState {
+    match d.state {
+        DeliveryState::Pending if d.attempts.iter().any(Attempt::is_success) => {
+            DeliveryState::Delivered
+        }
+        DeliveryState::Pending if !d.attempts.is_empty() => DeliveryState::Failed,
+        s => s,
+    }
+}
+
+/// What went wrong with a failed attempt, in words (a failed delivery's reason).
+pub(super) fn attempt_failure(a: &Attempt) -> String {
+    match &a.outcome {
+        AttemptOutcome::Response { status, .. } => format!("the target answered {status}"),
+        AttemptOutcome::Error { message, .. } => message.clone(),
     }
 }
 
