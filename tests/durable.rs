@@ -1,0 +1,251 @@
+//! The store is the forward job's inbox: nothing is lost across restarts, whatever ended the
+//! previous run (kill -9, Ctrl-C, SIGTERM). Real binaries (`hookrelay serve`, `hookrelay
+//! forward`), a real store file, a slow target on loopback.
+
+mod cli_support;
+mod common;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use cli_support::{Proc, forward, free_port, serve};
+
+/// A target that takes 30–50 ms a request (or answers 503 while `down`), recording `x-seq`.
+#[derive(Clone, Default)]
+struct Slow {
+    seqs: Arc<Mutex<Vec<usize>>>,
+    down: Arc<AtomicBool>,
+    delay: bool,
+}
+
+struct SlowTarget {
+    url: String,
+    state: Slow,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn slow_handler(State(s): State<Slow>, headers: HeaderMap) -> StatusCode {
+    let seq: usize = headers
+        .get("x-seq")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(usize::MAX);
+    if s.down.load(Ordering::Acquire) {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    if s.delay {
+        tokio::time::sleep(Duration::from_millis(30 + (seq % 21) as u64)).await;
+    }
+    s.seqs.lock().unwrap().push(seq);
+    StatusCode::OK
+}
+
+impl SlowTarget {
+    async fn start(delay: bool) -> SlowTarget {
+        let state = Slow {
+            delay,
+            ..Slow::default()
+        };
+        let app = Router::new()
+            .fallback(slow_handler)
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        SlowTarget { url, state, task }
+    }
+
+    fn seqs(&self) -> Vec<usize> {
+        self.state.seqs.lock().unwrap().clone()
+    }
+
+    async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<usize> {
+        let end = Instant::now() + timeout;
+        loop {
+            let got = self.seqs();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                Instant::now() < end,
+                "the target got {} of {n} in {timeout:?}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Wait until every seq in `0..n` arrived at least once.
+    async fn wait_all(&self, n: usize, timeout: Duration) -> Vec<usize> {
+        let end = Instant::now() + timeout;
+        loop {
+            let got = self.seqs();
+            let distinct: HashSet<usize> = got.iter().copied().filter(|s| *s < n).collect();
+            if distinct.len() == n {
+                return got;
+            }
+            assert!(
+                Instant::now() < end,
+                "the target got {} distinct of {n} in {timeout:?}; missing e.g. {:?}",
+                distinct.len(),
+                (0..n).filter(|s| !distinct.contains(s)).take(10).collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for SlowTarget {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn post(client: &reqwest::Client, channel: &str, seq: usize) {
+    let r = client
+        .post(channel)
+        .header("content-type", "application/json")
+        .header("x-seq", seq.to_string())
+        .body(format!(r#"{{"seq":{seq}}}"#))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "relay answered {}", r.status());
+}
+
+/// How the first run of `forward` ends.
+#[derive(Clone, Copy, Debug)]
+enum Ending {
+    Kill9,
+    Interrupt,
+    Terminate,
+}
+
+fn end(p: &mut Proc, how: Ending) {
+    let signal = match how {
+        Ending::Kill9 => return p.kill9(),
+        Ending::Interrupt => "-INT",
+        Ending::Terminate => "-TERM",
+    };
+    let pid = p.child.id().to_string();
+    let ok = std::process::Command::new("kill")
+        .args([signal, &pid])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    // it quits promptly, without waiting out the slow target
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = p.child.try_wait().unwrap() {
+            assert!(status.success(), "forward exited with {status}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "forward did not quit on {signal}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+const BURST: usize = 300;
+const WHILE_DOWN: usize = 50;
+
+/// Burst, end the client mid-burst, post more while it is down, restart on the same store:
+/// every event arrives, first arrivals in the order sent, at most one twice.
+async fn restart_loses_nothing(how: Ending) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("inbox.sqlite");
+    let port = free_port();
+    let channel = format!("http://127.0.0.1:{port}/durable-{how:?}");
+    let _relay = serve(port);
+    let target = SlowTarget::start(true).await;
+    let mut client = forward(&channel, &target.url, &store, &["--no-tui"]);
+
+    let http = common::http();
+    let sender = {
+        let (http, channel) = (http.clone(), channel.clone());
+        tokio::spawn(async move {
+            for seq in 0..BURST {
+                post(&http, &channel, seq).await;
+            }
+        })
+    };
+    // mid-burst: some arrived, most did not (30–50 ms each)
+    target.wait_for(40, Duration::from_secs(60)).await;
+    end(&mut client, how);
+    let at_end = target.seqs().len();
+    assert!(at_end < BURST, "the whole burst was through: proves nothing");
+    tokio::time::timeout(Duration::from_secs(60), sender)
+        .await
+        .expect("the burst was posted")
+        .unwrap();
+    // posted while the client is down: the relay holds them
+    for seq in BURST..BURST + WHILE_DOWN {
+        post(&http, &channel, seq).await;
+    }
+    let total = BURST + WHILE_DOWN;
+
+    let mut client = forward(&channel, &target.url, &store, &["--no-tui"]);
+    let got = target.wait_all(total, Duration::from_secs(120)).await;
+    // nothing more comes (a bounded wait for stragglers: the inbox is empty)
+    let settled_deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = cli_support::run(&[
+            "list",
+            "--json",
+            "--status",
+            "pending",
+            "--store",
+            store.to_str().unwrap(),
+        ]);
+        if out.ok() && out.stdout.trim().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < settled_deadline, "still pending: {out:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client.kill9();
+    let got_final = target.seqs();
+    assert_eq!(got.len(), got_final.len(), "more arrived after the inbox was empty");
+
+    let mut seen = HashSet::new();
+    let firsts: Vec<usize> = got.iter().copied().filter(|s| seen.insert(*s)).collect();
+    assert_eq!(
+        firsts,
+        (0..total).collect::<Vec<_>>(),
+        "first arrivals are in the order sent"
+    );
+    let twice = got.len() - firsts.len();
+    assert!(
+        twice <= 1,
+        "{twice} deliveries reached the target twice: {:?}",
+        got.iter()
+            .enumerate()
+            .filter(|(i, s)| got[..*i].contains(s))
+            .collect::<Vec<_>>()
+    );
+    eprintln!(
+        "{how:?}: {at_end} of {BURST} had arrived when the client stopped; after the restart all \
+         {total} arrived, {twice} twice"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_burst_then_restart_delivers_everything_in_order() {
+    restart_loses_nothing(Ending::Kill9).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_mid_burst_then_restart_delivers_everything_in_order() {
+    restart_loses_nothing(Ending::Interrupt).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_burst_then_restart_delivers_everything_in_order() {
+    restart_loses_nothing(Ending::Terminate).await;
+}
