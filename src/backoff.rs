@@ -55,7 +55,10 @@ mod tests {
         let first: Vec<Duration> = b.delays().take(12).collect();
         assert!(first[0] >= Duration::from_millis(100), "{first:?}");
         assert!(first[0] <= Duration::from_millis(200), "{first:?}");
-        assert!(first.iter().all(|d| *d <= Duration::from_secs(2)), "{first:?}");
+        assert!(
+            first.iter().all(|d| *d <= Duration::from_secs(2)),
+            "{first:?}"
+        );
         assert!(first[11] >= Duration::from_secs(1), "{first:?}");
         let samples: std::collections::HashSet<_> = (0..20).map(|_| b.delay(3)).collect();
         assert!(samples.len() > 1, "no jitter");

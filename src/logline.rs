@@ -88,10 +88,7 @@ impl<W: Write> LogSink<W> {
                 last_event_id,
             } => {
                 let mut text = match last_event_id {
-                    Some(id) => format!(
-                        "resuming after relay event {}; ",
-                        display_safe(id)
-                    ),
+                    Some(id) => format!("resuming after relay event {}; ", display_safe(id)),
                     None => String::new(),
                 };
                 text.push_str(&format!(

@@ -95,7 +95,10 @@ impl SlowTarget {
                 Instant::now() < end,
                 "the target got {} distinct of {n} in {timeout:?}; missing e.g. {:?}",
                 distinct.len(),
-                (0..n).filter(|s| !distinct.contains(s)).take(10).collect::<Vec<_>>()
+                (0..n)
+                    .filter(|s| !distinct.contains(s))
+                    .take(10)
+                    .collect::<Vec<_>>()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -147,7 +150,10 @@ fn end(p: &mut Proc, how: Ending) {
             assert!(status.success(), "forward exited with {status}");
             return;
         }
-        assert!(Instant::now() < deadline, "forward did not quit on {signal}");
+        assert!(
+            Instant::now() < deadline,
+            "forward did not quit on {signal}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -179,7 +185,10 @@ async fn restart_loses_nothing(how: Ending) {
     target.wait_for(40, Duration::from_secs(60)).await;
     end(&mut client, how);
     let at_end = target.seqs().len();
-    assert!(at_end < BURST, "the whole burst was through: proves nothing");
+    assert!(
+        at_end < BURST,
+        "the whole burst was through: proves nothing"
+    );
     tokio::time::timeout(Duration::from_secs(60), sender)
         .await
         .expect("the burst was posted")
@@ -211,7 +220,11 @@ async fn restart_loses_nothing(how: Ending) {
     }
     client.kill9();
     let got_final = target.seqs();
-    assert_eq!(got.len(), got_final.len(), "more arrived after the inbox was empty");
+    assert_eq!(
+        got.len(),
+        got_final.len(),
+        "more arrived after the inbox was empty"
+    );
 
     let mut seen = HashSet::new();
     let firsts: Vec<usize> = got.iter().copied().filter(|s| seen.insert(*s)).collect();
@@ -248,4 +261,95 @@ async fn ctrl_c_mid_burst_then_restart_delivers_everything_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_burst_then_restart_delivers_everything_in_order() {
     restart_loses_nothing(Ending::Terminate).await;
+}
+
+/// VmHWM (peak resident set) and VmRSS of a process, in KiB.
+fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+/// A long backlog waits in the store, not in memory: N deliveries pending while the target is
+/// down (503), then all of them, in order, once it is back. N is `HOOKRELAY_TEST_PENDING`
+/// (default 20,000; the 100,000 figure is run by hand).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_backlog_waits_on_disk_and_memory_stays_bounded() {
+    let n: usize = std::env::var("HOOKRELAY_TEST_PENDING")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    const BODY: usize = 2048;
+    let dir = tempfile::tempdir().unwrap();
+    let store_path = dir.path().join("backlog.sqlite");
+    let port = free_port();
+    let channel = format!("http://127.0.0.1:{port}/backlog");
+    let _relay = serve(port);
+    // the backlog an earlier run left (as its intake committed it), 2 KiB bodies
+    {
+        let store = hookrelay::store::Store::open(&store_path).unwrap();
+        let pad = "x".repeat(BODY);
+        let mut batch = Vec::new();
+        for seq in 0..n {
+            let req = common::request(
+                "POST",
+                "",
+                &[
+                    ("content-type", "application/json"),
+                    ("x-seq", &seq.to_string()),
+                ],
+                format!(r#"{{"seq":{seq},"pad":"{pad}"}}"#).as_bytes(),
+            );
+            let mut d = hookrelay::delivery::Delivery::new(
+                &channel,
+                req,
+                hookrelay::delivery::BodyOrigin::Exact,
+            );
+            d.received_at_ms = 1_700_000_000_000 + seq as i64;
+            batch.push(d);
+            if batch.len() == 5_000 {
+                store.commit_intake(&batch, None).unwrap();
+                batch.clear();
+            }
+        }
+        store.commit_intake(&batch, None).unwrap();
+    }
+    let target = SlowTarget::start(false).await;
+    target.state.down.store(true, Ordering::Release);
+    let mut client = forward(&channel, &target.url, &store_path, &["--no-tui"]);
+    let pid = client.child.id();
+    // it says what it resumes, and tries the oldest against the 503s
+    let resumed = match client.seen.iter().find(|l| l.contains("\"resumed\"")) {
+        Some(l) => l.clone(),
+        None => client.wait_line("\"resumed\"", Duration::from_secs(30)),
+    };
+    assert!(resumed.contains(&format!("{n} deliveries")), "{resumed}");
+    client.wait_line("\"status\":503", Duration::from_secs(30));
+    client.wait_line("\"status\":503", Duration::from_secs(30));
+    let (down_hwm, down_rss) = memory_kib(pid);
+    // back up: everything arrives, in order
+    target.state.down.store(false, Ordering::Release);
+    let got = target
+        .wait_all(n, Duration::from_secs(60 + n as u64 / 100))
+        .await;
+    let (hwm, rss) = memory_kib(pid);
+    client.kill9();
+    assert_eq!(got, (0..n).collect::<Vec<_>>(), "in order, once each");
+    let backlog_mib = (n * BODY) >> 20;
+    eprintln!(
+        "{n} pending ({backlog_mib} MiB of bodies): while down VmHWM {down_hwm} KiB VmRSS \
+         {down_rss} KiB; after draining VmHWM {hwm} KiB VmRSS {rss} KiB"
+    );
+    // bounded: far below the backlog's size, whatever the backlog
+    assert!(
+        hwm < 40 * 1024,
+        "peak RSS {hwm} KiB with {backlog_mib} MiB pending"
+    );
 }

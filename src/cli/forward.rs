@@ -67,10 +67,12 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
     }
     let target_text = cfg.target.to_string();
     let channel_text = cfg.channel_url.clone();
-    let pipeline = pipeline::start(cfg).await.with_context(|| match &store_path {
-        Some(p) => format!("cannot open the store {}", p.display()),
-        None => "cannot start".into(),
-    })?;
+    let pipeline = pipeline::start(cfg)
+        .await
+        .with_context(|| match &store_path {
+            Some(p) => format!("cannot open the store {}", p.display()),
+            None => "cannot start".into(),
+        })?;
     let reader = match &store_path {
         Some(p) => Some(std::sync::Arc::new(std::sync::Mutex::new(
             crate::store::Store::open(p)

@@ -69,7 +69,8 @@ pub struct ListArgs {
     /// Event type contains this (`push`, `UPDATE entity`).
     #[arg(long)]
     pub event: Option<String>,
-    /// Target status: a code (`404`), a class (`5xx`) or `failed`.
+    /// Target status: a code (`404`), a class (`5xx`), or a state: `pending`, `delivering`,
+    /// `delivered`, `failed` (given up), `held` (strict verification), `skipped`.
     #[arg(long)]
     pub status: Option<String>,
     /// Verification outcome (`valid`, `invalid`, `stale`, ...).
@@ -113,6 +114,7 @@ pub fn list(a: ListArgs) -> anyhow::Result<()> {
                 "query": r.query, "event": r.event, "summary": r.summary, "body_size": r.body_size,
                 "verification": r.verification, "status": r.last_status, "error": r.last_error,
                 "latency_ms": r.last_latency_ms, "attempts": r.attempts, "slack": r.slack,
+                "state": r.state,
             });
             writeln!(out, "{v}")?;
         }
@@ -137,7 +139,7 @@ pub fn list(a: ListArgs) -> anyhow::Result<()> {
             path = format!("{path}?{}", r.query);
         }
         let status = match (r.last_status, r.attempts) {
-            (_, 0) => "-".to_string(),
+            (_, 0) => r.state.to_string(),
             (Some(s), _) => s.to_string(),
             (None, _) => "error".to_string(),
         };
@@ -327,7 +329,15 @@ pub fn show(a: ShowArgs) -> anyhow::Result<()> {
 #[derive(Debug, Args, Clone)]
 pub struct ReplayArgs {
     /// The delivery id (a unique prefix is enough).
-    pub id: String,
+    #[arg(required_unless_present = "pending", conflicts_with = "pending")]
+    pub id: Option<String>,
+    /// Send every pending delivery (those a `forward` run left behind), oldest first, as their
+    /// first forward, to --target. Stops while the target is down; what is left stays pending.
+    #[arg(long, requires = "target", conflicts_with_all = ["edit", "resign"])]
+    pub pending: bool,
+    /// With --pending: only deliveries of this channel URL.
+    #[arg(long, requires = "pending")]
+    pub channel: Option<String>,
     /// Where to send it (default: the URL the forward job sent it to, sub-path and query
     /// included; a replay to another --target does not change that).
     #[arg(long)]
@@ -351,7 +361,11 @@ pub struct ReplayArgs {
 
 pub async fn replay(a: ReplayArgs) -> anyhow::Result<()> {
     let store = open(&a.store)?;
-    let d = store.get(&a.id)?;
+    let Some(id) = &a.id else {
+        let target = Target::parse(a.target.as_deref().unwrap_or_default())?;
+        return super::pending::send_pending(store, target, a.channel.clone(), a.timeout).await;
+    };
+    let d = store.get(id)?;
     let mut req = d.request.clone();
     let target = match &a.target {
         Some(t) => Target::parse(t)?,

@@ -10,6 +10,7 @@ mod demo;
 mod forward;
 mod history;
 mod options;
+mod pending;
 mod send;
 mod serve;
 
@@ -47,7 +48,8 @@ pub enum Command {
     List(history::ListArgs),
     /// Show one stored delivery: headers, body, verification, attempts, Slack.
     Show(history::ShowArgs),
-    /// Send a stored delivery to the target again (re-signed with --resign).
+    /// Send a stored delivery to the target again (re-signed with --resign), or every pending
+    /// one (--pending).
     Replay(history::ReplayArgs),
     /// Print a stored delivery as a curl command, JSON or HAR.
     Export(history::ExportArgs),

@@ -37,9 +37,7 @@ pub struct InboxGone;
 impl DiskInbox {
     /// Open (or create, or migrate) the store at `path` on a new thread. The returned handle
     /// joins that thread.
-    pub async fn open(
-        path: &Path,
-    ) -> Result<(DiskInbox, std::thread::JoinHandle<()>), StoreError> {
+    pub async fn open(path: &Path) -> Result<(DiskInbox, std::thread::JoinHandle<()>), StoreError> {
         let (jobs, mut rx) = mpsc::channel::<Job>(64);
         let (opened_tx, opened) = oneshot::channel();
         let file = path.to_path_buf();

@@ -153,7 +153,10 @@ pub async fn start(cfg: ForwardConfig) -> Result<Pipeline, StoreError> {
     let (slack, slack_results) = match &cfg.slack {
         SlackOut::Webhook(sc) => {
             let (tx, rx) = mpsc::channel(1024);
-            (Some(crate::slack::SlackNotifier::spawn(sc.clone(), tx)), Some(rx))
+            (
+                Some(crate::slack::SlackNotifier::spawn(sc.clone(), tx)),
+                Some(rx),
+            )
         }
         _ => (None, None),
     };
@@ -186,12 +189,11 @@ pub async fn start(cfg: ForwardConfig) -> Result<Pipeline, StoreError> {
             last_event_id = cursor;
         }
         if pending > 0 || last_event_id.is_some() {
-            let _ = out
-                .emit_now(AppEvent::Resumed {
-                    pending,
-                    interrupted,
-                    last_event_id: last_event_id.clone(),
-                });
+            let _ = out.emit_now(AppEvent::Resumed {
+                pending,
+                interrupted,
+                last_event_id: last_event_id.clone(),
+            });
         }
     }
     let forwarder = Forwarder::new(cfg.forward_timeout, cfg.max_response_body);
@@ -234,7 +236,11 @@ pub async fn start(cfg: ForwardConfig) -> Result<Pipeline, StoreError> {
                 ptx,
                 cancel.clone(),
             )));
-            tasks.push(tokio::spawn(relay_problems(ctx.clone(), prx, cancel.clone())));
+            tasks.push(tokio::spawn(relay_problems(
+                ctx.clone(),
+                prx,
+                cancel.clone(),
+            )));
             None
         }
         None => Some(job_tx),
@@ -359,7 +365,10 @@ async fn replay(ctx: &Ctx, id: String, resign: bool, body: Option<bytes::Bytes>)
     } else {
         vec![]
     };
-    let a = ctx.forwarder.send(&ctx.cfg.target, &req, &extra, true).await;
+    let a = ctx
+        .forwarder
+        .send(&ctx.cfg.target, &req, &extra, true)
+        .await;
     if let Some(disk) = &ctx.disk {
         let (id2, a2) = (d.id.clone(), a.clone());
         let _ = disk.call(move |s| s.add_attempt(&id2, &a2)).await;

@@ -70,8 +70,11 @@ impl Outcomes {
         if d.state == DeliveryState::Held {
             let reason = d.state_reason.clone().unwrap_or_default();
             tracing::warn!("not forwarded {}: {reason}", d.id);
-            self.emit(AppEvent::Problem(format!("{} not forwarded: {reason}", d.id)))
-                .await;
+            self.emit(AppEvent::Problem(format!(
+                "{} not forwarded: {reason}",
+                d.id
+            )))
+            .await;
         }
         let Some(port) = port else { return };
         if self.slack.is_none() && !self.slack_preview {
@@ -83,7 +86,10 @@ impl Outcomes {
             self.verify_mode,
             self.slack_all,
         ) else {
-            tracing::info!("Slack: not told about {}: its signature did not check out", d.id);
+            tracing::info!(
+                "Slack: not told about {}: its signature did not check out",
+                d.id
+            );
             return;
         };
         match &self.slack {

@@ -74,6 +74,15 @@ impl Store {
         Ok(ids.len())
     }
 
+    /// The channels that have deliveries left `delivering`.
+    pub fn open_channels(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT DISTINCT channel FROM deliveries WHERE state = 'delivering'")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?)
+    }
+
     /// The next pending deliveries after `after_seq`, oldest first: at most `limit` of them and,
     /// past the first, at most `max_bytes` of bodies. `channel` `None`: every channel.
     /// Attempts are not loaded.
@@ -130,10 +139,10 @@ impl Store {
         state: DeliveryState,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
-        let n = self.conn.prepare_cached(
-            "UPDATE deliveries SET state = ?1, state_reason = ?2 WHERE id = ?3",
-        )?
-        .execute(params![state.as_str(), reason, id])?;
+        let n = self
+            .conn
+            .prepare_cached("UPDATE deliveries SET state = ?1, state_reason = ?2 WHERE id = ?3")?
+            .execute(params![state.as_str(), reason, id])?;
         if n == 0 {
             return Err(StoreError::NotFound(id.to_string()));
         }
@@ -165,7 +174,9 @@ impl Store {
         let n: i64 = match channel {
             Some(c) => self
                 .conn
-                .prepare_cached("SELECT count(*) FROM deliveries WHERE channel = ?1 AND state = ?2")?
+                .prepare_cached(
+                    "SELECT count(*) FROM deliveries WHERE channel = ?1 AND state = ?2",
+                )?
                 .query_row(params![c, state.as_str()], |r| r.get(0))?,
             None => self
                 .conn
