@@ -279,23 +279,27 @@ fn memory_kib(pid: u32) -> (u64, u64) {
 
 /// A long backlog waits in the store, not in memory: N deliveries pending while the target is
 /// down (503), then all of them, in order, once it is back. N is `HOOKRELAY_TEST_PENDING`
-/// (default 20,000; the 100,000 figure is run by hand).
+/// (default 20,000; the 100,000 figure is run by hand), bodies of `HOOKRELAY_TEST_BODY` bytes
+/// (default 2,048).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_backlog_waits_on_disk_and_memory_stays_bounded() {
     let n: usize = std::env::var("HOOKRELAY_TEST_PENDING")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
-    const BODY: usize = 2048;
+    let body_len: usize = std::env::var("HOOKRELAY_TEST_BODY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2048);
     let dir = tempfile::tempdir().unwrap();
     let store_path = dir.path().join("backlog.sqlite");
     let port = free_port();
     let channel = format!("http://127.0.0.1:{port}/backlog");
     let _relay = serve(port);
-    // the backlog an earlier run left (as its intake committed it), 2 KiB bodies
+    // the backlog an earlier run left (as its intake committed it)
     {
         let store = hookrelay::store::Store::open(&store_path).unwrap();
-        let pad = "x".repeat(BODY);
+        let pad = "x".repeat(body_len);
         let mut batch = Vec::new();
         for seq in 0..n {
             let req = common::request(
@@ -342,7 +346,7 @@ async fn a_long_backlog_waits_on_disk_and_memory_stays_bounded() {
     let (hwm, rss) = memory_kib(pid);
     client.kill9();
     assert_eq!(got, (0..n).collect::<Vec<_>>(), "in order, once each");
-    let backlog_mib = (n * BODY) >> 20;
+    let backlog_mib = (n * body_len) >> 20;
     eprintln!(
         "{n} pending ({backlog_mib} MiB of bodies): while down VmHWM {down_hwm} KiB VmRSS \
          {down_rss} KiB; after draining VmHWM {hwm} KiB VmRSS {rss} KiB"
