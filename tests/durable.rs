@@ -357,3 +357,64 @@ async fn a_long_backlog_waits_on_disk_and_memory_stays_bounded() {
         "peak RSS {hwm} KiB with {backlog_mib} MiB pending"
     );
 }
+
+/// What a killed run left pending goes out with `hookrelay replay --pending`, in order, and the
+/// list says what is pending before and nothing after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_pending_sends_what_a_killed_run_left_in_order() {
+    const N: usize = 120;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("left.sqlite");
+    let s = store.to_str().unwrap().to_string();
+    let port = free_port();
+    let channel = format!("http://127.0.0.1:{port}/left-behind");
+    let _relay = serve(port);
+    let target = SlowTarget::start(true).await;
+    let mut client = forward(&channel, &target.url, &store, &["--no-tui"]);
+    let http = common::http();
+    for seq in 0..N {
+        post(&http, &channel, seq).await;
+    }
+    // all in the inbox (received), a few forwarded
+    let end = Instant::now() + Duration::from_secs(30);
+    let mut received = 0;
+    while received < N {
+        assert!(Instant::now() < end, "{received} of {N} received");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        received = cli_support::run(&["list", "--json", "--limit", "1000", "--store", &s])
+            .expect_ok()
+            .json_lines()
+            .len();
+    }
+    client.kill9();
+    let before = target.seqs().len();
+    assert!(before < N, "everything went out before the kill");
+    let pending = cli_support::run(&[
+        "list", "--json", "--limit", "1000", "--status", "pending", "--store", &s,
+    ])
+    .expect_ok()
+    .json_lines();
+    assert!(!pending.is_empty());
+    let out = cli_support::run(&[
+        "replay",
+        "--pending",
+        "--store",
+        &s,
+        "--target",
+        &target.url,
+    ]);
+    assert!(out.ok(), "{out:#?}");
+    assert!(
+        out.stdout.contains("nothing left pending"),
+        "{}",
+        out.stdout
+    );
+    let got = target.seqs();
+    let mut seen = HashSet::new();
+    let firsts: Vec<usize> = got.iter().copied().filter(|s| seen.insert(*s)).collect();
+    assert_eq!(firsts, (0..N).collect::<Vec<_>>());
+    assert!(got.len() - firsts.len() <= 1, "{got:?}");
+    let left =
+        cli_support::run(&["list", "--json", "--status", "pending", "--store", &s]).expect_ok();
+    assert!(left.stdout.trim().is_empty(), "{}", left.stdout);
+}
