@@ -418,3 +418,98 @@ async fn replay_pending_sends_what_a_killed_run_left_in_order() {
         cli_support::run(&["list", "--json", "--status", "pending", "--store", &s]).expect_ok();
     assert!(left.stdout.trim().is_empty(), "{}", left.stdout);
 }
+
+/// The exit line says how many are still pending, and how they will go out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_exit_line_counts_what_is_still_pending() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    const N: usize = 60;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("exit.sqlite");
+    let s = store.to_str().unwrap().to_string();
+    let port = free_port();
+    let channel = format!("http://127.0.0.1:{port}/exit-line");
+    let _relay = serve(port);
+    let target = SlowTarget::start(true).await;
+    let mut child = Command::new(cli_support::BIN)
+        .args([
+            "forward",
+            &channel,
+            &target.url,
+            "--json",
+            "--keepalive",
+            "2s",
+            "--store",
+            &s,
+        ])
+        .env("HOOKRELAY_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let mut err = child.stderr.take().unwrap();
+    let err_text = std::thread::spawn(move || {
+        let mut t = String::new();
+        let _ = err.read_to_string(&mut t);
+        t
+    });
+    loop {
+        let l = lines
+            .recv_timeout(Duration::from_secs(15))
+            .expect("connected");
+        if l.contains("connected to the relay") {
+            break;
+        }
+    }
+    let http = common::http();
+    for seq in 0..N {
+        post(&http, &channel, seq).await;
+    }
+    target.wait_for(5, Duration::from_secs(30)).await;
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    let err_text = err_text.join().unwrap();
+    let exit_line = err_text
+        .lines()
+        .find(|l| l.contains("still pending"))
+        .unwrap_or_else(|| panic!("no exit line with what is pending: {err_text}"));
+    let open = |state: &str| {
+        cli_support::run(&[
+            "list", "--json", "--limit", "1000", "--status", state, "--store", &s,
+        ])
+        .expect_ok()
+        .json_lines()
+        .len()
+    };
+    let left = open("pending") + open("delivering");
+    assert!(left > 0 && left < N, "{left}");
+    assert!(
+        exit_line.contains(&format!("{left} still pending")),
+        "{exit_line} ({left} pending in the store)"
+    );
+    assert!(
+        exit_line.contains("hookrelay replay --pending"),
+        "{exit_line}"
+    );
+    assert!(
+        exit_line.contains("next `hookrelay forward`"),
+        "{exit_line}"
+    );
+}

@@ -89,9 +89,9 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
             store_path: store_path.map(|p| p.display().to_string()),
             newest_first: args.newest_first,
         };
-        run_tui(pipeline, setup, reader, &target_text).await
+        run_tui(pipeline, setup, reader, &target_text, embedded.is_none()).await
     } else {
-        log_until_interrupted(pipeline, args.json, &target_text).await
+        log_until_interrupted(pipeline, args.json, &target_text, embedded.is_none()).await
     };
     if let Some(s) = embedded {
         s.shutdown().await;
@@ -105,6 +105,7 @@ async fn run_tui(
     setup: crate::tui::TuiSetup,
     reader: Option<std::sync::Arc<std::sync::Mutex<crate::store::Store>>>,
     target: &str,
+    resumable: bool,
 ) -> anyhow::Result<()> {
     let source: Box<dyn crate::tui::source::DeliverySource> = match reader {
         Some(store) => Box::new(crate::tui::store_source::StoreSource::new(store)),
@@ -114,7 +115,7 @@ async fn run_tui(
     let events = std::mem::replace(&mut pipeline.events, empty);
     let result = crate::tui::run(setup, events, pipeline.commands.clone(), source).await;
     let left = pipeline.shutdown().await;
-    eprintln!("hookrelay: {}", left.describe(target));
+    eprintln!("hookrelay: {}", left.describe(target, resumable));
     result
 }
 
@@ -123,6 +124,7 @@ async fn log_until_interrupted(
     mut pipeline: Pipeline,
     json: bool,
     target: &str,
+    resumable: bool,
 ) -> anyhow::Result<()> {
     let mut sink = LogSink::new(std::io::stdout(), json);
     let stop = shutdown_signal();
@@ -144,7 +146,7 @@ async fn log_until_interrupted(
         sink.failed,
         sink.gave_up,
         sink.held,
-        left.describe(target)
+        left.describe(target, resumable)
     );
     Ok(())
 }

@@ -72,16 +72,21 @@ pub enum Leftover {
 }
 
 impl Leftover {
-    /// The exit line's second half.
-    pub fn describe(&self, target: &str) -> String {
+    /// The exit line's second half. `resumable`: the channel outlives this run (not the
+    /// embedded relay's), so the next `forward` on it sends what is left.
+    pub fn describe(&self, target: &str, resumable: bool) -> String {
         match self {
             Leftover::Stored { pending: 0, .. } | Leftover::Lost { count: 0 } => {
                 "nothing left to send".into()
             }
             Leftover::Stored { pending, store } => format!(
-                "{pending} still pending in {}: they go out first at the next `hookrelay forward` \
-                 on this channel, or now with `hookrelay replay --pending --store {} --target {target}`",
+                "{pending} still pending in {}: {}`hookrelay replay --pending --store {} --target {target}`",
                 store.display(),
+                if resumable {
+                    "they go out first at the next `hookrelay forward` on this channel, or now with "
+                } else {
+                    "send them with "
+                },
                 store.display()
             ),
             Leftover::Lost { count } => format!(
