@@ -101,6 +101,8 @@ impl Pipeline {
     /// say what is left.
     pub async fn shutdown(self) -> Leftover {
         self.cancel.cancel();
+        // nobody reads events any more: a stage waiting to emit one must not wait forever
+        drop(self.events);
         for t in self.tasks {
             let _ = t.await;
         }
