@@ -27,6 +27,7 @@ pub mod bench;
 pub mod cli;
 pub mod delivery;
 pub mod delivery_cache;
+pub mod delivery_state;
 pub mod demo;
 pub mod events;
 pub mod export;
