@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the Smee peers the interop tests run against (tests/server_peers.rs):
+# Install the Smee peers the interop tests run against (tests/it/server_peers.rs):
 #   smee-client 5.0.0 (npm) into tests/peers/node, pysmee 0.1.1 (PyPI) into tests/peers/venv.
 # tests/peers/ is gitignored. Re-running is safe. Needs node/npm and python3 (with venv).
 set -euo pipefail

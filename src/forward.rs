@@ -92,23 +92,45 @@ pub struct Target {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
-    #[error("target `{0}` is not an http:// URL (https targets are not supported yet)")]
+    #[error(
+        "target `{0}` is not an http:// URL (https targets are not supported yet); \
+         expected e.g. http://localhost:3000/webhook"
+    )]
     Scheme(String),
-    #[error("target `{0}` is not a valid URL: {1}")]
+    #[error(
+        "target `{0}` is not a valid URL ({1}); expected HOST:PORT/PATH or \
+         http://HOST:PORT/PATH, e.g. localhost:3000/webhook"
+    )]
     Invalid(String, String),
 }
 
 impl Target {
+    /// Parse the user's target. Without a scheme it means `http://` (`localhost:3000/api`,
+    /// `127.0.0.1:8080`), and a bare port number means `http://127.0.0.1:PORT`.
     pub fn parse(s: &str) -> Result<Target, TargetError> {
-        let uri: hyper::Uri = s.parse().map_err(|e: hyper::http::uri::InvalidUri| {
-            TargetError::Invalid(s.into(), e.to_string())
-        })?;
+        let invalid = |why: &str| TargetError::Invalid(s.into(), why.into());
+        let t = s.trim();
+        let full = if t.contains("://") {
+            t.to_string()
+        } else if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+            format!("http://127.0.0.1:{t}")
+        } else {
+            format!("http://{t}")
+        };
+        let uri: hyper::Uri = full
+            .parse()
+            .map_err(|e: hyper::http::uri::InvalidUri| invalid(&e.to_string()))?;
         if uri.scheme_str() != Some("http") {
             return Err(TargetError::Scheme(s.into()));
         }
-        let authority = uri
-            .authority()
-            .ok_or_else(|| TargetError::Invalid(s.into(), "no host".into()))?;
+        let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
+        if authority.host().is_empty() {
+            return Err(invalid("no host"));
+        }
+        let after_host = &authority.as_str()[authority.as_str().rfind(']').unwrap_or(0)..];
+        if after_host.contains(':') && authority.port_u16().is_none() {
+            return Err(invalid("the port is not a number"));
+        }
         Ok(Target {
             origin: format!("http://{authority}"),
             path: uri.path().trim_end_matches('/').to_string(),
@@ -467,6 +489,25 @@ mod tests {
             Err(TargetError::Scheme(_))
         ));
         assert!(Target::parse("not a url").is_err());
+    }
+
+    #[test]
+    fn a_target_without_a_scheme_means_http() {
+        let t = Target::parse("localhost:3000/api").unwrap();
+        assert_eq!(t.as_str(), "http://localhost:3000/api");
+        let t = Target::parse("127.0.0.1:8080").unwrap();
+        assert_eq!(t.as_str(), "http://127.0.0.1:8080/");
+        let t = Target::parse("127.0.0.1:8081/api/slack?x=1").unwrap();
+        assert_eq!(
+            t.url_for(&req("", "")),
+            "http://127.0.0.1:8081/api/slack?x=1"
+        );
+        let t = Target::parse("8081").unwrap();
+        assert_eq!(t.as_str(), "http://127.0.0.1:8081/");
+        for bad in ["", "localhost:notaport", "http://", "ftp://x/y", "a b"] {
+            let e = Target::parse(bad).unwrap_err().to_string();
+            assert!(e.contains("expected"), "{bad}: {e}");
+        }
     }
 
     #[test]

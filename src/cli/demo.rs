@@ -26,12 +26,15 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let channel = server.new_channel();
     let target_url = format!("{}webhooks/port", target.url());
     let interactive = !args.no_tui && !args.json && crate::tui::tty_available();
-    let (store_path, temporary) = match &args.store {
-        Some(p) => (p.clone(), false),
-        None => (
-            std::env::temp_dir().join(format!("hookrelay-demo-{}.sqlite", std::process::id())),
-            true,
-        ),
+    let store_path = match &args.store {
+        Some(p) => p.clone(),
+        None => {
+            // the demo's own file, kept after exit so the hint below works; each run starts
+            // it afresh so the list shows this run's six deliveries
+            let p = crate::store::demo_path();
+            remove_store_files(&p);
+            p
+        }
     };
     if !interactive {
         eprintln!(
@@ -51,6 +54,9 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         .with_store(&store_path);
     if args.slack_preview {
         cfg.slack = SlackOut::Preview;
+    }
+    if args.json {
+        super::session::print_session(&channel, &target_url, Some(&store_path))?;
     }
     let mut pipeline = pipeline::start(cfg)
         .await
@@ -121,20 +127,24 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             "hookrelay demo: {} deliveries relayed; the dev server accepted {} and rejected {} (the stale and the tampered signature, as intended).",
             sink.received, sink.forwarded_ok, sink.failed
         );
-        if !temporary {
-            eprintln!("  try: hookrelay list --store {}", store_path.display());
-        }
         Ok(())
     };
     tap.abort();
     let _ = pipeline.shutdown().await;
     server.shutdown().await;
-    if temporary {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", store_path.display()));
-        }
-    }
+    let shown = store_path.display().to_string();
+    let quoted = shlex::try_quote(&shown).map_or(shown.clone(), |q| q.into_owned());
+    eprintln!("hookrelay demo: the history stays in {shown}; try: hookrelay list --store {quoted}");
     result
+}
+
+/// Remove a store file and SQLite's companions of it.
+fn remove_store_files(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
 }
 
 async fn send_samples(

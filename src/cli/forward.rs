@@ -3,14 +3,14 @@
 use anyhow::Context;
 
 use super::ForwardArgs;
-use crate::forward::Target;
 use crate::logline::LogSink;
 use crate::pipeline::{self, ForwardConfig, Pipeline, SlackOut};
 use crate::server::{RelayServer, ServerConfig};
 
 /// `hookrelay forward`.
 pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
-    let target = Target::parse(&args.target_url())?;
+    let checked = super::preflight::check(&args)?;
+    let target = checked.target;
     let mut embedded = None;
     let mut start_id = None;
     let channel = match args.channel() {
@@ -37,8 +37,8 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
             "hookrelay:   e.g. curl -X POST -H 'content-type: application/json' -d '{{\"hello\":\"world\"}}' {channel}"
         );
     }
-    let mut cfg = ForwardConfig::new(channel, target)
-        .with_verifier(args.verify.verifier()?, args.verify.mode);
+    let mut cfg =
+        ForwardConfig::new(channel, target).with_verifier(checked.verifier, args.verify.mode);
     cfg.concurrency = args.concurrency.max(1);
     cfg.retry_for = args.retry_for;
     cfg.forward_timeout = args.timeout;
@@ -46,7 +46,7 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
     cfg.replay_header = !args.no_replay_header;
     cfg.last_event_id = start_id;
     cfg.slack_all = args.slack_all;
-    let store_path = args.store.path();
+    let store_path = checked.store;
     match &store_path {
         Some(p) => {
             cfg.store = Some(p.clone());
@@ -67,6 +67,9 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
     }
     let target_text = cfg.target.to_string();
     let channel_text = cfg.channel_url.clone();
+    if args.json {
+        super::session::print_session(&channel_text, &target_text, store_path.as_deref())?;
+    }
     let pipeline = pipeline::start(cfg)
         .await
         .with_context(|| match &store_path {

@@ -4,17 +4,19 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 mod demo;
 mod forward;
 mod history;
 mod options;
 mod pending;
+mod preflight;
 mod send;
 mod serve;
+mod session;
 
-pub use options::{StoreOpts, VerifyOpts};
+pub use options::{HistoryStore, StoreOpts, VerifyOpts};
 
 /// hookrelay: relay, verify, inspect and replay webhooks on your machine.
 #[derive(Debug, Parser)]
@@ -164,7 +166,8 @@ pub struct DemoArgs {
     /// Pause between sample events.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "700ms")]
     pub interval: Duration,
-    /// Where the demo keeps its history (default: a temporary file, removed at exit).
+    /// Where the demo keeps its history (default: `demo.sqlite` in hookrelay's data directory,
+    /// started afresh each run and kept after it).
     #[arg(long)]
     pub store: Option<PathBuf>,
     /// Also print the Slack message each sample would produce.
@@ -175,6 +178,7 @@ pub struct DemoArgs {
 /// Parse arguments and run. Returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    reject_unknown_command(&cli);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -191,10 +195,54 @@ pub fn main() -> i32 {
         // `hookrelay list | head`: the reader has all it wanted
         Err(e) if history::is_closed_pipe(&e) => 0,
         Err(e) => {
-            eprintln!("hookrelay: {e:#}");
+            eprintln!("hookrelay: {}", error_text(&e));
             1
         }
     }
+}
+
+/// With no command, the first word is the channel URL. A bare word (`hookrelay lst`) is neither
+/// a URL nor a command: exit with clap's own "unrecognized subcommand" error and its suggestion
+/// (`a similar subcommand exists: 'list'`) rather than subscribing to a channel named `lst`.
+fn reject_unknown_command(cli: &Cli) {
+    if cli.command.is_some() {
+        return;
+    }
+    let Some(word) = &cli.forward.url_pos else {
+        return;
+    };
+    if !is_bare_word(word) {
+        return;
+    }
+    let full = Cli::command();
+    let commands = clap::Command::new("hookrelay").subcommands(full.get_subcommands().cloned());
+    if let Err(e) = commands.try_get_matches_from(["hookrelay", word.as_str()]) {
+        e.exit();
+    }
+}
+
+/// A word that cannot be a URL: letters, digits, `-` and `_` only.
+fn is_bare_word(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+}
+
+/// The error and its causes, `a: b: c`, leaving out a cause whose text is already shown (many
+/// errors print their source in their own message, which `{:#}` would repeat).
+fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -279,5 +327,29 @@ impl ForwardArgs {
                 };
                 format!("http://127.0.0.1:{}{path}", self.port)
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{error_text, is_bare_word};
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "Permission denied");
+        let inner = anyhow::Error::new(io).context("store file /x: Permission denied");
+        let e = inner.context("cannot open the store /x");
+        assert_eq!(
+            error_text(&e),
+            "cannot open the store /x: store file /x: Permission denied"
+        );
+    }
+
+    #[test]
+    fn bare_words_are_not_urls() {
+        assert!(is_bare_word("lst") && is_bare_word("my-channel_2"));
+        for url in ["https://smee.io/x", "smee.io/x", "localhost:3000", ""] {
+            assert!(!is_bare_word(url), "{url}");
+        }
     }
 }

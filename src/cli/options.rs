@@ -33,13 +33,14 @@ impl VerifyOpts {
     /// The secrets: flags over environment over file.
     pub fn secrets(&self) -> anyhow::Result<Secrets> {
         let mut all = match &self.secrets_file {
-            Some(p) => Secrets::load_file(p).with_context(|| format!("reading {}", p.display()))?,
+            Some(p) => Secrets::load_file(p)?,
             None => Secrets::new(),
         };
         all.merge(Secrets::from_env());
         let mut flags = Secrets::new();
         for s in &self.secrets {
-            let (scheme, secret) = Secrets::parse_flag(s)?;
+            // the value holds a secret: name only the flag
+            let (scheme, secret) = Secrets::parse_flag(s).context("--secret")?;
             flags.insert(scheme, secret);
         }
         all.merge(flags);
@@ -57,7 +58,8 @@ impl VerifyOpts {
 /// Where deliveries are kept.
 #[derive(Debug, Args, Clone)]
 pub struct StoreOpts {
-    /// The store file (default: one per project in your data directory).
+    /// The store file (default: one per project in your data directory; the project is the git
+    /// repository around the current directory, else the current directory).
     #[arg(long, value_name = "PATH", env = "HOOKRELAY_STORE")]
     pub store: Option<PathBuf>,
     /// Keep deliveries in memory only.
@@ -77,5 +79,24 @@ impl StoreOpts {
                     .unwrap_or_else(crate::store::default_path),
             )
         }
+    }
+}
+
+/// The store a history command reads (`list`, `show`, ...): no `--no-store` there, since
+/// there would be nothing to read.
+#[derive(Debug, Args, Clone)]
+pub struct HistoryStore {
+    /// The store file (default: the project's, as `forward` chose it: the git repository around
+    /// the current directory, else the current directory).
+    #[arg(long, value_name = "PATH", env = "HOOKRELAY_STORE")]
+    pub store: Option<PathBuf>,
+}
+
+impl HistoryStore {
+    /// The store path.
+    pub fn path(&self) -> PathBuf {
+        self.store
+            .clone()
+            .unwrap_or_else(crate::store::default_path)
     }
 }

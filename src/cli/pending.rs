@@ -13,7 +13,7 @@ use crate::store::Store;
 const WINDOW: usize = 256;
 const WINDOW_BYTES: u64 = 16 << 20;
 
-pub(super) async fn send_pending(
+pub(crate) async fn send_pending(
     store: Store,
     target: Target,
     channel: Option<String>,

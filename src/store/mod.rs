@@ -28,7 +28,9 @@ use crate::slack::SlackResult;
 use crate::verify::Verification;
 
 pub use inbox::InboxItem;
-pub use path::{default_path, default_path_in};
+pub use path::{
+    default_path, default_path_in, demo_path, known_stores, known_stores_in, project_dir,
+};
 pub use query::{DeliverySummary, ListFilter, StatusFilter};
 pub use writer::{StoreOp, StoreWriter};
 

@@ -15,6 +15,41 @@ pub fn port_summary(body: &[u8]) -> Option<String> {
     crate::port::parse_bytes(body).map(|e| e.summary())
 }
 
+/// Bodies larger than this are not parsed for a list row's subject.
+const MAX_SUBJECT_BODY: usize = 1 << 20;
+
+/// What a Port event is about, for the list: `entity (blueprint)`, or the entity alone.
+pub fn port_subject(body: &[u8]) -> Option<String> {
+    if body.len() > MAX_SUBJECT_BODY {
+        return None;
+    }
+    let ev = crate::port::parse_bytes(body)?;
+    let name = ev.entity.as_deref()?;
+    Some(match &ev.blueprint {
+        Some(bp) => format!("{name} ({bp})"),
+        None => name.to_string(),
+    })
+}
+
+/// [`port_subject`] read back from a stored Port summary line (`UPDATE entity NAME (BLUEPRINT)
+/// by ...: ...`), whose start is the event label; rows loaded from the store have no body.
+pub fn subject_from_summary(event: Option<&str>, summary: Option<&str>) -> Option<String> {
+    let rest = summary?.strip_prefix(event?)?.strip_prefix(' ')?;
+    let name_end = rest.find([' ', ':']).unwrap_or(rest.len());
+    let (name, rest) = rest.split_at(name_end);
+    if name.is_empty() || name == "by" {
+        return None;
+    }
+    let blueprint = rest
+        .strip_prefix(" (")
+        .and_then(|r| r.split_once(')'))
+        .map(|(bp, _)| bp);
+    Some(match blueprint {
+        Some(bp) => format!("{name} ({bp})"),
+        None => name.to_string(),
+    })
+}
+
 /// A structural diff of two JSON values.
 pub fn changes(before: &Value, after: &Value) -> Vec<Change> {
     crate::port::diff::diff(before, after)
@@ -23,4 +58,24 @@ pub fn changes(before: &Value, after: &Value) -> Vec<Change> {
 /// The Slack message hookrelay builds for a Port payload (shown in the Slack tab).
 pub fn slack_message(body: &[u8]) -> Option<Value> {
     crate::port::parse_bytes(body).map(|e| crate::slack::build_message(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subject_from_summary;
+
+    #[test]
+    fn the_subject_is_read_back_from_a_summary() {
+        let ev = Some("UPDATE entity");
+        let s = Some("UPDATE entity payment-api (service) by a@b.c: healthStatus A -> B");
+        assert_eq!(
+            subject_from_summary(ev, s).as_deref(),
+            Some("payment-api (service)")
+        );
+        let s = Some("UPDATE entity payment-api: x 1 -> 2");
+        assert_eq!(subject_from_summary(ev, s).as_deref(), Some("payment-api"));
+        assert_eq!(subject_from_summary(ev, Some("UPDATE entity by x")), None);
+        assert_eq!(subject_from_summary(Some("push"), s), None);
+        assert_eq!(subject_from_summary(None, s), None);
+    }
 }

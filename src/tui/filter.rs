@@ -125,6 +125,7 @@ fn term_matches(t: &Term, row: &Row) -> bool {
                 || contains_ci(&row.method, x)
                 || contains_ci(&row.path, x)
                 || row.event.as_deref().is_some_and(|e| contains_ci(e, x))
+                || row.subject.as_deref().is_some_and(|e| contains_ci(e, x))
                 || matches!(row.status, RowStatus::Code(c) if c.to_string() == *x)
         }
     }
@@ -141,6 +142,7 @@ mod tests {
             method: method.into(),
             path: path.into(),
             event: Some("UPDATE entity".into()),
+            subject: None,
             verify,
             status,
             latency_ms: None,

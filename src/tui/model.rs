@@ -42,6 +42,8 @@ pub struct Row {
     /// Path and query, cut at a bound.
     pub path: String,
     pub event: Option<String>,
+    /// What a Port event is about (`entity (blueprint)`), shown when the path is just `/`.
+    pub subject: Option<String>,
     pub verify: Option<Outcome>,
     pub status: RowStatus,
     pub latency_ms: Option<f64>,
@@ -64,6 +66,7 @@ impl Row {
             method: d.request.method.clone(),
             path,
             event: event_label(&d.request),
+            subject: super::adapt::port_subject(&d.request.body),
             verify: d.verification.as_ref().map(|v| v.outcome),
             status: RowStatus::Pending,
             latency_ms: None,

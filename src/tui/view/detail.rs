@@ -6,11 +6,12 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
+use super::fit::{fit_line, text_width, wrap_text};
 use super::{change_lines, latency, timestamp};
 use crate::delivery::{Attempt, AttemptOutcome, BodyOrigin, Delivery, Headers};
 use crate::sanitize::{display_safe, display_safe_bounded};
 use crate::tui::adapt;
-use crate::tui::json_view::body_lines;
+use crate::tui::json_view::{BodyKind, MAX_BODY_BYTES, body_lines, classify};
 use crate::tui::model::{App, Tab};
 
 /// Lines of a request body shown at most.
@@ -46,8 +47,8 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) -> usize {
         )],
         (Some(_), None) => vec![Line::styled("loading…", t.dim())],
         (Some(_), Some(d)) => match app.tab {
-            Tab::Request => request(app, d),
-            Tab::Response => responses(app, d),
+            Tab::Request => request(app, d, area.width as usize),
+            Tab::Response => responses(app, d, area.width as usize),
             Tab::Diff => diff(app, d),
             Tab::Verification => verification(app, d, area.width as usize),
             Tab::Slack => slack(app, d, area.width as usize),
@@ -56,7 +57,13 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) -> usize {
     let h = area.height.saturating_sub(1) as usize;
     let max_scroll = lines.len().saturating_sub(h);
     let start = app.detail_scroll.min(max_scroll);
-    let shown: Vec<Line> = lines.into_iter().skip(start).take(h).collect();
+    let width = area.width as usize;
+    let shown: Vec<Line> = lines
+        .into_iter()
+        .skip(start)
+        .take(h)
+        .map(|l| fit_line(l, width))
+        .collect();
     frame.render_widget(Paragraph::new(shown).block(block), area);
     max_scroll
 }
@@ -77,7 +84,7 @@ fn header_lines(app: &App, headers: &Headers) -> Vec<Line<'static>> {
         .collect()
 }
 
-fn request(app: &App, d: &Delivery) -> Vec<Line<'static>> {
+fn request(app: &App, d: &Delivery, width: usize) -> Vec<Line<'static>> {
     let t = &app.theme;
     let r = &d.request;
     let origin = match &d.origin {
@@ -112,11 +119,45 @@ fn request(app: &App, d: &Delivery) -> Vec<Line<'static>> {
     ];
     out.extend(header_lines(app, &r.headers));
     out.push(Line::raw(""));
-    out.extend(body_lines(&r.body, app.raw, t, MAX_BODY_LINES));
+    out.extend(shown_body(app, &r.body, width, MAX_BODY_LINES));
     out
 }
 
-fn attempt_head(app: &App, i: usize, a: &Attempt) -> Line<'static> {
+/// A body as the view shows it: the raw view wraps text at `width` (a one-line body is read
+/// whole), the others are [`body_lines`] (pretty JSON, text, hex).
+fn shown_body(app: &App, body: &[u8], width: usize, max_lines: usize) -> Vec<Line<'static>> {
+    if !app.raw || !matches!(classify(body), BodyKind::Json | BodyKind::Text) {
+        return body_lines(body, app.raw, &app.theme, max_lines);
+    }
+    let prefix = &body[..body.len().min(MAX_BODY_BYTES)];
+    let text = String::from_utf8_lossy(prefix);
+    let mut out = Vec::new();
+    let mut more = body.len() > prefix.len();
+    'lines: for line in text.split('\n') {
+        for row in wrap_text(&display_safe(line), width) {
+            if out.len() == max_lines {
+                more = true;
+                break 'lines;
+            }
+            out.push(Line::raw(row));
+        }
+    }
+    if more {
+        out.push(Line::styled(
+            format!(
+                "… truncated (body is {} bytes; `y` copies it whole)",
+                body.len()
+            ),
+            app.theme.warn(),
+        ));
+    }
+    out
+}
+
+/// The head of one attempt: `▶ #2 replay 200 · 48ms · <time> → <target>` on one line when it
+/// fits in `width`; else the target, then an error message, go on lines of their own, so a
+/// URL is never cut by the edge of the screen.
+fn attempt_head(app: &App, i: usize, a: &Attempt, width: usize) -> Vec<Line<'static>> {
     let t = &app.theme;
     let cursor = if i == app.attempt_cursor {
         "▶ "
@@ -124,35 +165,64 @@ fn attempt_head(app: &App, i: usize, a: &Attempt) -> Line<'static> {
         "  "
     };
     let kind = if a.replay { "replay" } else { "forward" };
-    let (status, style) = match &a.outcome {
-        AttemptOutcome::Response { status, .. } => (status.to_string(), t.status(*status)),
+    let (status, style, message) = match &a.outcome {
+        AttemptOutcome::Response { status, .. } => (status.to_string(), t.status(*status), None),
         AttemptOutcome::Error { message, .. } => (
-            format!("error: {}", display_safe_bounded(message, 300)),
+            "error".to_string(),
             t.err(),
+            Some(display_safe_bounded(message, 300).into_owned()),
         ),
     };
-    Line::from(vec![
+    let target = display_safe_bounded(&a.target, 500).into_owned();
+    let mut head = vec![
         Span::styled(format!("{cursor}#{} {kind} ", i + 1), t.title()),
         Span::styled(status, style),
         Span::styled(
             format!(
-                " · {} · {} → ",
+                " · {} · {}",
                 latency(a.latency_ms),
                 timestamp(app, a.started_at_ms)
             ),
             t.dim(),
         ),
-        Span::raw(display_safe_bounded(&a.target, 500).into_owned()),
-    ])
+    ];
+    let one_line = Line::from(head.clone()).width()
+        + message.as_ref().map_or(0, |m| 2 + text_width(m))
+        + 3
+        + text_width(&target);
+    if one_line <= width {
+        if let Some(m) = message {
+            head.push(Span::styled(format!(": {m}"), style));
+        }
+        head.push(Span::styled(" → ", t.dim()));
+        head.push(Span::raw(target));
+        return vec![Line::from(head)];
+    }
+    let mut out = vec![Line::from(head)];
+    for (j, row) in wrap_text(&target, width.saturating_sub(4).max(20))
+        .into_iter()
+        .enumerate()
+    {
+        let lead = if j == 0 { "  → " } else { "    " };
+        out.push(Line::from(vec![
+            Span::styled(lead, t.dim()),
+            Span::raw(row),
+        ]));
+    }
+    if let Some(m) = message {
+        out.extend(wrapped_field(app, "  error: ", &m, (width, 9), style));
+    }
+    out
 }
 
-fn responses(app: &App, d: &Delivery) -> Vec<Line<'static>> {
+/// Every attempt, newest first: after a replay its answer is the first thing on the tab.
+fn responses(app: &App, d: &Delivery, width: usize) -> Vec<Line<'static>> {
     if d.attempts.is_empty() {
         return vec![Line::styled("Not forwarded yet.", app.theme.dim())];
     }
     let mut out = Vec::new();
-    for (i, a) in d.attempts.iter().enumerate() {
-        out.push(attempt_head(app, i, a));
+    for (i, a) in d.attempts.iter().enumerate().rev() {
+        out.extend(attempt_head(app, i, a, width));
         if let AttemptOutcome::Response {
             headers,
             body,
@@ -162,7 +232,7 @@ fn responses(app: &App, d: &Delivery) -> Vec<Line<'static>> {
         {
             out.extend(header_lines(app, headers));
             out.push(Line::raw(""));
-            out.extend(body_lines(body, app.raw, &app.theme, MAX_RESPONSE_LINES));
+            out.extend(shown_body(app, body, width, MAX_RESPONSE_LINES));
             if *body_size > body.len() as u64 {
                 out.push(Line::styled(
                     format!("… response body cut at {} of {body_size} bytes", body.len()),

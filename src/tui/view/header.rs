@@ -70,5 +70,10 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
             t.dim(),
         ));
     }
-    frame.render_widget(Paragraph::new(vec![l1, l2, Line::from(l3)]), area);
+    let width = area.width as usize;
+    let lines: Vec<Line> = [l1, l2, Line::from(l3)]
+        .into_iter()
+        .map(|l| super::fit::fit_line(l, width))
+        .collect();
+    frame.render_widget(Paragraph::new(lines), area);
 }

@@ -6,6 +6,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Row as TRow, Table};
 
+use super::fit::ellipsize;
 use super::{clock, latency};
 use crate::sanitize::display_safe;
 use crate::tui::model::{App, Row, RowStatus};
@@ -56,29 +57,21 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
         .title(Line::from(title));
     let h = area.height.saturating_sub(1) as usize;
     let n = app.visible_len();
+    let path_width = (area.width as usize).saturating_sub(FIXED_WIDTH);
     let sel = app.selected_pos();
     let start = window_start(app.list_offset, sel, h, n);
     let rows: Vec<TRow> = (start..(start + h).min(n))
         .filter_map(|pos| {
             let r = app.row_at(pos)?;
-            let style = if Some(pos) == sel {
+            let selected = Some(pos) == sel;
+            let style = if selected {
                 t.selected()
             } else {
                 Style::default()
             };
-            Some(row_cells(app, &app.rows[r]).style(style))
+            Some(row_cells(app, &app.rows[r], selected, path_width).style(style))
         })
         .collect();
-    let widths = [
-        Constraint::Length(8),
-        Constraint::Length(6),
-        Constraint::Fill(1),
-        Constraint::Length(16),
-        Constraint::Length(9),
-        Constraint::Length(7),
-        Constraint::Length(6),
-        Constraint::Length(5),
-    ];
     if n == 0 {
         let msg = if app.rows.is_empty() {
             "No deliveries yet: send a webhook to the channel URL above."
@@ -91,14 +84,45 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
         );
         return;
     }
-    frame.render_widget(Table::new(rows, widths).block(block), area);
+    frame.render_widget(Table::new(rows, WIDTHS).block(block), area);
 }
 
-fn row_cells<'a>(app: &App, r: &'a Row) -> TRow<'a> {
+/// The columns: time, method, path (the rest of the width), event, signature, status, latency,
+/// Slack.
+const WIDTHS: [Constraint; 8] = [
+    Constraint::Length(8),
+    Constraint::Length(6),
+    Constraint::Fill(1),
+    Constraint::Length(EVENT_WIDTH as u16),
+    Constraint::Length(9),
+    Constraint::Length(7),
+    Constraint::Length(6),
+    Constraint::Length(5),
+];
+const EVENT_WIDTH: usize = 16;
+/// The columns but the path, with the one-column gaps between all eight.
+const FIXED_WIDTH: usize = 8 + 6 + EVENT_WIDTH + 9 + 7 + 6 + 5 + 7;
+
+/// The path column: the sub-path when there is one, else what a Port event is about
+/// (`entity (blueprint)`), else `/`.
+fn path_cell(r: &Row, width: usize) -> String {
+    let path = display_safe(&r.path);
+    match &r.subject {
+        Some(subject) if path == "/" => ellipsize(&display_safe(subject), width),
+        _ => ellipsize(&path, width),
+    }
+}
+
+fn row_cells(app: &App, r: &Row, selected: bool, path_width: usize) -> TRow<'static> {
     let t = &app.theme;
-    let (badge, bstyle) = badge(t, r.verify);
+    // on the selected row's grey background, grey text would vanish
+    let dim = if selected { Style::default() } else { t.dim() };
+    let (badge, mut bstyle) = badge(t, r.verify);
+    if selected && bstyle == t.dim() {
+        bstyle = dim;
+    }
     let (status, sstyle) = match r.status {
-        RowStatus::Pending => ("…".to_string(), t.dim()),
+        RowStatus::Pending => ("…".to_string(), dim),
         RowStatus::Code(c) => (c.to_string(), t.status(c)),
         RowStatus::Error => ("ERR".to_string(), t.err()),
     };
@@ -113,11 +137,11 @@ fn row_cells<'a>(app: &App, r: &'a Row) -> TRow<'a> {
         None => ("", Style::default()),
     };
     TRow::new(vec![
-        Cell::from(Span::styled(clock(app, r.received_at_ms), t.dim())),
-        Cell::from(display_safe(&r.method).into_owned()),
-        Cell::from(display_safe(&r.path).into_owned()),
+        Cell::from(Span::styled(clock(app, r.received_at_ms), dim)),
+        Cell::from(ellipsize(&display_safe(&r.method), 6)),
+        Cell::from(path_cell(r, path_width)),
         Cell::from(Span::styled(
-            display_safe(r.event.as_deref().unwrap_or("")).into_owned(),
+            ellipsize(&display_safe(r.event.as_deref().unwrap_or("")), EVENT_WIDTH),
             t.accent(),
         )),
         Cell::from(Span::styled(badge, bstyle)),

@@ -2,6 +2,7 @@
 
 mod detail;
 mod diff_lines;
+mod fit;
 mod header;
 mod list;
 mod overlay;

@@ -73,7 +73,13 @@ fn compare(app: &App, frame: &mut Frame, area: Rect, view: &CompareView, scroll:
     let r = centered(area, w, h);
     let inner_h = r.height.saturating_sub(2) as usize;
     let start = scroll.min(lines.len().saturating_sub(inner_h));
-    let shown: Vec<Line> = lines.into_iter().skip(start).collect();
+    let inner_w = r.width.saturating_sub(2) as usize;
+    let shown: Vec<Line> = lines
+        .into_iter()
+        .skip(start)
+        .take(inner_h)
+        .map(|l| super::fit::fit_line(l, inner_w))
+        .collect();
     frame.render_widget(Clear, r);
     frame.render_widget(
         Paragraph::new(shown).block(Block::default().borders(Borders::ALL).title(Span::styled(

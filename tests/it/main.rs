@@ -1,0 +1,42 @@
+//! The integration tests, in one binary (one link instead of one per file).
+//!
+//! Support modules first, then one module per area. Each test runs real parts: HTTP servers on
+//! loopback, real SSE, SQLite files, the real binary as a process.
+
+mod cli_support;
+mod common;
+mod server_support;
+mod tui_common;
+
+mod backpressure;
+mod crash;
+mod durable;
+mod export;
+mod faults;
+mod forward_errors;
+mod history_cli;
+mod malformed_events;
+mod newcomer_cli;
+mod port_diff;
+mod port_fixtures;
+mod readme;
+mod relay_fidelity;
+mod server;
+mod server_peers;
+mod server_stream;
+mod slack_client;
+mod slack_gate;
+mod slack_message;
+mod smee_captures;
+mod store;
+mod store_inbox;
+mod store_writer;
+mod tui_snapshots;
+mod tui_tmux;
+mod tui_update;
+mod verify_e2e;
+mod verify_fuzz;
+mod verify_malformed;
+mod verify_props;
+mod verify_smee;
+mod verify_vectors;
