@@ -15,50 +15,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::delivery::{Attempt, AttemptOutcome, ErrorKind, Headers, WebhookRequest, now_ms};
-
-/// Why sending to the target got no response. [`ForwardError::kind`] is what the attempt keeps
-/// (and what decides a retry); the text is what the user reads.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ForwardError {
-    #[error("connection refused: is your dev server running?")]
-    Refused,
-    #[error("the target did not answer within {} s", .0.as_secs_f64())]
-    Timeout(Duration),
-    #[error("the connection was reset: {0}")]
-    Reset(String),
-    #[error("cannot connect to the target: {0}")]
-    Connect(String),
-    #[error("cannot build the request: {0}")]
-    InvalidRequest(String),
-    #[error("the response body broke off: {0}")]
-    BrokenResponse(String),
-    #[error("request failed: {0}")]
-    Other(String),
-}
-
-impl ForwardError {
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            ForwardError::Refused => ErrorKind::Refused,
-            ForwardError::Timeout(_) => ErrorKind::Timeout,
-            ForwardError::Reset(_) => ErrorKind::Reset,
-            ForwardError::Connect(_) => ErrorKind::Connect,
-            ForwardError::InvalidRequest(_) => ErrorKind::InvalidRequest,
-            ForwardError::BrokenResponse(_) => ErrorKind::BrokenResponse,
-            ForwardError::Other(_) => ErrorKind::Other,
-        }
-    }
-}
-
-impl From<ForwardError> for AttemptOutcome {
-    fn from(e: ForwardError) -> Self {
-        AttemptOutcome::Error {
-            message: e.to_string(),
-            error: e.kind(),
-        }
-    }
-}
+use crate::delivery::{Attempt, AttemptOutcome, Headers, WebhookRequest, now_ms};
+pub use crate::forward_error::ForwardError;
+use crate::forward_error::describe_client_error;
 
 /// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1), plus the ones the
 /// client sets itself.
@@ -415,41 +374,6 @@ impl hyper::rt::Write for QuickAck {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
-    }
-}
-
-/// The client's error as a type: the io error kind underneath decides, not the text.
-fn describe_client_error(e: &hyper_util::client::legacy::Error) -> ForwardError {
-    use std::error::Error as _;
-    let mut parts = Vec::new();
-    let mut io_kind = None;
-    let mut incomplete = false;
-    let mut src = e.source();
-    while let Some(s) = src {
-        parts.push(s.to_string());
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            io_kind.get_or_insert(io.kind());
-        }
-        if let Some(h) = s.downcast_ref::<hyper::Error>() {
-            incomplete |= h.is_incomplete_message() || h.is_canceled();
-        }
-        src = s.source();
-    }
-    let detail = if parts.is_empty() {
-        e.to_string()
-    } else {
-        parts.join(": ")
-    };
-    use std::io::ErrorKind as Io;
-    match io_kind {
-        Some(Io::ConnectionRefused) => ForwardError::Refused,
-        Some(Io::ConnectionReset | Io::ConnectionAborted | Io::BrokenPipe | Io::UnexpectedEof) => {
-            ForwardError::Reset(detail)
-        }
-        Some(Io::TimedOut) => ForwardError::Connect(detail),
-        _ if e.is_connect() => ForwardError::Connect(detail),
-        _ if incomplete => ForwardError::Reset(detail),
-        _ => ForwardError::Other(detail),
     }
 }
 

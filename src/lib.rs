@@ -32,6 +32,7 @@ pub mod demo;
 pub mod events;
 pub mod export;
 pub mod forward;
+pub mod forward_error;
 pub mod logline;
 pub mod pipeline;
 pub mod port;
