@@ -15,9 +15,8 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use hookrelay::forward::Target;
-use hookrelay::pipeline::{self, PipelineConfig};
+use hookrelay::pipeline::{self, ForwardConfig};
 use hookrelay::server::{ClientLimits, RedisConfig, RelayServer, ServerConfig};
-use hookrelay::services::Services;
 
 type Arrivals = Arc<Mutex<HashMap<usize, Instant>>>;
 
@@ -64,11 +63,11 @@ async fn measure(send_to: &RelayServer, listen_on: &RelayServer, n: usize) -> Fi
     let arrivals: Arrivals = Arc::default();
     let url = target(Arc::clone(&arrivals)).await;
     let channel = "bench-channel-0123456789";
-    let cfg = PipelineConfig::new(
+    let cfg = ForwardConfig::new(
         format!("{}/{channel}", listen_on.base_url()),
         Target::parse(&url).unwrap(),
     );
-    let mut p = pipeline::start(cfg, Services::default());
+    let mut p = pipeline::start(cfg).await.expect("the forward job starts");
     tokio::time::timeout(Duration::from_secs(10), async {
         use hookrelay::events::{AppEvent, ConnState};
         while let Some(ev) = p.events.recv().await {

@@ -50,6 +50,10 @@ fn delivery(i: usize) -> Delivery {
             },
         }],
         slack: None,
+        state: Default::default(),
+        state_reason: None,
+        event: None,
+        summary: None,
     }
 }
 

@@ -8,6 +8,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+pub use crate::delivery_state::{DeliveryState, ErrorKind};
+
 /// Header name/value pairs in arrival order. Repeated headers are repeated entries.
 pub type Headers = Vec<(String, String)>;
 
@@ -149,6 +151,18 @@ pub struct Delivery {
     /// Forwarding attempts in order (first forward, retries, replays).
     pub attempts: Vec<Attempt>,
     pub slack: Option<crate::slack::SlackResult>,
+    /// Where the delivery is in the forward job's inbox.
+    #[serde(default)]
+    pub state: DeliveryState,
+    /// Why it is failed, held or skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_reason: Option<String>,
+    /// The event label ([`event_label`]), derived once at intake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// The one-liner for lists (the Port change), derived once at intake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
 }
 
 impl Delivery {
@@ -163,6 +177,10 @@ impl Delivery {
             verification: None,
             attempts: Vec::new(),
             slack: None,
+            state: DeliveryState::Pending,
+            state_reason: None,
+            event: None,
+            summary: None,
         }
     }
 
@@ -209,7 +227,13 @@ pub enum AttemptOutcome {
         body_size: u64,
     },
     /// No response: connection refused, timeout, bad target, ...
-    Error { message: String },
+    Error {
+        message: String,
+        /// What kind of failure (decides whether it is retried). Rows stored before it existed
+        /// read back with [`ErrorKind::from_message`].
+        #[serde(default)]
+        error: ErrorKind,
+    },
 }
 
 impl Attempt {
@@ -222,6 +246,30 @@ impl Attempt {
 
     pub fn is_success(&self) -> bool {
         matches!(self.status(), Some(s) if (200..300).contains(&s))
+    }
+
+    /// Whether another try may do better: refused, reset, timeout, 502, 503, 504.
+    pub fn retryable(&self) -> bool {
+        match &self.outcome {
+            AttemptOutcome::Response { status, .. } => matches!(status, 502..=504),
+            AttemptOutcome::Error { error, .. } => error.retryable(),
+        }
+    }
+
+    /// The attempt that was cut short by a crash (found `delivering` at start).
+    pub fn interrupted(target: String) -> Attempt {
+        Attempt {
+            target,
+            started_at_ms: now_ms(),
+            replay: false,
+            latency_ms: 0.0,
+            outcome: AttemptOutcome::Error {
+                message: "interrupted: hookrelay stopped while the target had the request \
+                          (it may have acted on it); sent again"
+                    .into(),
+                error: ErrorKind::Interrupted,
+            },
+        }
     }
 }
 
@@ -263,6 +311,11 @@ pub fn now_ms() -> i64 {
 /// A short label for the kind of event a request carries, from well-known headers and
 /// Port's payload fields: `push` (GitHub), `UPDATE entity` (Port), `invoice.paid` (Stripe).
 pub fn event_label(req: &WebhookRequest) -> Option<String> {
+    event_label_with(req, req.json_body().as_ref())
+}
+
+/// [`event_label`] with the body already parsed (`None`: not JSON), so intake parses it once.
+pub fn event_label_with(req: &WebhookRequest, json: Option<&serde_json::Value>) -> Option<String> {
     for h in [
         "x-github-event",
         "x-gitlab-event",
@@ -273,8 +326,7 @@ pub fn event_label(req: &WebhookRequest) -> Option<String> {
             return Some(v.to_string());
         }
     }
-    let json = req.json_body()?;
-    let obj = json.as_object()?;
+    let obj = json?.as_object()?;
     // Port changelog: action + resourceType; Port automation trigger data: event.action ...
     let port = obj
         .get("event")

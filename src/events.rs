@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::delivery::{Attempt, Delivery};
+use crate::delivery::{Attempt, Delivery, DeliveryState};
 use crate::slack::SlackResult;
 
 /// The subscription's connection state, as the header of the UI shows it.
@@ -58,6 +58,21 @@ pub enum AppEvent {
     SlackPreview {
         id: String,
         message: serde_json::Value,
+    },
+    /// A delivery moved in the inbox (delivered, failed with the reason, held, ...).
+    State {
+        id: String,
+        state: DeliveryState,
+        reason: Option<String>,
+    },
+    /// The forward job started on a store that had work left from an earlier run.
+    Resumed {
+        /// Deliveries waiting from earlier runs (they go out first, in order).
+        pending: usize,
+        /// Of those, the ones an earlier run was sending when it stopped (sent again).
+        interrupted: usize,
+        /// The relay event id the subscription resumes after.
+        last_event_id: Option<String>,
     },
     /// A gap the relay announced: events that could not be recovered.
     Gap(String),

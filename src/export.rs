@@ -85,7 +85,7 @@ fn attempt_json(a: &Attempt) -> Value {
             v["response"] =
                 json!({ "status": status, "headers": headers_json(headers), "body": b });
         }
-        AttemptOutcome::Error { message } => v["error"] = json!(message),
+        AttemptOutcome::Error { message, .. } => v["error"] = json!(message),
     }
     v
 }
@@ -177,7 +177,7 @@ fn har_response(a: Option<&Attempt>) -> Value {
                 "bodySize": body_size,
             })
         }
-        AttemptOutcome::Error { message } => {
+        AttemptOutcome::Error { message, .. } => {
             let mut v = empty();
             v["_error"] = json!(message);
             v

@@ -16,6 +16,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::delivery::{Attempt, AttemptOutcome, Headers, WebhookRequest, now_ms};
+pub use crate::forward_error::ForwardError;
+use crate::forward_error::describe_client_error;
 
 /// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1), plus the ones the
 /// client sets itself.
@@ -220,13 +222,8 @@ impl Forwarder {
                     body,
                     body_size,
                 },
-                Ok(Err(message)) => AttemptOutcome::Error { message },
-                Err(_) => AttemptOutcome::Error {
-                    message: format!(
-                        "the target did not answer within {} s",
-                        self.timeout.as_secs_f64()
-                    ),
-                },
+                Ok(Err(e)) => e.into(),
+                Err(_) => ForwardError::Timeout(self.timeout).into(),
             };
         Attempt {
             target: url,
@@ -242,14 +239,14 @@ impl Forwarder {
         url: &str,
         req: &WebhookRequest,
         extra: &[(String, String)],
-    ) -> Result<(u16, Headers, Bytes, u64), String> {
+    ) -> Result<(u16, Headers, Bytes, u64), ForwardError> {
         let mut builder = Request::builder().method(req.method.as_str()).uri(url);
         for (name, value) in forwarded_headers(req).iter().chain(extra) {
             builder = builder.header(name.as_str(), value.as_str());
         }
         let request = builder
             .body(Full::new(req.body.clone()))
-            .map_err(|e| format!("cannot build the request: {e}"))?;
+            .map_err(|e| ForwardError::InvalidRequest(e.to_string()))?;
         let resp = self
             .client
             .request(request)
@@ -270,7 +267,7 @@ impl Forwarder {
         let mut kept = Vec::new();
         let mut size: u64 = 0;
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| format!("the response body broke off: {e}"))?;
+            let frame = frame.map_err(|e| ForwardError::BrokenResponse(e.to_string()))?;
             if let Ok(data) = frame.into_data() {
                 size += data.len() as u64;
                 let room = self.max_response_body.saturating_sub(kept.len());
@@ -377,28 +374,6 @@ impl hyper::rt::Write for QuickAck {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
-    }
-}
-
-fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
-    use std::error::Error as _;
-    let mut parts = Vec::new();
-    let mut src = e.source();
-    while let Some(s) = src {
-        parts.push(s.to_string());
-        src = s.source();
-    }
-    let detail = parts.join(": ");
-    if e.is_connect() {
-        if detail.contains("refused") {
-            "connection refused: is your dev server running?".to_string()
-        } else {
-            format!("cannot connect to the target: {detail}")
-        }
-    } else if detail.is_empty() {
-        format!("request failed: {e}")
-    } else {
-        format!("request failed: {detail}")
     }
 }
 

@@ -5,7 +5,14 @@
 //! - [`delivery`]: the delivery model (request as sent, attempts, ids).
 //! - [`wire`]: the SSE event JSON (smee.io's fields plus the exact request), encode and decode.
 //! - [`sse`]: the SSE parser and the reconnecting subscription.
-//! - [`forward`]: rebuilding a request for the target and sending it.
+//! - [`forward`]: rebuilding a request for the target and sending it (typed [`forward::ForwardError`]).
+//! - [`pipeline`]: the forward job, in stages: [`pipeline::intake`] decodes each relay event
+//!   and derives once (label, Port event, verdict) → [`pipeline::inbox`], the store, where every
+//!   delivery is committed `pending` with the channel's cursor before anything else happens →
+//!   [`pipeline::worker`] forwards in order, retries, settles (delivered / failed / held) →
+//!   [`pipeline::outcomes`], typed events for the log, the UI and Slack. [`pipeline::ForwardConfig`]
+//!   configures it all.
+//! - [`backoff`]: the one retry policy (jittered, capped) for forwards, Slack and reconnects.
 //! - [`server`]: the relay server (`hookrelay serve`, the embedded default).
 //! - [`verify`]: signature verification and re-signing.
 //! - [`store`]: the SQLite delivery history.
@@ -17,22 +24,24 @@
 //! - [`sanitize`]: the one sanitizer for untrusted text shown on a screen or in a log.
 //! - [`tui`]: the terminal UI.
 
+pub mod backoff;
 pub mod bench;
 pub mod cli;
 pub mod curl;
 pub mod delivery;
 pub mod delivery_cache;
+pub mod delivery_state;
 pub mod demo;
 pub mod events;
 pub mod export;
 pub mod forward;
+pub mod forward_error;
 pub mod logline;
 pub mod pipeline;
 pub mod port;
 pub mod private_files;
 pub mod sanitize;
 pub mod server;
-pub mod services;
 pub mod slack;
 pub mod sse;
 pub mod store;

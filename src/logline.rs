@@ -10,7 +10,7 @@ use std::io::Write;
 
 use serde_json::json;
 
-use crate::delivery::{Attempt, AttemptOutcome, Delivery, event_label};
+use crate::delivery::{Attempt, AttemptOutcome, Delivery, DeliveryState};
 use crate::events::{AppEvent, ConnState};
 use crate::sanitize::{display_safe, json_text};
 
@@ -37,6 +37,9 @@ pub struct LogSink<W: Write> {
     pub received: u64,
     pub forwarded_ok: u64,
     pub failed: u64,
+    /// Deliveries given up on (failed state) and held back (strict verification).
+    pub gave_up: u64,
+    pub held: u64,
 }
 
 /// Deliveries whose facts the log keeps for their attempt lines (retries and replays come later).
@@ -52,6 +55,8 @@ impl<W: Write> LogSink<W> {
             received: 0,
             forwarded_ok: 0,
             failed: 0,
+            gave_up: 0,
+            held: 0,
         }
     }
 
@@ -79,6 +84,45 @@ impl<W: Write> LogSink<W> {
                 self.note("connection", &text)
             }
             AppEvent::Gap(g) => self.note("gap", &format!("the relay says events were lost: {g}")),
+            AppEvent::Resumed {
+                pending,
+                interrupted,
+                last_event_id,
+            } => {
+                let mut text = match last_event_id {
+                    Some(id) => format!("resuming after relay event {}; ", display_safe(id)),
+                    None => String::new(),
+                };
+                text.push_str(&format!(
+                    "{pending} deliveries left pending by an earlier run go out first"
+                ));
+                if *interrupted > 0 {
+                    text.push_str(&format!(
+                        " ({interrupted} were being sent when it stopped: sent again, the target \
+                         may see them twice)"
+                    ));
+                }
+                self.note("resumed", &text)
+            }
+            AppEvent::State { id, state, reason } => {
+                match state {
+                    DeliveryState::Failed => self.gave_up += 1,
+                    DeliveryState::Held => self.held += 1,
+                    _ => {}
+                }
+                let Some(reason) = reason else { return Ok(()) };
+                if self.json {
+                    let v = json!({"type": "state", "id": id, "state": state, "reason": reason});
+                    writeln!(self.out, "{v}")
+                } else {
+                    writeln!(
+                        self.out,
+                        "{}  {id}  {state}: {}",
+                        clock(crate::delivery::now_ms()),
+                        display_safe(reason)
+                    )
+                }
+            }
             AppEvent::Problem(p) => self.note("problem", p),
             AppEvent::Delivery(d) => {
                 self.received += 1;
@@ -146,8 +190,9 @@ impl<W: Write> LogSink<W> {
             received_at_ms: d.received_at_ms,
             method: d.request.method.clone(),
             path: d.request.path_and_query(),
-            event: event_label(&d.request),
-            summary: crate::port::parse_bytes(&d.request.body).map(|e| e.summary()),
+            // derived once at intake
+            event: d.event.clone(),
+            summary: d.summary.clone(),
             verification: d.verification.clone(),
             size: d.request.body.len(),
             reserialized: match &d.origin {
@@ -170,7 +215,7 @@ impl<W: Write> LogSink<W> {
             AttemptOutcome::Response {
                 status, body_size, ..
             } => (Some(*status), None, Some(*body_size)),
-            AttemptOutcome::Error { message } => (None, Some(message.clone()), None),
+            AttemptOutcome::Error { message, .. } => (None, Some(message.clone()), None),
         };
         if self.json {
             let mut v = json!({
@@ -295,6 +340,8 @@ mod tests {
         };
         let mut d = Delivery::new("http://relay/ch", req, BodyOrigin::Exact);
         d.id = "abcdefghij".into();
+        // as intake derives it
+        d.event = crate::delivery::event_label(&d.request);
         d
     }
 
@@ -313,6 +360,7 @@ mod tests {
                 },
                 None => AttemptOutcome::Error {
                     message: "connection refused".into(),
+                    error: crate::delivery::ErrorKind::Refused,
                 },
             },
         }

@@ -8,9 +8,8 @@ use super::DemoArgs;
 use crate::events::AppEvent;
 use crate::forward::Target;
 use crate::logline::LogSink;
-use crate::pipeline::{self, PipelineConfig};
+use crate::pipeline::{self, ForwardConfig, SlackOut};
 use crate::server::{RelayServer, ServerConfig};
-use crate::services::Services;
 
 /// `hookrelay demo`.
 pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
@@ -50,22 +49,25 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     }
     let mut secrets = crate::verify::Secrets::new();
     secrets.insert(crate::verify::Scheme::Port, DEMO_SECRET.to_string());
-    let mut services = Services::default()
+    let mut cfg = ForwardConfig::new(channel.clone(), Target::parse(&target_url)?)
         .with_verifier(
             crate::verify::Verifier::new(secrets),
             crate::verify::VerifyMode::Report,
         )
-        .with_store(&store_path)
-        .with_context(|| format!("cannot open the store {}", store_path.display()))?;
+        .with_store(&store_path);
     if args.slack_preview {
-        services = services.with_slack_preview();
+        cfg.slack = SlackOut::Preview;
     }
-    let reader = services.store_reader();
     if args.json {
         super::session::print_session(&channel, &target_url, Some(&store_path))?;
     }
-    let cfg = PipelineConfig::new(channel.clone(), Target::parse(&target_url)?);
-    let mut pipeline = pipeline::start(cfg, services);
+    let mut pipeline = pipeline::start(cfg)
+        .await
+        .with_context(|| format!("cannot open the store {}", store_path.display()))?;
+    let reader = Some(std::sync::Arc::new(std::sync::Mutex::new(
+        crate::store::Store::open(&store_path)
+            .with_context(|| format!("cannot open the store {}", store_path.display()))?,
+    )));
     let total = sample_events().len();
 
     // a tap on the events: start sending once the subscription listens, so none is missed
@@ -134,7 +136,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         Ok(())
     };
     tap.abort();
-    pipeline.shutdown().await;
+    let _ = pipeline.shutdown().await;
     server.shutdown().await;
     let shown = store_path.display().to_string();
     let quoted = shlex::try_quote(&shown).map_or(shown.clone(), |q| q.into_owned());

@@ -5,9 +5,8 @@ use anyhow::Context;
 use super::ForwardArgs;
 use crate::events::ConnState;
 use crate::logline::LogSink;
-use crate::pipeline::{self, Pipeline, PipelineConfig};
+use crate::pipeline::{self, ForwardConfig, Pipeline, SlackOut};
 use crate::server::{RelayServer, ServerConfig};
-use crate::services::Services;
 
 /// `hookrelay forward`.
 pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
@@ -40,7 +39,8 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
             "hookrelay:   e.g. curl -X POST -H 'content-type: application/json' -d '{{\"hello\":\"world\"}}' {channel}"
         );
     }
-    let mut cfg = PipelineConfig::new(channel, target);
+    let mut cfg =
+        ForwardConfig::new(channel, target).with_verifier(checked.verifier, args.verify.mode);
     cfg.concurrency = args.concurrency.max(1);
     cfg.retry_for = args.retry_for;
     cfg.forward_timeout = args.timeout;
@@ -48,49 +48,67 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
     cfg.replay_header = !args.no_replay_header;
     cfg.last_event_id = start_id;
     cfg.subscriber_token = args.token.clone();
-    if checked.store.is_none() {
-        // nothing to fall back on: keep more bodies in memory for replay
-        cfg.recent_bytes = 64 << 20;
-    }
+    cfg.slack_all = args.slack_all;
     if let Some(note) = args.verify.command_line_note() {
         eprintln!("hookrelay: note: {note}");
     }
-    let mut services = Services::default().with_verifier(checked.verifier, args.verify.mode);
     let store_path = checked.store;
-    if let Some(p) = &store_path {
-        services = services
-            .with_store(p)
-            .with_context(|| format!("cannot open the store {}", p.display()))?;
-        eprintln!("hookrelay: deliveries are kept in {}", p.display());
+    match &store_path {
+        Some(p) => {
+            cfg.store = Some(p.clone());
+            eprintln!("hookrelay: deliveries are kept in {}", p.display());
+        }
+        // nothing to fall back on: keep more bodies in memory for replay
+        None => cfg.recent_bytes = 64 << 20,
     }
     if let Some(url) = &args.slack_webhook {
         eprintln!(
-            "hookrelay: Slack notifications for Port events go to {}",
+            "hookrelay: Slack notifications for {} Port events go to {}",
+            if args.slack_all { "all" } else { "verified" },
             crate::slack::redact_webhook_url(url)
         );
-        services = services.with_slack(crate::slack::SlackConfig::new(url.clone()));
+        cfg.slack = SlackOut::Webhook(crate::slack::SlackConfig::new(url.clone()));
     } else if args.slack_preview {
-        services = services.with_slack_preview();
+        cfg.slack = SlackOut::Preview;
     }
-    let reader = services.store_reader();
     let target_text = cfg.target.to_string();
     let channel_text = cfg.channel_url.clone();
     if args.json {
         super::session::print_session(&channel_text, &target_text, store_path.as_deref())?;
     }
-    let pipeline = pipeline::start(cfg, services);
+    let pipeline = pipeline::start(cfg)
+        .await
+        .with_context(|| match &store_path {
+            Some(p) => format!("cannot open the store {}", p.display()),
+            None => "cannot start".into(),
+        })?;
+    let reader = match &store_path {
+        Some(p) => Some(std::sync::Arc::new(std::sync::Mutex::new(
+            crate::store::Store::open(p)
+                .with_context(|| format!("cannot open the store {}", p.display()))?,
+        ))),
+        None => None,
+    };
     let interactive = !args.json && !args.no_tui && crate::tui::tty_available();
     let result = if interactive {
         let setup = crate::tui::TuiSetup {
             channel_url: channel_text,
-            target: target_text,
+            target: target_text.clone(),
             verify_mode: format!("{:?}", args.verify.mode).to_lowercase(),
             store_path: store_path.map(|p| p.display().to_string()),
             newest_first: args.newest_first,
         };
-        run_tui(pipeline, setup, reader, stop).await
+        run_tui(
+            pipeline,
+            setup,
+            reader,
+            stop,
+            &target_text,
+            embedded.is_none(),
+        )
+        .await
     } else {
-        log_until_interrupted(pipeline, args.json, stop).await
+        log_until_interrupted(pipeline, args.json, stop, &target_text, embedded.is_none()).await
     };
     if let Some(s) = embedded {
         s.shutdown().await;
@@ -104,6 +122,8 @@ async fn run_tui(
     setup: crate::tui::TuiSetup,
     reader: Option<std::sync::Arc<std::sync::Mutex<crate::store::Store>>>,
     stop: impl std::future::Future<Output = ()>,
+    target: &str,
+    resumable: bool,
 ) -> anyhow::Result<()> {
     let source: Box<dyn crate::tui::source::DeliverySource> = match reader {
         Some(store) => Box::new(crate::tui::store_source::StoreSource::new(store)),
@@ -112,7 +132,8 @@ async fn run_tui(
     let (_keep, empty) = tokio::sync::mpsc::channel(1);
     let events = std::mem::replace(&mut pipeline.events, empty);
     let result = crate::tui::run(setup, events, pipeline.commands.clone(), source, stop).await;
-    pipeline.shutdown().await;
+    let left = pipeline.shutdown().await;
+    eprintln!("hookrelay: {}", left.describe(target, resumable));
     result
 }
 
@@ -121,6 +142,8 @@ async fn log_until_interrupted(
     mut pipeline: Pipeline,
     json: bool,
     stop: impl std::future::Future<Output = ()>,
+    target: &str,
+    resumable: bool,
 ) -> anyhow::Result<()> {
     let mut sink = LogSink::new(std::io::stdout(), json);
     tokio::pin!(stop);
@@ -140,15 +163,19 @@ async fn log_until_interrupted(
             },
         }
     }
+    let left = pipeline.shutdown().await;
     if let Some(r) = refused {
-        pipeline.shutdown().await;
         return Err(r.into());
     }
     eprintln!(
-        "hookrelay: received {}, forwarded {} ok, {} failed attempts",
-        sink.received, sink.forwarded_ok, sink.failed
+        "hookrelay: received {}, forwarded {} ok, {} failed attempts, {} given up, {} held; {}",
+        sink.received,
+        sink.forwarded_ok,
+        sink.failed,
+        sink.gave_up,
+        sink.held,
+        left.describe(target, resumable)
     );
-    pipeline.shutdown().await;
     Ok(())
 }
 

@@ -10,6 +10,7 @@ mod demo;
 mod forward;
 mod history;
 mod options;
+mod pending;
 mod preflight;
 mod send;
 mod serve;
@@ -49,7 +50,8 @@ pub enum Command {
     List(history::ListArgs),
     /// Show one stored delivery: headers, body, verification, attempts, Slack.
     Show(history::ShowArgs),
-    /// Send a stored delivery to the target again (re-signed with --resign).
+    /// Send a stored delivery to the target again (re-signed with --resign), or every pending
+    /// one (--pending).
     Replay(history::ReplayArgs),
     /// Print a stored delivery as a curl command, JSON or HAR.
     Export(history::ExportArgs),
@@ -104,7 +106,8 @@ pub struct ForwardArgs {
     /// Do not mark replays with `x-hookrelay-replay-of`.
     #[arg(long)]
     pub no_replay_header: bool,
-    /// Post a message to this Slack incoming webhook for every Port event.
+    /// Post a message to this Slack incoming webhook for every Port event whose signature is
+    /// valid (or every one, with --slack-all).
     #[arg(
         long,
         env = "HOOKRELAY_SLACK_WEBHOOK",
@@ -115,6 +118,10 @@ pub struct ForwardArgs {
     /// Without a webhook: print the Slack message each Port event would produce.
     #[arg(long, conflicts_with = "slack_webhook")]
     pub slack_preview: bool,
+    /// Tell Slack about every Port event, each marked with its signature verdict (default:
+    /// only those whose signature is valid, as Port's guide does).
+    #[arg(long)]
+    pub slack_all: bool,
     /// In the UI, list the newest delivery first.
     #[arg(long)]
     pub newest_first: bool,

@@ -26,7 +26,7 @@ use super::redact::redact_webhook_url;
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// `Retry-After` assumed when a 429 comes without a readable one.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
-/// First backoff after a 5xx or connection error; doubled each try.
+/// First backoff after a 5xx or connection error; doubled each try (with jitter).
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
 /// Longest backoff between two tries.
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -303,11 +303,9 @@ impl Sender<'_> {
     }
 }
 
-/// `BACKOFF_BASE * 2^(tries-1)`, capped.
+/// The shared backoff policy (jittered, capped) after `tries` tries.
 fn backoff(tries: u32) -> Duration {
-    BACKOFF_BASE
-        .saturating_mul(1u32 << tries.saturating_sub(1).min(16))
-        .min(BACKOFF_MAX)
+    crate::backoff::Backoff::new(BACKOFF_BASE, BACKOFF_MAX).delay(tries.saturating_sub(1))
 }
 
 fn with_tries(mut result: SlackResult, tries: u32, retryable: bool) -> SlackResult {

@@ -212,17 +212,6 @@ pub async fn subscribe(
     }
 }
 
-/// The n-th step (from 0) of an exponential backoff from `initial`, capped at `max`, with
-/// backon's jitter (each delay in `[step, 2·step)`, so never over `max`).
-/// Kept for the forward job's retries until they move to their own backoff module.
-pub fn backoff(initial: Duration, max: Duration, failures: u32) -> Duration {
-    let mut cfg = SubscribeConfig::new("");
-    cfg.backoff_initial = initial;
-    cfg.backoff_max = max;
-    let mut b = cfg.backoff().build();
-    b.nth(failures.min(64) as usize).unwrap_or(max)
-}
-
 enum Connection {
     /// The relay answered, and what it said will not change by retrying (fatal only on the
     /// first connection).

@@ -3,6 +3,7 @@
 //! - [`Store`] (this file): open, insert, update, look up by id prefix, prune.
 //! - [`schema`]: the tables and the versioned migrations.
 //! - [`query`]: `list` / `count` with [`ListFilter`], newest first, without bodies.
+//! - `inbox`: the forward job's inbox (states, the channel cursor, pending windows).
 //! - [`writer`]: the one writer task the relay sends to through a bounded queue.
 //! - [`path`]: where the store lives by default.
 //!
@@ -10,6 +11,7 @@
 //! order, so a delivery reads back byte for byte as it was received. Secrets are not part of the
 //! model and are never stored.
 
+mod inbox;
 mod path;
 pub mod query;
 mod rows;
@@ -25,6 +27,7 @@ use crate::delivery::{Attempt, Delivery};
 use crate::slack::SlackResult;
 use crate::verify::Verification;
 
+pub use inbox::InboxItem;
 pub use path::{
     default_path, default_path_in, demo_path, known_stores, known_stores_in, project_dir,
 };
@@ -176,12 +179,29 @@ impl Store {
         Ok(())
     }
 
-    /// Record one more forwarding attempt for a stored delivery.
+    /// Record one more finished attempt for a stored delivery, made outside the forward job's
+    /// retry loop: a 2xx settles it as delivered; a failed first forward of a pending delivery
+    /// settles it as failed; a failed replay leaves its state alone.
     pub fn add_attempt(&self, delivery_id: &str, a: &Attempt) -> Result<(), StoreError> {
         if !self.exists(delivery_id)? {
             return Err(StoreError::NotFound(delivery_id.to_string()));
         }
-        rows::insert_attempt(&self.conn, delivery_id, a)
+        let tx = self.conn.unchecked_transaction()?;
+        rows::insert_attempt(&tx, delivery_id, a)?;
+        if a.is_success() {
+            tx.execute(
+                "UPDATE deliveries SET state = 'delivered', state_reason = NULL WHERE id = ?1",
+                [delivery_id],
+            )?;
+        } else if !a.replay {
+            tx.execute(
+                "UPDATE deliveries SET state = 'failed', state_reason = ?2
+                 WHERE id = ?1 AND state = 'pending'",
+                params![delivery_id, rows::attempt_failure(a)],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Record (or replace) the verification outcome of a delivery.

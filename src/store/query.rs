@@ -6,6 +6,7 @@ use rusqlite::types::Value;
 
 use super::rows::from_json_opt;
 use super::{Store, StoreError};
+use crate::delivery::DeliveryState;
 use crate::slack::SlackResult;
 use crate::verify::{Outcome, Verification};
 
@@ -34,20 +35,31 @@ pub enum StatusFilter {
     Code(u16),
     /// The latest attempt got a status in this class (`2` for 2xx).
     Class(u8),
-    /// Forwarded at least once and no attempt got a 2xx (errors and non-2xx answers). A delivery
-    /// never forwarded is not "failed".
-    Failed,
+    /// In this inbox state: `pending`, `delivering`, `delivered`, `failed` (given up: no
+    /// attempt got a 2xx), `held`, `skipped`. A delivery never forwarded is not "failed".
+    State(DeliveryState),
+}
+
+impl StatusFilter {
+    /// The old name for `State(Failed)`.
+    #[allow(non_upper_case_globals)]
+    pub const Failed: StatusFilter = StatusFilter::State(DeliveryState::Failed);
 }
 
 impl FromStr for StatusFilter {
     type Err = String;
 
-    /// `404`, `4xx` (or `4XX`), `failed`.
+    /// `404`, `4xx` (or `4XX`), or a state: `pending`, `failed`, `delivered`, ...
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
-        let bad = || format!("{s:?} is not a status filter (use e.g. 404, 4xx or failed)");
-        if s.eq_ignore_ascii_case("failed") {
-            return Ok(StatusFilter::Failed);
+        let bad = || {
+            format!(
+                "{s:?} is not a status filter (use e.g. 404, 4xx, pending, delivering, \
+                 delivered, failed, held or skipped)"
+            )
+        };
+        if let Some(state) = DeliveryState::parse(s) {
+            return Ok(StatusFilter::State(state));
         }
         let b = s.as_bytes();
         if b.len() == 3 && b[1..].eq_ignore_ascii_case(b"xx") && (b'1'..=b'5').contains(&b[0]) {
@@ -80,19 +92,24 @@ pub struct DeliverySummary {
     pub slack: Option<SlackResult>,
     /// The one-liner set with [`Store::set_summary`].
     pub summary: Option<String>,
+    /// Where it is in the forward job's inbox.
+    pub state: DeliveryState,
 }
 
 const COLUMNS: &str = "d.id, d.received_at_ms, d.method, d.path, d.query, d.event, d.body_size,
     d.verification, la.status, la.error, la.latency_ms,
-    (SELECT count(*) FROM attempts c WHERE c.delivery_id = d.id), d.slack, d.summary";
+    (SELECT count(*) FROM attempts c WHERE c.delivery_id = d.id), d.slack, d.summary, d.state";
 
 /// The latest attempt of each delivery, joined as `la`.
 const FROM: &str = "FROM deliveries d LEFT JOIN attempts la
     ON la.id = (SELECT max(a.id) FROM attempts a WHERE a.delivery_id = d.id)";
 
-/// The FROM clause a filter needs: the latest-attempt join only for status filters.
+/// The FROM clause a filter needs: the latest-attempt join only for status code filters.
 fn from_for(filter: &ListFilter) -> &'static str {
-    if filter.status.is_some() {
+    if matches!(
+        filter.status,
+        Some(StatusFilter::Code(_) | StatusFilter::Class(_))
+    ) {
         FROM
     } else {
         "FROM deliveries d"
@@ -146,10 +163,9 @@ fn where_clause(f: &ListFilter) -> (String, Vec<Value>) {
                 vec![Value::Integer(low), Value::Integer(low + 99)],
             )
         }
-        Some(StatusFilter::Failed) => push(
-            "la.id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM attempts s WHERE s.delivery_id = d.id
-                 AND s.status BETWEEN 200 AND 299)",
-            vec![],
+        Some(StatusFilter::State(state)) => push(
+            "d.state = ?#",
+            vec![Value::Text(state.as_str().to_string())],
         ),
     }
     if let Some(o) = f.verification {
@@ -236,6 +252,7 @@ impl Store {
                 attempts: row.get::<_, i64>(11)?.clamp(0, u32::MAX.into()) as u32,
                 slack: from_json_opt("Slack result", row.get(12)?)?,
                 summary: row.get(13)?,
+                state: DeliveryState::parse(&row.get::<_, String>(14)?).unwrap_or_default(),
             });
         }
         Ok(out)
@@ -260,6 +277,10 @@ mod tests {
         assert_eq!("404".parse(), Ok(StatusFilter::Code(404)));
         assert_eq!("5XX".parse(), Ok(StatusFilter::Class(5)));
         assert_eq!("failed".parse(), Ok(StatusFilter::Failed));
+        assert_eq!(
+            "pending".parse(),
+            Ok(StatusFilter::State(DeliveryState::Pending))
+        );
         assert!("6xx".parse::<StatusFilter>().is_err());
         assert!("abc".parse::<StatusFilter>().is_err());
         assert!("42".parse::<StatusFilter>().is_err());

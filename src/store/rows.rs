@@ -6,7 +6,10 @@ use rusqlite::{Connection, Row, params};
 use serde::de::DeserializeOwned;
 
 use super::StoreError;
-use crate::delivery::{Attempt, AttemptOutcome, Delivery, Headers, WebhookRequest, event_label};
+use crate::delivery::{
+    Attempt, AttemptOutcome, Delivery, DeliveryState, ErrorKind, Headers, WebhookRequest,
+    event_label,
+};
 
 fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("model types serialize to JSON")
@@ -32,8 +35,9 @@ pub(super) fn insert_delivery(conn: &Connection, d: &Delivery) -> Result<(), Sto
     let r = &d.request;
     conn.prepare_cached(
         "INSERT INTO deliveries (id, channel, relay_event_id, received_at_ms, method, path, query,
-             headers, body, body_size, origin, verification, event, slack)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+             headers, body, body_size, origin, verification, event, slack, summary, state,
+             state_reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?
     .execute(params![
         d.id,
@@ -48,10 +52,37 @@ pub(super) fn insert_delivery(conn: &Connection, d: &Delivery) -> Result<(), Sto
         r.body.len() as i64,
         to_json(&d.origin),
         d.verification.as_ref().map(to_json),
-        event_label(r),
+        // derived once at intake; a delivery built elsewhere gets its label here
+        d.event.clone().or_else(|| event_label(r)),
         d.slack.as_ref().map(to_json),
+        d.summary,
+        stored_state(d).as_str(),
+        d.state_reason.clone().or_else(|| match stored_state(d) {
+            DeliveryState::Failed => d.attempts.last().map(attempt_failure),
+            _ => None,
+        }),
     ])?;
     Ok(())
+}
+
+/// The state a delivery is stored with: a delivery that already carries attempts (an import, a
+/// test) is settled by its last one.
+pub(super) fn stored_state(d: &Delivery) -> DeliveryState {
+    match d.state {
+        DeliveryState::Pending if d.attempts.iter().any(Attempt::is_success) => {
+            DeliveryState::Delivered
+        }
+        DeliveryState::Pending if !d.attempts.is_empty() => DeliveryState::Failed,
+        s => s,
+    }
+}
+
+/// What went wrong with a failed attempt, in words (a failed delivery's reason).
+pub(super) fn attempt_failure(a: &Attempt) -> String {
+    match &a.outcome {
+        AttemptOutcome::Response { status, .. } => format!("the target answered {status}"),
+        AttemptOutcome::Error { message, .. } => message.clone(),
+    }
 }
 
 pub(super) fn insert_attempt(
@@ -59,7 +90,7 @@ pub(super) fn insert_attempt(
     delivery_id: &str,
     a: &Attempt,
 ) -> Result<(), StoreError> {
-    let (status, headers, body, size, error) = match &a.outcome {
+    let (status, headers, body, size, error, kind) = match &a.outcome {
         AttemptOutcome::Response {
             status,
             headers,
@@ -71,13 +102,21 @@ pub(super) fn insert_attempt(
             Some(&body[..]),
             Some(i64::try_from(*body_size).unwrap_or(i64::MAX)),
             None,
+            None,
         ),
-        AttemptOutcome::Error { message } => (None, None, None, None, Some(message.as_str())),
+        AttemptOutcome::Error { message, error } => (
+            None,
+            None,
+            None,
+            None,
+            Some(message.as_str()),
+            Some(error.as_str()),
+        ),
     };
     conn.prepare_cached(
         "INSERT INTO attempts (delivery_id, started_at_ms, target, replay, latency_ms, status,
-             response_headers, response_body, response_size, error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             response_headers, response_body, response_size, error, error_kind)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         delivery_id,
@@ -90,6 +129,7 @@ pub(super) fn insert_attempt(
         body,
         size,
         error,
+        kind,
     ])?;
     Ok(())
 }
@@ -98,7 +138,7 @@ pub(super) fn insert_attempt(
 pub(super) fn load_delivery(conn: &Connection, id: &str) -> Result<Delivery, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, channel, relay_event_id, received_at_ms, method, path, query, headers, body,
-                origin, verification, slack
+                origin, verification, slack, state, state_reason, event, summary
          FROM deliveries WHERE id = ?1",
     )?;
     let (mut d, headers, origin, verification, slack) = stmt
@@ -119,6 +159,10 @@ pub(super) fn load_delivery(conn: &Connection, id: &str) -> Result<Delivery, Sto
                 verification: None,
                 attempts: Vec::new(),
                 slack: None,
+                state: DeliveryState::parse(&row.get::<_, String>(12)?).unwrap_or_default(),
+                state_reason: row.get(13)?,
+                event: row.get(14)?,
+                summary: row.get(15)?,
             };
             let json: (String, String, Option<String>, Option<String>) =
                 (row.get(7)?, row.get(9)?, row.get(10)?, row.get(11)?);
@@ -139,7 +183,7 @@ pub(super) fn load_delivery(conn: &Connection, id: &str) -> Result<Delivery, Sto
 pub(super) fn load_attempts(conn: &Connection, id: &str) -> Result<Vec<Attempt>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT started_at_ms, target, replay, latency_ms, status, response_headers,
-                response_body, response_size, error
+                response_body, response_size, error, error_kind
          FROM attempts WHERE delivery_id = ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map([id], raw_attempt)?;
@@ -160,6 +204,7 @@ struct RawAttempt {
     body: Option<Vec<u8>>,
     size: Option<i64>,
     error: Option<String>,
+    error_kind: Option<String>,
 }
 
 fn raw_attempt(row: &Row<'_>) -> rusqlite::Result<RawAttempt> {
@@ -173,6 +218,7 @@ fn raw_attempt(row: &Row<'_>) -> rusqlite::Result<RawAttempt> {
         body: row.get(6)?,
         size: row.get(7)?,
         error: row.get(8)?,
+        error_kind: row.get(9)?,
     })
 }
 
@@ -192,9 +238,17 @@ impl RawAttempt {
                     body: Bytes::from(body),
                 }
             }
-            None => AttemptOutcome::Error {
-                message: self.error.unwrap_or_default(),
-            },
+            None => {
+                let message = self.error.unwrap_or_default();
+                AttemptOutcome::Error {
+                    error: self
+                        .error_kind
+                        .as_deref()
+                        .and_then(ErrorKind::parse)
+                        .unwrap_or_else(|| ErrorKind::from_message(&message)),
+                    message,
+                }
+            }
         };
         Ok(Attempt {
             target: self.target,

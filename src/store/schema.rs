@@ -49,8 +49,36 @@ ALTER TABLE deliveries ADD COLUMN slack TEXT;   -- JSON SlackResult
 CREATE INDEX deliveries_event ON deliveries (event);
 ";
 
+/// Migration 3: the store becomes the forward job's inbox. Each delivery gets a state (what the
+/// forward job still has to do with it), each channel a cursor (the relay's last event id,
+/// committed with the deliveries it covers), each attempt the kind of its error. Deliveries that
+/// never got an attempt are pending: the next `forward` on their channel (or
+/// `hookrelay replay --pending`) sends them.
+const V3: &str = "
+ALTER TABLE deliveries ADD COLUMN state TEXT NOT NULL DEFAULT 'pending';
+ALTER TABLE deliveries ADD COLUMN state_reason TEXT;
+UPDATE deliveries SET
+    state = CASE
+        WHEN NOT EXISTS (SELECT 1 FROM attempts a WHERE a.delivery_id = deliveries.id)
+            THEN 'pending'
+        WHEN EXISTS (SELECT 1 FROM attempts a WHERE a.delivery_id = deliveries.id
+                     AND a.status BETWEEN 200 AND 299)
+            THEN 'delivered'
+        ELSE 'failed' END;
+UPDATE deliveries SET state_reason = 'no attempt got a 2xx (stored before delivery states)'
+    WHERE state = 'failed';
+CREATE INDEX deliveries_inbox ON deliveries (channel, state);
+CREATE INDEX deliveries_state ON deliveries (state);
+ALTER TABLE attempts ADD COLUMN error_kind TEXT;   -- delivery::ErrorKind, NULL before v3
+CREATE TABLE cursors (
+    channel        TEXT PRIMARY KEY NOT NULL,
+    last_event_id  TEXT NOT NULL,
+    updated_at_ms  INTEGER NOT NULL
+);
+";
+
 /// Every migration, in order. `MIGRATIONS.len()` is the current schema version.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;

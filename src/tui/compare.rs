@@ -51,7 +51,7 @@ pub fn compare_attempts(label_a: &str, a: &Attempt, label_b: &str, b: &Attempt) 
                 body,
                 ..
             } => (Value::from(*status), headers.clone(), body.to_vec()),
-            AttemptOutcome::Error { message } => {
+            AttemptOutcome::Error { message, .. } => {
                 (Value::String(format!("error: {message}")), vec![], vec![])
             }
         }

@@ -50,12 +50,41 @@ pub fn row_from_summary(s: &DeliverySummary) -> Row {
     }
 }
 
+/// Run a store read off the async runtime: on a multi-threaded runtime the worker thread hands
+/// its other tasks (the forward job, the subscription) to another worker first, so a slow disk
+/// never stalls them. (The [`DeliverySource`] trait is synchronous: the UI's loop needs the
+/// delivery before it draws.)
+fn off_runtime<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 impl DeliverySource for StoreSource {
     fn load(&mut self, id: &str) -> Option<Delivery> {
-        self.store.lock().ok()?.get(id).ok()
+        off_runtime(|| self.store.lock().ok()?.get(id).ok())
     }
 
     fn page(&mut self, offset: usize, limit: usize) -> Vec<Row> {
+        off_runtime(|| self.page_now(offset, limit))
+    }
+
+    fn count(&mut self) -> usize {
+        off_runtime(|| {
+            self.store
+                .lock()
+                .ok()
+                .and_then(|s| s.count(&ListFilter::default()).ok())
+                .unwrap_or(0)
+        })
+    }
+}
+
+impl StoreSource {
+    fn page_now(&mut self, offset: usize, limit: usize) -> Vec<Row> {
         let Ok(store) = self.store.lock() else {
             return Vec::new();
         };
@@ -72,13 +101,5 @@ impl DeliverySource for StoreSource {
             .collect();
         rows.reverse();
         rows
-    }
-
-    fn count(&mut self) -> usize {
-        self.store
-            .lock()
-            .ok()
-            .and_then(|s| s.count(&ListFilter::default()).ok())
-            .unwrap_or(0)
     }
 }

@@ -276,6 +276,18 @@ pub fn on_app_event(app: &mut App, ev: AppEvent) {
         // the Slack tab builds the message from the body; nothing was sent
         AppEvent::SlackPreview { .. } => {}
         AppEvent::Gap(msg) => app.complain(format!("relay gap: {msg}")),
+        AppEvent::State { id, state, reason } => {
+            if let Some(reason) = reason {
+                app.complain(format!("{id} {state}: {reason}"))
+            }
+        }
+        AppEvent::Resumed {
+            pending,
+            interrupted,
+            ..
+        } => app.say(format!(
+            "resumed: {pending} deliveries from an earlier run go out first ({interrupted} interrupted, sent again)"
+        )),
         AppEvent::Problem(msg) => app.complain(msg),
     }
 }
@@ -292,7 +304,7 @@ fn report_replay(app: &mut App, id: &str, a: &crate::delivery::Attempt) {
                 app.complain(text)
             }
         }
-        AttemptOutcome::Error { message } => {
+        AttemptOutcome::Error { message, .. } => {
             app.complain(format!("replay of {id} failed: {message}"))
         }
     }

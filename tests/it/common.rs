@@ -205,6 +205,7 @@ pub fn error(message: &str) -> Attempt {
         latency_ms: 0.25,
         outcome: AttemptOutcome::Error {
             message: message.into(),
+            error: hookrelay::delivery::ErrorKind::from_message(message),
         },
     }
 }

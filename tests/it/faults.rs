@@ -143,7 +143,7 @@ async fn target_down_for_a_while() {
 /// the subscription is up (a script POSTing the moment the URL is printed) is not lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_sent_before_the_embedded_subscription_are_delivered() {
-    use hookrelay::pipeline::{self, PipelineConfig};
+    use hookrelay::pipeline::{self, ForwardConfig};
     let server = common::relay().await;
     let channel = server.new_channel();
     for i in 0..3 {
@@ -152,19 +152,19 @@ async fn webhooks_sent_before_the_embedded_subscription_are_delivered() {
     let target = Recorder::start().await;
     let target_url = hookrelay::forward::Target::parse(&target.url("/early")).unwrap();
     // as `forward` does on the embedded default
-    let mut cfg = PipelineConfig::new(channel.clone(), target_url.clone());
+    let mut cfg = ForwardConfig::new(channel.clone(), target_url.clone());
     cfg.last_event_id = Some(server.start_event_id());
-    let p = pipeline::start(cfg, Default::default());
+    let p = pipeline::start(cfg).await.unwrap();
     let got = target.wait_for(3, Duration::from_secs(10)).await;
     assert_exactly_once_in_order(&got, 3);
     p.shutdown().await;
     // a plain fresh subscriber (smee.io's semantics) would not have had them
     let other = Recorder::start().await;
-    let cfg = PipelineConfig::new(
+    let cfg = ForwardConfig::new(
         channel,
         hookrelay::forward::Target::parse(&other.url("/")).unwrap(),
     );
-    let p = pipeline::start(cfg, Default::default());
+    let p = pipeline::start(cfg).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(other.received().is_empty());
     p.shutdown().await;

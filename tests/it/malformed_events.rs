@@ -12,8 +12,7 @@ use common::Recorder;
 use hookrelay::delivery::WebhookRequest;
 use hookrelay::events::AppEvent;
 use hookrelay::forward::Target;
-use hookrelay::pipeline::{self, PipelineConfig};
-use hookrelay::services::Services;
+use hookrelay::pipeline::{self, ForwardConfig};
 use hookrelay::verify::{Outcome, Scheme, Secrets, Verifier, VerifyMode};
 
 fn good(seq: u32) -> String {
@@ -80,12 +79,12 @@ async fn bad_events_are_reported_and_the_stream_goes_on() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let target = Recorder::start().await;
 
-    let mut cfg = PipelineConfig::new(relay, Target::parse(&target.url("/t")).unwrap());
+    let mut cfg = ForwardConfig::new(relay, Target::parse(&target.url("/t")).unwrap());
     cfg.max_event_bytes = 20_000;
     let mut secrets = Secrets::new();
     secrets.insert(Scheme::Port, "s3cret".into());
-    let services = Services::default().with_verifier(Verifier::new(secrets), VerifyMode::Report);
-    let mut p = pipeline::start(cfg, services);
+    let cfg = cfg.with_verifier(Verifier::new(secrets), VerifyMode::Report);
+    let mut p = pipeline::start(cfg).await.unwrap();
 
     let mut problems = Vec::new();
     let mut outcomes = Vec::new();

@@ -119,6 +119,7 @@ fn with_everything(id: &str, req: WebhookRequest, text: &str) -> Delivery {
     let failed = Attempt {
         outcome: AttemptOutcome::Error {
             message: text.into(),
+            error: hookrelay::delivery::ErrorKind::from_message(text),
         },
         ..answered.clone()
     };

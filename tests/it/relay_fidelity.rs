@@ -9,9 +9,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{Recorder, fixture};
 use hookrelay::forward::Target;
-use hookrelay::pipeline::{self, Pipeline, PipelineConfig};
+use hookrelay::pipeline::{self, ForwardConfig, Pipeline};
 use hookrelay::server::RelayServer;
-use hookrelay::services::Services;
 
 const SECRET: &str = "test-secret";
 
@@ -61,11 +60,11 @@ async fn setup(target_path: &str) -> (RelayServer, Recorder, String, Pipeline) {
     let server = common::relay().await;
     let target = Recorder::start().await;
     let channel = server.new_channel();
-    let cfg = PipelineConfig::new(
+    let cfg = ForwardConfig::new(
         channel.clone(),
         Target::parse(&target.url(target_path)).unwrap(),
     );
-    let mut p = pipeline::start(cfg, Services::default());
+    let mut p = pipeline::start(cfg).await.unwrap();
     common::connected(&mut p).await;
     (server, target, channel, p)
 }

@@ -46,6 +46,10 @@ pub fn delivery(id: &str, n: i64, request: WebhookRequest) -> Delivery {
         verification: None,
         attempts: vec![],
         slack: None,
+        state: Default::default(),
+        state_reason: None,
+        event: None,
+        summary: None,
     }
 }
 
@@ -79,6 +83,7 @@ pub fn refused(n: i64) -> Attempt {
         latency_ms: 0.4,
         outcome: AttemptOutcome::Error {
             message: "connection refused (is the local server running?)".into(),
+            error: hookrelay::delivery::ErrorKind::Refused,
         },
     }
 }

@@ -185,7 +185,7 @@ fn attempt_lines_never_cut_the_target_url() {
     let mut d = delivery("lu00000001", 0, req("POST", "/", &[], b"{}"));
     let mut failed = refused(0);
     failed.target = target.into();
-    if let hookrelay::delivery::AttemptOutcome::Error { message } = &mut failed.outcome {
+    if let hookrelay::delivery::AttemptOutcome::Error { message, .. } = &mut failed.outcome {
         *message = "error sending request: client error (Connect): tcp connect error: \
                     Connection refused (os error 111)"
             .into();

@@ -10,8 +10,7 @@ use common::{Recorder, fixture};
 use hookrelay::delivery::BodyOrigin;
 use hookrelay::events::AppEvent;
 use hookrelay::forward::Target;
-use hookrelay::pipeline::{self, PipelineConfig};
-use hookrelay::services::Services;
+use hookrelay::pipeline::{self, ForwardConfig};
 use hookrelay::verify::{Outcome, Scheme, Secrets, Verifier, VerifyMode};
 
 const SECRET: &str = "test-secret";
@@ -31,9 +30,9 @@ async fn unusual_json_is_valid_through_our_relay_and_reserialized_through_smee_i
     let server = common::relay().await;
     let target = Recorder::start().await;
     let channel = server.new_channel();
-    let cfg = PipelineConfig::new(channel.clone(), Target::parse(&target.url("/")).unwrap());
-    let services = Services::default().with_verifier(verifier(), VerifyMode::Strict);
-    let mut p = pipeline::start(cfg, services);
+    let cfg = ForwardConfig::new(channel.clone(), Target::parse(&target.url("/")).unwrap())
+        .with_verifier(verifier(), VerifyMode::Strict);
+    let mut p = pipeline::start(cfg).await.unwrap();
     common::connected(&mut p).await;
     let ts = chrono::Utc::now().timestamp().to_string();
     let sig = hookrelay::verify::sign_port(SECRET, &ts, &body);

@@ -26,7 +26,8 @@ pub struct ListArgs {
     /// Event type contains this (`push`, `UPDATE entity`).
     #[arg(long)]
     pub event: Option<String>,
-    /// Target status: a code (`404`), a class (`5xx`) or `failed`.
+    /// Target status: a code (`404`), a class (`5xx`), or a state: `pending`, `delivering`,
+    /// `delivered`, `failed` (given up), `held` (strict verification), `skipped`.
     #[arg(long)]
     pub status: Option<String>,
     /// Verification outcome (`valid`, `invalid`, `stale`, ...).
@@ -71,6 +72,7 @@ pub fn list(a: ListArgs) -> anyhow::Result<()> {
                 "query": r.query, "event": r.event, "summary": r.summary, "body_size": r.body_size,
                 "verification": r.verification, "status": r.last_status, "error": r.last_error,
                 "latency_ms": r.last_latency_ms, "attempts": r.attempts, "slack": r.slack,
+                "state": r.state,
             });
             writeln!(out, "{}", crate::sanitize::json_text(&v))?;
         }
@@ -91,7 +93,7 @@ pub fn list(a: ListArgs) -> anyhow::Result<()> {
             path = format!("{path}?{}", r.query);
         }
         let status = match (r.last_status, r.attempts) {
-            (_, 0) => "-".to_string(),
+            (_, 0) => r.state.to_string(),
             (Some(s), _) => s.to_string(),
             (None, _) => "error".to_string(),
         };

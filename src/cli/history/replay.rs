@@ -17,7 +17,15 @@ use crate::verify::Outcome;
 #[derive(Debug, Args, Clone)]
 pub struct ReplayArgs {
     /// The delivery id (a unique prefix of 4 or more characters is enough).
-    pub id: String,
+    #[arg(required_unless_present = "pending", conflicts_with = "pending")]
+    pub id: Option<String>,
+    /// Send every pending delivery (those a `forward` run left behind), oldest first, as their
+    /// first forward, to --target. Stops while the target is down; what is left stays pending.
+    #[arg(long, requires = "target", conflicts_with_all = ["edit", "resign"])]
+    pub pending: bool,
+    /// With --pending: only deliveries of this channel URL.
+    #[arg(long, requires = "pending")]
+    pub channel: Option<String>,
     /// Where to send it (default: the URL the forward job sent it to, sub-path and query
     /// included; a replay to another --target does not change that).
     #[arg(long)]
@@ -41,7 +49,12 @@ pub struct ReplayArgs {
 
 pub async fn replay(a: ReplayArgs) -> anyhow::Result<()> {
     let store = open(&a.store)?;
-    let d = get(&store, &a.id)?;
+    let Some(id) = &a.id else {
+        let target = Target::parse(a.target.as_deref().unwrap_or_default())?;
+        return crate::cli::pending::send_pending(store, target, a.channel.clone(), a.timeout)
+            .await;
+    };
+    let d = get(&store, id)?;
     let mut req = d.request.clone();
     let target = match &a.target {
         Some(t) => Target::parse(t)?,
@@ -97,7 +110,7 @@ pub async fn replay(a: ReplayArgs) -> anyhow::Result<()> {
             )?;
             Ok(())
         }
-        AttemptOutcome::Error { message } => {
+        AttemptOutcome::Error { message, .. } => {
             bail!(
                 "{} replay to {} failed: {}",
                 d.id,

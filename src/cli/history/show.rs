@@ -114,7 +114,7 @@ pub fn show(a: ShowArgs) -> anyhow::Result<()> {
                     writeln!(out, "{}", indent(&indent(&body_text(body, 16 << 10))))?;
                 }
             }
-            AttemptOutcome::Error { message } => writeln!(
+            AttemptOutcome::Error { message, .. } => writeln!(
                 out,
                 "  #{} {kind} {}  {} -> error: {}",
                 i + 1,

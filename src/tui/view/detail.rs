@@ -167,7 +167,7 @@ fn attempt_head(app: &App, i: usize, a: &Attempt, width: usize) -> Vec<Line<'sta
     let kind = if a.replay { "replay" } else { "forward" };
     let (status, style, message) = match &a.outcome {
         AttemptOutcome::Response { status, .. } => (status.to_string(), t.status(*status), None),
-        AttemptOutcome::Error { message } => (
+        AttemptOutcome::Error { message, .. } => (
             "error".to_string(),
             t.err(),
             Some(display_safe_bounded(message, 300).into_owned()),

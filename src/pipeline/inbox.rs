@@ -1,0 +1,147 @@
+//! Stage 2, the inbox: where a delivery waits for the worker.
+//!
+//! With a store, the inbox IS the store: [`DiskInbox`] owns the SQLite connection on a dedicated
+//! thread (never SQLite on the async runtime); intake commits each burst there with the
+//! channel's cursor, and [`feed`] reads pending deliveries back in arrival order, one bounded
+//! window at a time, so a backlog of any length waits on disk, not in memory.
+//!
+//! Without a store (`--no-store`) the inbox is the bounded queue between intake and the workers:
+//! when it is full, intake waits, the subscription stops reading the relay's stream
+//! (backpressure), and nothing is dropped; what is still queued at exit is lost.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::delivery::Delivery;
+use crate::store::{Store, StoreError};
+
+type Job = Box<dyn FnOnce(&Store) + Send>;
+
+/// The store's one connection for the forward job, on its own thread. Cheap to clone; the
+/// thread ends (after running what is queued) when every clone is dropped.
+#[derive(Clone)]
+pub struct DiskInbox {
+    jobs: mpsc::Sender<Job>,
+    path: PathBuf,
+}
+
+/// The inbox thread has stopped (it panicked, or could not start).
+#[derive(Debug, thiserror::Error)]
+#[error("the store thread has stopped")]
+pub struct InboxGone;
+
+impl DiskInbox {
+    /// Open (or create, or migrate) the store at `path` on a new thread. The returned handle
+    /// joins that thread.
+    pub async fn open(path: &Path) -> Result<(DiskInbox, std::thread::JoinHandle<()>), StoreError> {
+        let (jobs, mut rx) = mpsc::channel::<Job>(64);
+        let (opened_tx, opened) = oneshot::channel();
+        let file = path.to_path_buf();
+        let thread = std::thread::Builder::new()
+            .name("hookrelay-inbox".into())
+            .spawn(move || {
+                let store = match Store::open(&file).and_then(|s| {
+                    // the forward job appends and reads small windows: a small cache suffices
+                    s.set_cache_kib(1024)?;
+                    Ok(s)
+                }) {
+                    Ok(s) => {
+                        let _ = opened_tx.send(Ok(()));
+                        s
+                    }
+                    Err(e) => {
+                        let _ = opened_tx.send(Err(e));
+                        return;
+                    }
+                };
+                while let Some(job) = rx.blocking_recv() {
+                    job(&store);
+                }
+            })
+            .map_err(|source| StoreError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        match opened.await {
+            Ok(Ok(())) => Ok((
+                DiskInbox {
+                    jobs,
+                    path: path.to_path_buf(),
+                },
+                thread,
+            )),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(StoreError::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::other("the store thread stopped while opening"),
+            }),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Run `f` on the store's thread and wait for its result.
+    pub async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> R + Send + 'static,
+    ) -> Result<R, InboxGone> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |s| {
+            let _ = tx.send(f(s));
+        });
+        self.jobs.send(job).await.map_err(|_| InboxGone)?;
+        rx.await.map_err(|_| InboxGone)
+    }
+}
+
+/// Stage 2 → 3 (with a store): read pending deliveries of `channel` in order, one window at a
+/// time, into the workers' queue; wait for `wake` when there are none.
+pub async fn feed(
+    disk: DiskInbox,
+    channel: String,
+    window: (usize, u64),
+    wake: Arc<Notify>,
+    jobs: mpsc::Sender<Delivery>,
+    problems: mpsc::Sender<String>,
+    cancel: CancellationToken,
+) {
+    let mut after = 0i64;
+    loop {
+        let ch = channel.clone();
+        let read = disk
+            .call(move |s| s.pending_window(Some(&ch), after, window.0, window.1))
+            .await;
+        let items = match read {
+            Err(InboxGone) => return,
+            Ok(Err(e)) => {
+                let _ = problems
+                    .send(format!("store: cannot read pending deliveries: {e}"))
+                    .await;
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+            Ok(Ok(items)) => items,
+        };
+        if items.is_empty() {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = wake.notified() => continue,
+            }
+        }
+        for item in items {
+            after = item.seq;
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                sent = jobs.send(item.delivery) => if sent.is_err() { return },
+            }
+        }
+    }
+}

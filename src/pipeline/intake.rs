@@ -1,0 +1,213 @@
+//! Stage 1, intake: each event from the relay is decoded once and everything known at receipt is
+//! derived once (event label, Port event and its one-liner, the verification verdict, pending or
+//! held), then a burst of them goes into the inbox in one transaction with the channel's cursor.
+//! Intake waits for the inbox: while it waits the subscription stops reading (backpressure).
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::Ctx;
+use crate::backoff::Backoff;
+use crate::delivery::{Delivery, DeliveryState, event_label_with, now_ms};
+use crate::events::AppEvent;
+use crate::port::PortEvent;
+use crate::sse::SourceEvent;
+use crate::verify::VerifyMode;
+use crate::wire;
+
+/// Events committed together at most (one transaction per burst keeps up with the relay).
+const MAX_BURST: usize = 256;
+
+/// A delivery and what intake derived for its consumers.
+struct Received {
+    delivery: Delivery,
+    port: Option<PortEvent>,
+}
+
+/// One burst: deliveries, problems, and the last relay event id they cover.
+#[derive(Default)]
+struct Burst {
+    received: Vec<Received>,
+    problems: Vec<String>,
+    cursor: Option<String>,
+}
+
+impl Burst {
+    fn is_empty(&self) -> bool {
+        self.received.is_empty() && self.problems.is_empty() && self.cursor.is_none()
+    }
+}
+
+pub(crate) async fn run(
+    ctx: Arc<Ctx>,
+    mut src: mpsc::Receiver<SourceEvent>,
+    memory_queue: Option<mpsc::Sender<Delivery>>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let first = tokio::select! {
+            _ = cancel.cancelled() => return,
+            ev = src.recv() => match ev { Some(ev) => ev, None => return },
+        };
+        let mut burst = Burst::default();
+        let mut next = Some(first);
+        while let Some(ev) = next.take() {
+            match ev {
+                SourceEvent::Webhook { id, data } => derive(&ctx, &mut burst, id, &data),
+                other => {
+                    // keep the order the user sees: what came before is in first
+                    if !commit(&ctx, std::mem::take(&mut burst), &memory_queue, &cancel).await {
+                        return;
+                    }
+                    pass_on(&ctx, other).await;
+                }
+            }
+            if burst.received.len() >= MAX_BURST {
+                break;
+            }
+            next = src.try_recv().ok();
+        }
+        if !commit(&ctx, burst, &memory_queue, &cancel).await {
+            return;
+        }
+    }
+}
+
+async fn pass_on(ctx: &Ctx, ev: SourceEvent) {
+    match ev {
+        SourceEvent::Conn(c) => ctx.out.emit(AppEvent::Conn(c)).await,
+        SourceEvent::Gap(g) => {
+            tracing::warn!("relay gap: {g}");
+            ctx.out.emit(AppEvent::Gap(g)).await
+        }
+        SourceEvent::Problem(p) => ctx.out.problem(p).await,
+        SourceEvent::Webhook { .. } => unreachable!("webhooks are derived"),
+    }
+}
+
+/// Decode once, derive once.
+fn derive(ctx: &Ctx, burst: &mut Burst, id: Option<String>, data: &str) {
+    if id.is_some() {
+        burst.cursor.clone_from(&id);
+    }
+    let decoded = match wire::decode_event(data, ctx.cfg.max_event_bytes) {
+        Ok(d) => d,
+        Err(e) => {
+            burst.problems.push(format!(
+                "skipped event {}: {e}",
+                id.as_deref().unwrap_or("(no id)")
+            ));
+            return;
+        }
+    };
+    let mut d = Delivery::new(&ctx.cfg.channel_url, decoded.request, decoded.origin);
+    d.relay_event_id = id;
+    // the one JSON parse of the body
+    let json = looks_like_json(&d.request.body)
+        .then(|| serde_json::from_slice::<serde_json::Value>(&d.request.body).ok())
+        .flatten();
+    d.event = event_label_with(&d.request, json.as_ref());
+    let port = json.as_ref().and_then(crate::port::parse);
+    d.summary = port.as_ref().map(|p| p.summary());
+    if ctx.cfg.verify_mode != VerifyMode::Off
+        && let Some(v) = &ctx.cfg.verifier
+    {
+        d.verification = Some(v.verify(&d.request, &d.origin, now_ms()));
+    }
+    if !ctx.cfg.verify_mode.forwards(d.verification.as_ref()) {
+        d.state = DeliveryState::Held;
+        d.state_reason = Some(held_reason(&d));
+    }
+    burst.received.push(Received { delivery: d, port });
+}
+
+/// Why `--verify strict` holds a delivery back.
+pub fn held_reason(d: &Delivery) -> String {
+    match &d.verification {
+        Some(v) => format!("--verify strict: {}", v.reason),
+        None => "--verify strict: not verified".into(),
+    }
+}
+
+fn looks_like_json(body: &[u8]) -> bool {
+    matches!(
+        body.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{' | b'[')
+    )
+}
+
+/// Put a burst in the inbox, then tell the consumers. False when the job is stopping.
+async fn commit(
+    ctx: &Ctx,
+    burst: Burst,
+    memory_queue: &Option<mpsc::Sender<Delivery>>,
+    cancel: &CancellationToken,
+) -> bool {
+    if burst.is_empty() {
+        return true;
+    }
+    if let Some(disk) = &ctx.disk {
+        let deliveries: Vec<Delivery> = burst.received.iter().map(|r| r.delivery.clone()).collect();
+        let cursor = burst.cursor.clone();
+        let channel = ctx.cfg.channel_url.clone();
+        let deliveries = Arc::new(deliveries);
+        let mut delays = Backoff::new(
+            std::time::Duration::from_millis(100),
+            std::time::Duration::from_secs(5),
+        )
+        .delays();
+        let mut reported = None::<std::time::Instant>;
+        loop {
+            let (ds, cur, ch) = (deliveries.clone(), cursor.clone(), channel.clone());
+            let done = disk
+                .call(move |s| s.commit_intake(&ds, cur.as_deref().map(|c| (ch.as_str(), c))))
+                .await;
+            match done {
+                Err(_) => return false,
+                Ok(Ok(())) => break,
+                Ok(Err(e)) => {
+                    // never dropped: the stream waits until the store takes the burst again
+                    if reported.is_none_or(|t| t.elapsed().as_secs() >= 10) {
+                        reported = Some(std::time::Instant::now());
+                        ctx.out
+                            .problem(format!(
+                                "store: {e}; {} deliveries wait to be saved (the relay's stream \
+                                 is paused until then)",
+                                deliveries.len()
+                            ))
+                            .await;
+                    }
+                    tokio::select! {
+                        _ = cancel.cancelled() => return false,
+                        _ = tokio::time::sleep(delays.next().unwrap_or_default()) => {}
+                    }
+                }
+            }
+        }
+    }
+    for p in burst.problems {
+        ctx.out.problem(p).await;
+    }
+    let any_pending = burst
+        .received
+        .iter()
+        .any(|r| r.delivery.state == DeliveryState::Pending);
+    for r in burst.received {
+        ctx.out.received(&r.delivery, r.port.as_ref()).await;
+        if let Some(q) = memory_queue
+            && r.delivery.state == DeliveryState::Pending
+        {
+            ctx.open.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            tokio::select! {
+                _ = cancel.cancelled() => return false,
+                sent = q.send(r.delivery) => if sent.is_err() { return false },
+            }
+        }
+    }
+    if any_pending {
+        ctx.wake.notify_one();
+    }
+    true
+}

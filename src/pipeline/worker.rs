@@ -1,0 +1,161 @@
+//! Stage 3, the worker: takes deliveries from the inbox in order, marks each `delivering` (on
+//! disk, before the target sees it), forwards it, retries what may succeed later (refused,
+//! reset, timeout, 502/503/504) with the shared backoff for `--retry-for`, records every
+//! attempt, and settles the delivery as delivered or failed (with the reason). An event that
+//! cannot be built into a request fails at once and the queue moves on.
+//!
+//! Every wait races the cancellation token: quitting never waits out a target's timeout. A
+//! delivery cut off mid-attempt stays `delivering`, and the next start records that attempt as
+//! interrupted and sends it again first.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::Ctx;
+use crate::backoff::Backoff;
+use crate::delivery::{Attempt, AttemptOutcome, Delivery, DeliveryState};
+
+pub type Queue = Arc<tokio::sync::Mutex<mpsc::Receiver<Delivery>>>;
+
+pub(crate) async fn run(ctx: Arc<Ctx>, queue: Queue, cancel: CancellationToken) {
+    loop {
+        let next = {
+            let mut q = queue.lock().await;
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                d = q.recv() => d,
+            }
+        };
+        let Some(d) = next else { return };
+        deliver(&ctx, d, &cancel).await;
+    }
+}
+
+/// What one attempt means for the delivery.
+#[derive(Debug, PartialEq)]
+pub enum Verdict {
+    Delivered,
+    /// Try again after a backoff.
+    Retry,
+    Failed(String),
+}
+
+/// Judge an attempt: success, worth another try (while `time_left`), or given up (why).
+pub fn judge(a: &Attempt, time_left: bool, retry_for: std::time::Duration) -> Verdict {
+    if a.is_success() {
+        return Verdict::Delivered;
+    }
+    let what = match &a.outcome {
+        AttemptOutcome::Response { status, .. } => format!("the target answered {status}"),
+        AttemptOutcome::Error { message, .. } => message.clone(),
+    };
+    match (a.retryable(), time_left) {
+        (true, true) => Verdict::Retry,
+        (true, false) => Verdict::Failed(format!(
+            "gave up after {} of retries: {what}",
+            humantime::format_duration(retry_for)
+        )),
+        (false, _) => Verdict::Failed(what),
+    }
+}
+
+async fn deliver(ctx: &Ctx, d: Delivery, cancel: &CancellationToken) {
+    // deliveries left pending by an earlier run are held here if this run is strict
+    if !ctx.cfg.verify_mode.forwards(d.verification.as_ref()) {
+        let reason = super::intake::held_reason(&d);
+        ctx.settle(&d.id, None, DeliveryState::Held, Some(reason))
+            .await;
+        return;
+    }
+    ctx.set_state(&d.id, DeliveryState::Delivering, None).await;
+    let started = Instant::now();
+    let mut delays = Backoff::FORWARD.delays();
+    loop {
+        let attempt = tokio::select! {
+            biased;
+            // stays `delivering`: the next start records it as interrupted and sends it again
+            _ = cancel.cancelled() => return,
+            a = ctx.forwarder.send(&ctx.cfg.target, &d.request, &[], false) => a,
+        };
+        let verdict = judge(
+            &attempt,
+            started.elapsed() < ctx.cfg.retry_for,
+            ctx.cfg.retry_for,
+        );
+        let (state, reason) = match &verdict {
+            Verdict::Delivered => (DeliveryState::Delivered, None),
+            Verdict::Retry => (DeliveryState::Delivering, None),
+            Verdict::Failed(why) => (DeliveryState::Failed, Some(why.clone())),
+        };
+        ctx.settle(&d.id, Some(attempt), state, reason).await;
+        if verdict != Verdict::Retry {
+            return;
+        }
+        let wait = delays.next().unwrap_or(Backoff::FORWARD.max);
+        tokio::select! {
+            _ = cancel.cancelled() => {
+                // the last attempt finished: nothing is in flight, it is simply still to do
+                ctx.set_state(&d.id, DeliveryState::Pending, None).await;
+                return;
+            }
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+impl Ctx {
+    /// Move a delivery to `state` on disk (a no-op without a store).
+    pub(super) async fn set_state(&self, id: &str, state: DeliveryState, reason: Option<String>) {
+        let Some(disk) = &self.disk else { return };
+        let id2 = id.to_string();
+        let r = reason.clone();
+        if let Ok(Err(e)) = disk
+            .call(move |s| s.set_state(&id2, state, r.as_deref()))
+            .await
+        {
+            self.out
+                .problem(format!("store: cannot mark {id} {state}: {e}"))
+                .await;
+        }
+    }
+
+    /// Record an attempt (if any) and the state it leads to, then tell the consumers.
+    pub(super) async fn settle(
+        &self,
+        id: &str,
+        attempt: Option<Attempt>,
+        state: DeliveryState,
+        reason: Option<String>,
+    ) {
+        if let Some(disk) = &self.disk {
+            let (id2, a, r) = (id.to_string(), attempt.clone(), reason.clone());
+            let saved = disk
+                .call(move |s| match &a {
+                    Some(a) => s.record_attempt(&id2, a, state, r.as_deref()),
+                    None => s.set_state(&id2, state, r.as_deref()),
+                })
+                .await;
+            if let Ok(Err(e)) = saved {
+                self.out
+                    .problem(format!("store: the outcome of {id} was not saved: {e}"))
+                    .await;
+            }
+        }
+        if let Some(a) = attempt {
+            self.out.attempt(id, a).await;
+        }
+        if state != DeliveryState::Delivering {
+            if self.disk.is_none() {
+                self.open.fetch_sub(1, Ordering::AcqRel);
+            }
+            if let Some(why) = &reason {
+                tracing::warn!("{id} {state}: {why}");
+            }
+            self.out.state(id, state, reason).await;
+        }
+    }
+}
