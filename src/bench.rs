@@ -1,4 +1,4 @@
-//! `hookrelay bench`: the figures of ../anchors/peer-results.md, measured for hookrelay on
+//! `hookrelay bench`: the figures the peer clients were measured by (docs/benchmarks.md), measured for hookrelay on
 //! loopback. One process holds the relay (hookrelay's own server), a target that timestamps
 //! arrivals, a raw SSE observer (the relay's floor) and the sender; the client under test is the
 //! real `hookrelay forward` binary in its own process, so its memory is its own.

@@ -33,12 +33,6 @@ fn headers_json(headers: &Headers) -> Value {
     headers.iter().map(|(n, v)| json!([n, v])).collect()
 }
 
-fn iso_time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
 /// The whole delivery as JSON (`hookrelay export --json`): request with headers in order and the
 /// body as base64 (and as text when it is UTF-8), origin, verification, attempts, Slack.
 pub fn json(d: &Delivery) -> Value {
@@ -48,7 +42,7 @@ pub fn json(d: &Delivery) -> Value {
         "channel": d.channel,
         "relay_event_id": d.relay_event_id,
         "received_at_ms": d.received_at_ms,
-        "received_at": iso_time(d.received_at_ms),
+        "received_at": crate::human::iso_utc(d.received_at_ms),
         "event": event_label(r),
         "request": {
             "method": r.method,
@@ -68,7 +62,7 @@ fn attempt_json(a: &Attempt) -> Value {
     let mut v = json!({
         "target": a.target,
         "started_at_ms": a.started_at_ms,
-        "started_at": iso_time(a.started_at_ms),
+        "started_at": crate::human::iso_utc(a.started_at_ms),
         "replay": a.replay,
         "latency_ms": a.latency_ms,
     });
@@ -203,7 +197,7 @@ pub fn har(d: &Delivery) -> Value {
             ),
         };
         let mut e = json!({
-            "startedDateTime": iso_time(started),
+            "startedDateTime": crate::human::iso_utc(started),
             "time": latency,
             "request": har_request(&d.request, &url),
             "response": har_response(a),

@@ -19,22 +19,6 @@ use crate::delivery::{Attempt, AttemptOutcome, Headers, WebhookRequest, now_ms};
 pub use crate::forward_error::ForwardError;
 use crate::forward_error::describe_client_error;
 
-/// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1), plus the ones the
-/// client sets itself.
-const NOT_FORWARDED: [&str; 11] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "content-length",
-];
-
 /// The header that marks a replay for the target (ngrok's inspector does the same).
 pub const REPLAY_HEADER: &str = "x-hookrelay-replay-of";
 
@@ -158,24 +142,7 @@ impl std::fmt::Display for Target {
     }
 }
 
-/// The headers that go to the target, in order.
-pub fn forwarded_headers(req: &WebhookRequest) -> Headers {
-    // headers the Connection header names are connection-specific too
-    let named: Vec<String> = req
-        .header_all("connection")
-        .flat_map(|v| v.split(','))
-        .map(|s| s.trim().to_ascii_lowercase())
-        .filter(|s| !s.is_empty())
-        .collect();
-    req.headers
-        .iter()
-        .filter(|(n, _)| {
-            let l = n.to_ascii_lowercase();
-            !NOT_FORWARDED.contains(&l.as_str()) && !named.contains(&l)
-        })
-        .cloned()
-        .collect()
-}
+pub use crate::headers::forwarded_headers;
 
 /// Sends requests to the target.
 #[derive(Clone)]

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::delivery::{Attempt, AttemptOutcome, Delivery, DeliveryState};
 use crate::events::{AppEvent, ConnState};
+use crate::human::{iso_utc, local_clock, outcome_word, size};
 use crate::sanitize::{display_safe, json_text};
 
 /// What the log remembers of a delivery until its attempts are printed.
@@ -118,7 +119,7 @@ impl<W: Write> LogSink<W> {
                     writeln!(
                         self.out,
                         "{}  {id}  {state}: {}",
-                        clock(crate::delivery::now_ms()),
+                        local_clock(crate::delivery::now_ms()),
                         display_safe(reason)
                     )
                 }
@@ -146,7 +147,7 @@ impl<W: Write> LogSink<W> {
                     writeln!(
                         self.out,
                         "{}  {id}  slack preview (no webhook configured; this is what would be sent):",
-                        clock(crate::delivery::now_ms())
+                        local_clock(crate::delivery::now_ms())
                     )?;
                     for line in text.lines() {
                         writeln!(self.out, "    {}", display_safe(line))?;
@@ -163,7 +164,7 @@ impl<W: Write> LogSink<W> {
                     writeln!(
                         self.out,
                         "{}  {id}  slack {verdict}: {}",
-                        clock(crate::delivery::now_ms()),
+                        local_clock(crate::delivery::now_ms()),
                         display_safe(&result.explanation)
                     )
                 }
@@ -173,13 +174,14 @@ impl<W: Write> LogSink<W> {
 
     fn note(&mut self, kind: &str, text: &str) -> std::io::Result<()> {
         if self.json {
-            let v = json!({"type": kind, "time": iso(crate::delivery::now_ms()), "message": text});
+            let v =
+                json!({"type": kind, "time": iso_utc(crate::delivery::now_ms()), "message": text});
             writeln!(self.out, "{}", json_text(&v))
         } else {
             writeln!(
                 self.out,
                 "{}  {kind}: {}",
-                clock(crate::delivery::now_ms()),
+                local_clock(crate::delivery::now_ms()),
                 display_safe(text)
             )
         }
@@ -221,7 +223,7 @@ impl<W: Write> LogSink<W> {
             let mut v = json!({
                 "type": "attempt",
                 "id": id,
-                "time": iso(a.started_at_ms),
+                "time": iso_utc(a.started_at_ms),
                 "target": a.target,
                 "replay": a.replay,
                 "status": status,
@@ -230,7 +232,7 @@ impl<W: Write> LogSink<W> {
                 "response_size": resp_size,
             });
             if let Some(s) = &seen {
-                v["received_at"] = json!(iso(s.received_at_ms));
+                v["received_at"] = json!(iso_utc(s.received_at_ms));
                 v["method"] = json!(s.method);
                 v["path"] = json!(s.path);
                 v["event"] = json!(s.event);
@@ -241,7 +243,7 @@ impl<W: Write> LogSink<W> {
             }
             return writeln!(self.out, "{}", json_text(&v));
         }
-        let mut line = format!("{}  {id}", clock(a.started_at_ms));
+        let mut line = format!("{}  {id}", local_clock(a.started_at_ms));
         if let Some(s) = &seen {
             line.push_str(&format!(
                 "  {} {}",
@@ -265,7 +267,7 @@ impl<W: Write> LogSink<W> {
         }
         line.push_str(&format!("  {:.1} ms", a.latency_ms));
         if let Some(s) = &seen {
-            line.push_str(&format!("  {}", human_size(s.size as u64)));
+            line.push_str(&format!("  {}", size(s.size as u64)));
             if let Some(sum) = &s.summary {
                 line.push_str(&format!("  {}", display_safe(sum)));
             }
@@ -278,50 +280,6 @@ impl<W: Write> LogSink<W> {
         }
         writeln!(self.out, "{line}")
     }
-}
-
-/// One word for a verification outcome, as the log and the UI badge show it.
-pub fn outcome_word(o: crate::verify::Outcome) -> &'static str {
-    use crate::verify::Outcome::*;
-    match o {
-        Valid => "valid",
-        Invalid => "INVALID",
-        Stale => "stale",
-        Future => "future",
-        MissingHeader => "missing-header",
-        MalformedHeader => "malformed",
-        NoSecret => "no-secret",
-        Reserialized => "re-serialized",
-        Unsigned => "unsigned",
-        ValidAfterReserialization => "rebuilt-only",
-    }
-}
-
-/// `1.2 KB`-style sizes.
-pub fn human_size(n: u64) -> String {
-    if n < 1024 {
-        format!("{n} B")
-    } else if n < 1024 * 1024 {
-        format!("{:.1} KiB", n as f64 / 1024.0)
-    } else {
-        format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0))
-    }
-}
-
-fn clock(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| {
-            t.with_timezone(&chrono::Local)
-                .format("%H:%M:%S%.3f")
-                .to_string()
-        })
-        .unwrap_or_default()
-}
-
-fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

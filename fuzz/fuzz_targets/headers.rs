@@ -9,8 +9,8 @@
 #![no_main]
 
 use bytes::Bytes;
-use hookrelay::delivery::{BodyOrigin, WebhookRequest};
-use hookrelay::verify::{
+use hookrelay_core::delivery::{BodyOrigin, WebhookRequest};
+use hookrelay_core::verify::{
     Outcome, Scheme, Secrets, Verifier, github, port, reserialize, scalr, standard, stripe,
 };
 use libfuzzer_sys::fuzz_target;
@@ -60,7 +60,7 @@ fn request(data: &[u8]) -> WebhookRequest {
 }
 
 fn check_outputs(data: &[u8], text: &str, req: &WebhookRequest) {
-    use hookrelay::sanitize::{display_safe, json_text, needs_escape};
+    use hookrelay_core::sanitize::{display_safe, json_text, needs_escape};
     let once = display_safe(text).into_owned();
     assert!(!once.chars().any(needs_escape), "{once:?}");
     assert_eq!(
@@ -79,13 +79,13 @@ fn check_outputs(data: &[u8], text: &str, req: &WebhookRequest) {
     r.path = format!("/{text}");
     r.query = text.to_string();
     r.headers.push((text.to_string(), text.to_string()));
-    let cmd = hookrelay::curl::command(&r, &hookrelay::curl::url_for(&r, "http://h"), None);
+    let cmd = hookrelay_core::curl::command(&r, &hookrelay_core::curl::url_for(&r, "http://h"), None);
     assert!(
         !cmd.chars().any(|c| c != '\n' && needs_escape(c)),
         "{cmd:?}"
     );
     if !data.contains(&0) {
-        let word = hookrelay::curl::quote(data);
+        let word = hookrelay_core::curl::quote(data);
         assert!(!word.chars().any(needs_escape), "{word:?}");
     }
 }

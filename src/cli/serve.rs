@@ -23,13 +23,14 @@ pub struct ServeArgs {
     #[arg(long, default_value = "25MiB", value_parser = parse_size)]
     pub max_body: usize,
     /// Events each channel keeps for clients that reconnect.
-    #[arg(long, default_value_t = 1000)]
+    // The defaults are the relay's own (`ServerConfig::default`), which the embedded relay uses.
+    #[arg(long, default_value_t = ServerConfig::default().ring_len)]
     pub ring_len: usize,
     /// Channels at most.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = ServerConfig::default().max_channels)]
     pub max_channels: usize,
     /// Subscribers per channel at most.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = ServerConfig::default().max_subscribers_per_channel)]
     pub max_subscribers: usize,
     /// Keep-alive `ping` interval.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
@@ -39,7 +40,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "256MiB", value_parser = parse_size)]
     pub memory_budget: usize,
     /// Open connections at most (more wait in the accept backlog).
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = ServerConfig::default().max_connections)]
     pub max_connections: usize,
     /// Open connections per client address at most (more are closed at once).
     #[arg(long, default_value_t = 64)]

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Ctx;
 use crate::backoff::Backoff;
-use crate::delivery::{Delivery, DeliveryState, event_label_with, now_ms};
+use crate::delivery::{Delivery, DeliveryState, event_label, now_ms};
 use crate::events::AppEvent;
 use crate::port::PortEvent;
 use crate::sse::SourceEvent;
@@ -104,12 +104,10 @@ fn derive(ctx: &Ctx, burst: &mut Burst, id: Option<String>, data: &str) {
     };
     let mut d = Delivery::new(&ctx.cfg.channel_url, decoded.request, decoded.origin);
     d.relay_event_id = id;
-    // the one JSON parse of the body
-    let json = looks_like_json(&d.request.body)
-        .then(|| serde_json::from_slice::<serde_json::Value>(&d.request.body).ok())
-        .flatten();
-    d.event = event_label_with(&d.request, json.as_ref());
-    let port = json.as_ref().and_then(crate::port::parse);
+    // No JSON tree for what only needs a label: the label reads a few top-level fields as a
+    // stream, and only a Port payload (probed first, without values) is parsed whole.
+    d.event = event_label(&d.request);
+    let port = crate::port::parse_bytes(&d.request.body);
     d.summary = port.as_ref().map(|p| p.summary());
     if ctx.cfg.verify_mode != VerifyMode::Off
         && let Some(v) = &ctx.cfg.verifier
@@ -129,13 +127,6 @@ pub fn held_reason(d: &Delivery) -> String {
         Some(v) => format!("--verify strict: {}", v.reason),
         None => "--verify strict: not verified".into(),
     }
-}
-
-fn looks_like_json(body: &[u8]) -> bool {
-    matches!(
-        body.iter().find(|b| !b.is_ascii_whitespace()),
-        Some(b'{' | b'[')
-    )
 }
 
 /// Put a burst in the inbox, then tell the consumers. False when the job is stopping.

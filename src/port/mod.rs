@@ -1,6 +1,7 @@
 //! Port payloads (getport.io) and their property diffs (issue 5).
 //!
-//! Three shapes are understood (see `specs/port-webhooks.md` §4):
+//! Three shapes are understood (Port's docs: https://docs.port.io/actions-and-automations/setup-backend/webhook/ and
+//! the samples in tests/fixtures/port/):
 //! - changelog events: `{action, resourceType, status, trigger, context{blueprint, entity}, diff}`;
 //! - automation trigger data: `{event{action, resourceType, trigger,
 //!   context{blueprintIdentifier, entityIdentifier}, diff}, action{identifier:"automation"}, ...}`;
@@ -10,7 +11,6 @@
 //! Anything else is not a Port payload: [`parse`] answers `None` and callers show plain JSON.
 //! Partial shapes (missing `diff`, `context`, `trigger`, ...) parse with the parts left empty.
 
-pub mod diff;
 pub mod render;
 pub mod summary;
 
@@ -103,11 +103,11 @@ impl PortEvent {
     /// The structural diff of `before` against `after`. A create lists everything added, a
     /// delete everything removed. Entity bookkeeping (`createdAt`, `updatedAt`, `updatedBy`, ...)
     /// comes last.
-    pub fn changes(&self) -> Vec<diff::Change> {
+    pub fn changes(&self) -> Vec<crate::json_diff::Change> {
         let null = Value::Null;
         let before = self.before.as_ref().unwrap_or(&null);
         let after = self.after.as_ref().unwrap_or(&null);
-        let mut changes = diff::diff(before, after);
+        let mut changes = crate::json_diff::diff(before, after);
         changes.sort_by_key(|c| summary::is_metadata(c.path()));
         changes
     }

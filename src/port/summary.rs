@@ -7,8 +7,8 @@
 
 use serde_json::Value;
 
-use super::diff::{Change, compact};
 use super::{PortEvent, PortKind};
+use crate::json_diff::{Change, compact};
 
 /// How many changes the summary names before `+N more`.
 pub const MAX_CHANGES: usize = 3;

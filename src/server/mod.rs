@@ -60,9 +60,9 @@ pub struct ServerConfig {
     /// than [`channel_idle_ttl`](Self::channel_idle_ttl) with no subscribers are evicted
     /// first). Default 1000.
     pub max_channels: usize,
-    /// Most concurrent subscribers (SSE streams) on one channel; more get `503`. Default 32.
+    /// Most concurrent subscribers (SSE streams) on one channel; more get `503`. Default 64.
     pub max_subscribers_per_channel: usize,
-    /// Most recent events each channel keeps for resuming subscribers. Default 512.
+    /// Most recent events each channel keeps for resuming subscribers. Default 1000.
     pub ring_len: usize,
     /// Most bytes of events (bodies + headers) each channel keeps. The newest event is always
     /// kept, so a ring may exceed this by one event of at most `max_body_bytes`. Default 64 MiB.
@@ -140,8 +140,8 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 3300)),
             max_body_bytes: 25 * 1024 * 1024,
             max_channels: 1000,
-            max_subscribers_per_channel: 32,
-            ring_len: 512,
+            max_subscribers_per_channel: 64,
+            ring_len: 1000,
             ring_bytes: 64 * 1024 * 1024,
             subscriber_queue: 64,
             ping_interval: Duration::from_secs(30),

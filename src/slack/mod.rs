@@ -11,20 +11,8 @@ pub mod errors;
 pub mod message;
 pub mod redact;
 
-use serde::{Deserialize, Serialize};
-
+pub use crate::delivery::SlackResult;
 pub use client::{SlackConfig, SlackNotifier};
 pub use errors::explain;
 pub use message::{build_message, check_limits, preview_text};
 pub use redact::redact_webhook_url;
-
-/// What Slack answered for one delivery's notification.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SlackResult {
-    pub ok: bool,
-    pub status: Option<u16>,
-    /// Slack's error code (`channel_not_found`, ...), when it gave one.
-    pub error: Option<String>,
-    /// In words a person understands.
-    pub explanation: String,
-}

@@ -3,8 +3,8 @@
 
 use serde_json::{Map, Value};
 
-use super::adapt;
 use super::model::{CompareSection, CompareView};
+use super::port_view;
 use crate::delivery::{Attempt, AttemptOutcome, Delivery, Headers};
 
 /// Bodies larger than this are compared by bytes only.
@@ -18,7 +18,7 @@ pub fn compare_deliveries(a: &Delivery, b: &Delivery) -> CompareView {
     {
         sections.push(CompareSection {
             name: "Request line".into(),
-            changes: adapt::changes(
+            changes: port_view::changes(
                 &Value::String(format!(
                     "{} {}",
                     a.request.method,
@@ -61,7 +61,7 @@ pub fn compare_attempts(label_a: &str, a: &Attempt, label_b: &str, b: &Attempt) 
     let status = CompareSection {
         name: "Status".into(),
         note: (sa == sb).then(|| "identical".to_string()),
-        changes: adapt::changes(&sa, &sb),
+        changes: port_view::changes(&sa, &sb),
     };
     CompareView {
         title: format!("response {label_a} ↔ {label_b}"),
@@ -83,7 +83,7 @@ pub fn body_section(a: &[u8], b: &[u8]) -> CompareSection {
     } else {
         match (parse_json(a), parse_json(b)) {
             (Some(x), Some(y)) => {
-                let c = adapt::changes(&x, &y);
+                let c = port_view::changes(&x, &y);
                 let note = c
                     .is_empty()
                     .then(|| "same JSON, different bytes (formatting or key order)".to_string());
@@ -126,7 +126,7 @@ fn header_object(h: &Headers) -> Value {
 
 /// The headers part of a comparison.
 pub fn headers_section(a: &Headers, b: &Headers) -> CompareSection {
-    let changes = adapt::changes(&header_object(a), &header_object(b));
+    let changes = port_view::changes(&header_object(a), &header_object(b));
     CompareSection {
         name: "Headers".into(),
         note: changes.is_empty().then(|| "identical".to_string()),
@@ -137,7 +137,7 @@ pub fn headers_section(a: &Headers, b: &Headers) -> CompareSection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::port::diff::Change;
+    use crate::json_diff::Change;
 
     #[test]
     fn bodies_and_headers() {

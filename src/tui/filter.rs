@@ -8,7 +8,7 @@
 //!   `none`);
 //! - anything else: text found in the id, method, path, event or status.
 
-use super::model::{Row, RowStatus, is_bad_signature};
+use super::row::{Row, RowStatus, is_bad_signature};
 use crate::verify::Outcome;
 
 /// Longest filter text accepted.

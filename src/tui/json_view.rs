@@ -43,7 +43,7 @@ pub fn classify(body: &[u8]) -> BodyKind {
     let prefix = &body[..body.len().min(MAX_BODY_BYTES)];
     match text_of(prefix, cut) {
         Some(s) if !s.contains('\0') => {
-            if !cut && serde_json::from_slice::<Value>(body).is_ok() {
+            if !cut && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
                 BodyKind::Json
             } else {
                 BodyKind::Text

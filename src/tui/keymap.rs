@@ -3,7 +3,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::update::Action;
+use super::action::Action;
 
 /// One key that triggers a binding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,13 +1,13 @@
 //! The terminal UI (issue 6): model / update / view, driven by one loop.
 //!
-//! - [`model`]: the state; [`update`]: keys → actions → state + effects (pure);
-//!   [`view`]: render (pure); [`keymap`]: the keys, as data.
+//! - [`model`]: the state, with [`row`]s for the list; [`update`]: [`action`]s → state +
+//!   effects (pure); [`view`]: render (pure); [`keymap`]: the keys, as data.
 //! - [`json_view`]: bodies as lines; [`compare`], [`curl`], [`filter`]: what they say.
 //! - [`terminal`], [`input`], [`editor`]: the only parts that touch the real terminal.
 //! - [`source`]: where rows and full deliveries come from (the store, or memory).
-//! - [`adapt`]: a temporary stand-in for the Port diff module.
+//! - [`port_view`]: what the UI reads of a Port payload (diff, subject, Slack message).
 
-pub mod adapt;
+pub mod action;
 pub mod compare;
 pub mod curl;
 pub mod editor;
@@ -16,6 +16,8 @@ pub mod input;
 pub mod json_view;
 pub mod keymap;
 pub mod model;
+pub mod port_view;
+pub mod row;
 pub mod source;
 pub mod store_source;
 pub mod terminal;

@@ -36,7 +36,7 @@ pub fn row_from_summary(s: &DeliverySummary) -> Row {
         method: s.method.clone(),
         path,
         event: s.event.clone(),
-        subject: super::adapt::subject_from_summary(s.event.as_deref(), s.summary.as_deref()),
+        subject: super::port_view::subject_from_summary(s.event.as_deref(), s.summary.as_deref()),
         verify: s.verification.as_ref().map(|v| v.outcome),
         status: match (s.attempts, s.last_status) {
             (0, _) => RowStatus::Pending,

@@ -18,45 +18,7 @@ use crate::verify::Outcome;
 /// Lines the mouse wheel moves per notch.
 const WHEEL_LINES: isize = 3;
 
-/// What the user asked for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    Up,
-    Down,
-    PageUp,
-    PageDown,
-    Top,
-    Bottom,
-    /// Scroll by lines (mouse wheel over the list, or keys in an overlay): negative is up.
-    Wheel(i8),
-    /// Scroll the detail pane by lines (mouse wheel over it): negative is up.
-    WheelDetail(i8),
-    ToggleFocus,
-    NextTab,
-    PrevTab,
-    SelectTab(u8),
-    ToggleRaw,
-    PrevAttempt,
-    NextAttempt,
-    Replay {
-        resign: bool,
-    },
-    EditReplay,
-    StartFilter,
-    FilterInput(char),
-    FilterBackspace,
-    FilterApply,
-    FilterCancel,
-    CopyCurl,
-    CopyBody,
-    CopyUrl,
-    Mark,
-    Compare,
-    ToggleHelp,
-    /// Close an overlay, leave the zoomed detail, or clear the filter.
-    Back,
-    Quit,
-}
+pub use super::action::Action;
 
 /// Something the loop must do outside the state.
 #[derive(Clone, Debug)]
@@ -427,7 +389,7 @@ fn edit_replay(app: &mut App) -> Vec<Effect> {
         id: d.id.clone(),
         body: d.request.body.clone(),
         resign: signed,
-        json: d.request.json_body().is_some(),
+        json: serde_json::from_slice::<serde::de::IgnoredAny>(&d.request.body).is_ok(),
     }]
 }
 

@@ -1,6 +1,6 @@
 //! The generic JSON diff: edge cases and properties.
 
-use hookrelay::port::diff::{Change, diff, json_eq, key_path};
+use hookrelay::json_diff::{Change, diff, json_eq, key_path};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 

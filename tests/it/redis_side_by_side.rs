@@ -1,12 +1,12 @@
 //! Side by side, in one run: the same restart scenario against two `hookrelay serve --redis`
 //! instances and two smee.io instances sharing Redis (the real smee.io server from
-//! /work/shared/anchors/servers, `REDIS_URL=… run-smee-server.sh`). A sender alternates between
+//! `HOOKRELAY_SMEE_SERVER`, a `run-smee-server.sh` that starts it with `REDIS_URL=…`). A sender alternates between
 //! the two instances (a load balancer), `hookrelay forward` listens on the second; each
 //! instance is killed with -9 mid-burst and restarted. Prints how many accepted webhooks
 //! (answered 2xx) each relay lost.
 //!
 //! A measurement, not part of the default run (it needs node and smee.io's npm packages):
-//! `cargo test --test redis_side_by_side -- --ignored --nocapture`
+//! `HOOKRELAY_SMEE_SERVER=path/to/run-smee-server.sh cargo test --test it redis_side_by_side -- --ignored --nocapture`
 
 use crate::cli_support;
 use crate::common;
@@ -22,7 +22,12 @@ use common::Recorder;
 use redis_support::{Instance, TestRedis};
 
 const BURST: usize = 600;
-const SMEE_SCRIPT: &str = "/work/shared/anchors/servers/run-smee-server.sh";
+/// The script that starts the real smee.io server (`HOOKRELAY_SMEE_SERVER`); the team's kit
+/// keeps one beside the peer clients.
+fn smee_script() -> String {
+    std::env::var("HOOKRELAY_SMEE_SERVER")
+        .unwrap_or_else(|_| "../shared/anchors/servers/run-smee-server.sh".into())
+}
 
 /// One smee.io server process (node), on a fixed port so it can come back on it.
 struct Smee {
@@ -45,7 +50,7 @@ impl Smee {
 
     fn run(&mut self) {
         let mut child = Command::new("bash")
-            .arg(SMEE_SCRIPT)
+            .arg(smee_script())
             .env("PORT", self.port.to_string())
             // ioredis takes a socket path as its URL
             .env("REDIS_URL", &self.redis_sock)

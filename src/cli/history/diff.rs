@@ -5,10 +5,12 @@ use std::io::{IsTerminal, Write};
 
 use anyhow::bail;
 use clap::Args;
+use crossterm::style::Stylize;
 
 use super::{get, indent, open};
 use crate::cli::HistoryStore;
 use crate::delivery::Delivery;
+use crate::json_diff::{Change, compact};
 use crate::sanitize::display_safe;
 
 #[derive(Debug, Args, Clone)]
@@ -24,11 +26,11 @@ pub struct DiffArgs {
 pub fn diff(a: DiffArgs) -> anyhow::Result<()> {
     let store = open(&a.store)?;
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let render = |c: &[crate::port::diff::Change]| {
+    let render = |c: &[crate::json_diff::Change]| {
         if c.is_empty() {
             crate::port::render::NO_CHANGES.to_string()
         } else if color {
-            crate::port::render::changes_ansi(c)
+            changes_ansi(c)
         } else {
             crate::port::render::changes_plain(c)
         }
@@ -53,7 +55,7 @@ pub fn diff(a: DiffArgs) -> anyhow::Result<()> {
     writeln!(
         out,
         "{}",
-        indent(&render(&crate::port::diff::diff(
+        indent(&render(&crate::json_diff::diff(
             &request_line(&first),
             &request_line(&second)
         )))
@@ -61,7 +63,7 @@ pub fn diff(a: DiffArgs) -> anyhow::Result<()> {
     writeln!(out, "body:")?;
     match (first.request.json_body(), second.request.json_body()) {
         (Some(x), Some(y)) => {
-            writeln!(out, "{}", indent(&render(&crate::port::diff::diff(&x, &y))))?
+            writeln!(out, "{}", indent(&render(&crate::json_diff::diff(&x, &y))))?
         }
         _ if first.request.body == second.request.body => writeln!(out, "    identical bytes")?,
         _ => writeln!(
@@ -75,7 +77,7 @@ pub fn diff(a: DiffArgs) -> anyhow::Result<()> {
     writeln!(
         out,
         "{}",
-        indent(&render(&crate::port::diff::diff(
+        indent(&render(&crate::json_diff::diff(
             &headers(&first),
             &headers(&second)
         )))
@@ -107,4 +109,77 @@ fn headers(d: &Delivery) -> serde_json::Value {
         }
     }
     serde_json::Value::Object(m)
+}
+
+/// One change as an ANSI-coloured line (no newline): green added, red removed, yellow changed.
+pub fn change_ansi(c: &Change) -> String {
+    match c {
+        Change::Added { path, value } => format!(
+            "{} {}: {}",
+            "+".green().bold(),
+            crate::port::render::shown_path(path).green(),
+            compact(value).green()
+        ),
+        Change::Removed { path, value } => format!(
+            "{} {}: {}",
+            "-".red().bold(),
+            crate::port::render::shown_path(path).red(),
+            compact(value).red()
+        ),
+        Change::Changed {
+            path,
+            before,
+            after,
+        } => format!(
+            "{} {}: {} -> {}",
+            "~".yellow().bold(),
+            crate::port::render::shown_path(path).yellow(),
+            compact(before).red(),
+            compact(after).green()
+        ),
+    }
+}
+
+/// Every change, one coloured line each; [`NO_CHANGES`] (dimmed) when empty.
+pub fn changes_ansi(changes: &[Change]) -> String {
+    if changes.is_empty() {
+        return format!("{}\n", crate::port::render::NO_CHANGES.dim());
+    }
+    crate::port::render::lines(changes, change_ansi)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strip_ansi(s: &str) -> String {
+        let mut out = String::new();
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                for d in chars.by_ref() {
+                    if d.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn coloured_lines_carry_the_plain_text() {
+        let before = serde_json::json!({"properties": {"a": 1, "gone": true}});
+        let after = serde_json::json!({"properties": {"a": 2, "new": "x"}});
+        let changes = crate::json_diff::diff(&before, &after);
+        assert_eq!(changes.len(), 3);
+        let plain = crate::port::render::changes_plain(&changes);
+        let ansi = changes_ansi(&changes);
+        assert!(ansi.contains("\u{1b}["));
+        assert!(!plain.contains('\u{1b}'));
+        assert_eq!(strip_ansi(&ansi), plain);
+        assert_eq!(strip_ansi(&changes_ansi(&[])), "(no changes)\n");
+    }
 }

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{open, time};
+use super::open;
 use crate::cli::HistoryStore;
 use crate::delivery::now_ms;
-use crate::logline::outcome_word;
+use crate::human::{local_date_time as time, outcome_word};
 use crate::sanitize::display_safe_bounded;
 use crate::store::{ListFilter, StatusFilter};
 use crate::verify::Outcome;

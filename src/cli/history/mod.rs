@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 
 use super::HistoryStore;
 use crate::delivery::{Delivery, WebhookRequest};
-use crate::logline::human_size;
+use crate::human::size as human_size;
 use crate::sanitize::display_safe;
 use crate::store::Store;
 
@@ -73,16 +73,6 @@ fn get(store: &Store, id: &str) -> anyhow::Result<Delivery> {
         );
     }
     Ok(store.get(id)?)
-}
-
-fn time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| {
-            t.with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M:%S")
-                .to_string()
-        })
-        .unwrap_or_default()
 }
 
 /// A body for reading: pretty JSON, text, or a note for binary.

@@ -10,7 +10,7 @@ use super::{get, open, previous_target};
 use crate::cli::{HistoryStore, VerifyOpts};
 use crate::delivery::{AttemptOutcome, now_ms};
 use crate::forward::{Forwarder, REPLAY_HEADER, Target};
-use crate::logline::outcome_word;
+use crate::human::outcome_word;
 use crate::sanitize::display_safe;
 use crate::verify::Outcome;
 

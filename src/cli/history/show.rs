@@ -4,10 +4,10 @@ use std::io::Write;
 
 use clap::Args;
 
-use super::{body_text, get, indent, open, time};
+use super::{body_text, get, indent, open};
 use crate::cli::HistoryStore;
 use crate::delivery::AttemptOutcome;
-use crate::logline::{human_size, outcome_word};
+use crate::human::{local_date_time as time, outcome_word, size as human_size};
 use crate::sanitize::{display_safe, display_safe_bounded};
 
 #[derive(Debug, Args, Clone)]

@@ -10,9 +10,9 @@ use super::fit::{fit_line, text_width, wrap_text};
 use super::{change_lines, latency, timestamp};
 use crate::delivery::{Attempt, AttemptOutcome, BodyOrigin, Delivery, Headers};
 use crate::sanitize::{display_safe, display_safe_bounded};
-use crate::tui::adapt;
 use crate::tui::json_view::{BodyKind, MAX_BODY_BYTES, body_lines, classify};
 use crate::tui::model::{App, Tab};
+use crate::tui::port_view;
 
 /// Lines of a request body shown at most.
 const MAX_BODY_LINES: usize = 5_000;
@@ -247,13 +247,13 @@ fn responses(app: &App, d: &Delivery, width: usize) -> Vec<Line<'static>> {
 
 fn diff(app: &App, d: &Delivery) -> Vec<Line<'static>> {
     let t = &app.theme;
-    let Some(changes) = adapt::port_changes(&d.request.body) else {
+    let Some(changes) = port_view::port_changes(&d.request.body) else {
         return vec![Line::styled(
             "No Port diff in this delivery (diff.before / diff.after).",
             t.dim(),
         )];
     };
-    let summary = adapt::port_summary(&d.request.body).unwrap_or_else(|| "Port event".into());
+    let summary = port_view::port_summary(&d.request.body).unwrap_or_else(|| "Port event".into());
     let mut out = vec![
         Line::styled(
             format!(
@@ -414,7 +414,7 @@ fn slack(app: &App, d: &Delivery, width: usize) -> Vec<Line<'static>> {
     };
     // the message itself, rebuilt from the payload (small bodies only: this runs per frame)
     if d.request.body.len() <= 256 << 10
-        && let Some(msg) = adapt::slack_message(&d.request.body)
+        && let Some(msg) = port_view::slack_message(&d.request.body)
     {
         out.push(Line::raw(""));
         out.push(Line::styled("Message:", t.title()));

@@ -2,7 +2,7 @@
 
 use ratatui::text::{Line, Span};
 
-use crate::port::diff::Change;
+use crate::json_diff::Change;
 use crate::sanitize::display_safe_bounded;
 use crate::tui::json_view::compact_json;
 use crate::tui::theme::Theme;

@@ -144,9 +144,7 @@ pub(crate) fn timestamp(app: &App, ms: i64) -> String {
 }
 
 fn fmt_time(app: &App, ms: i64, fmt: &str) -> String {
-    chrono::DateTime::from_timestamp_millis(ms + app.tz_offset_s as i64 * 1000)
-        .map(|t| t.format(fmt).to_string())
-        .unwrap_or_else(|| "?".into())
+    crate::human::with_offset(ms, app.tz_offset_s, fmt)
 }
 
 /// A latency, `12ms` or `1.5s`.

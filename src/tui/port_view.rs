@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::port::diff::Change;
+use crate::json_diff::Change;
 
 /// The property diff of a Port payload, when the body is one.
 pub fn port_changes(body: &[u8]) -> Option<Vec<Change>> {
@@ -52,7 +52,7 @@ pub fn subject_from_summary(event: Option<&str>, summary: Option<&str>) -> Optio
 
 /// A structural diff of two JSON values.
 pub fn changes(before: &Value, after: &Value) -> Vec<Change> {
-    crate::port::diff::diff(before, after)
+    crate::json_diff::diff(before, after)
 }
 
 /// The Slack message hookrelay builds for a Port payload (shown in the Slack tab).

@@ -24,117 +24,15 @@ pub mod stripe;
 use crate::delivery::{BodyOrigin, WebhookRequest};
 use freshness::{Freshness, Window, human_duration};
 use reserialize::{BodyForms, Form};
-use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
+pub use crate::delivery::verdict::{Outcome, Scheme, Verification};
 pub use mac::Digest;
-pub use outcome::{Outcome, Verification, VerifyMode};
+pub use outcome::VerifyMode;
 pub use port::sign_port;
 pub use secrets::{SecretError, Secrets};
 
 /// The default tolerance for timestamped schemes (seconds).
 pub const DEFAULT_TOLERANCE_SECS: i64 = 300;
-
-/// A signature scheme hookrelay knows.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    PartialOrd,
-    Ord,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Scheme {
-    /// Port: `x-port-signature: v1,<base64>` over `<x-port-timestamp>.<body>`.
-    Port,
-    /// Port Ocean live events: `x-port-signature: sha256=<hex>` over the body.
-    PortOcean,
-    /// GitHub: `X-Hub-Signature-256` (and the legacy sha1 `X-Hub-Signature`).
-    Github,
-    /// Scalr: `X-Signature` over the body followed by the `Date` header.
-    Scalr,
-    /// Stripe: `Stripe-Signature: t=..,v1=..`.
-    Stripe,
-    /// Standard Webhooks / Svix: `webhook-id`, `webhook-timestamp`, `webhook-signature`.
-    #[value(alias = "svix")]
-    StandardWebhooks,
-}
-
-impl Scheme {
-    /// Every scheme, in detection priority order.
-    pub const ALL: [Scheme; 6] = [
-        Scheme::Port,
-        Scheme::PortOcean,
-        Scheme::StandardWebhooks,
-        Scheme::Stripe,
-        Scheme::Github,
-        Scheme::Scalr,
-    ];
-
-    /// The names accepted on the command line, for messages.
-    pub const NAMES: &str = "port, port-ocean, github, scalr, stripe, standard-webhooks (svix)";
-
-    /// The command-line name (`port-ocean`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Scheme::Port => "port",
-            Scheme::PortOcean => "port-ocean",
-            Scheme::Github => "github",
-            Scheme::Scalr => "scalr",
-            Scheme::Stripe => "stripe",
-            Scheme::StandardWebhooks => "standard-webhooks",
-        }
-    }
-
-    /// The name people use (`Port Ocean`).
-    pub fn label(self) -> &'static str {
-        match self {
-            Scheme::Port => "Port",
-            Scheme::PortOcean => "Port Ocean",
-            Scheme::Github => "GitHub",
-            Scheme::Scalr => "Scalr",
-            Scheme::Stripe => "Stripe",
-            Scheme::StandardWebhooks => "Standard Webhooks",
-        }
-    }
-
-    /// The environment variable holding this scheme's secret (`HOOKRELAY_PORT_OCEAN_SECRET`).
-    pub fn env_var(self) -> String {
-        format!(
-            "HOOKRELAY_{}_SECRET",
-            self.name().replace('-', "_").to_ascii_uppercase()
-        )
-    }
-}
-
-impl fmt::Display for Scheme {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Scheme {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let n = s.trim().to_ascii_lowercase().replace('_', "-");
-        Ok(match n.as_str() {
-            "port" => Scheme::Port,
-            "port-ocean" | "ocean" => Scheme::PortOcean,
-            "github" => Scheme::Github,
-            "scalr" => Scheme::Scalr,
-            "stripe" => Scheme::Stripe,
-            "standard-webhooks" | "standardwebhooks" | "svix" => Scheme::StandardWebhooks,
-            _ => return Err(format!("unknown scheme {s:?} (schemes: {})", Scheme::NAMES)),
-        })
-    }
-}
 
 /// Why re-signing failed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

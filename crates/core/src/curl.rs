@@ -31,11 +31,11 @@ pub const MAX_INLINE_BODY: usize = 64 * 1024;
 const CURL_DEFAULTS: &[&str] = &["User-Agent", "Accept", "Content-Type"];
 
 /// The headers [`command`] puts in the command, in order: what forwarding sends
-/// ([`crate::forward::forwarded_headers`]: no `Host`, `Content-Length` or hop-by-hop headers)
+/// ([`crate::headers::forwarded_headers`]: no `Host`, `Content-Length` or hop-by-hop headers)
 /// minus `Expect` (curl manages it) and any header that is not valid HTTP (a name that is not a
 /// token, a value with control characters).
 pub fn exported_headers(req: &WebhookRequest) -> Headers {
-    crate::forward::forwarded_headers(req)
+    crate::headers::forwarded_headers(req)
         .into_iter()
         .filter(|(n, v)| valid_header(n, v) && !n.eq_ignore_ascii_case("expect"))
         .collect()

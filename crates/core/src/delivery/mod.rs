@@ -8,7 +8,15 @@ use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-pub use crate::delivery_state::{DeliveryState, ErrorKind};
+pub mod label;
+pub mod notification;
+pub mod state;
+pub mod verdict;
+
+pub use label::event_label;
+pub use notification::SlackResult;
+pub use state::{DeliveryState, ErrorKind};
+pub use verdict::{Outcome, Scheme, Verification};
 
 /// Header name/value pairs in arrival order. Repeated headers are repeated entries.
 pub type Headers = Vec<(String, String)>;
@@ -147,10 +155,10 @@ pub struct Delivery {
     pub received_at_ms: i64,
     pub request: WebhookRequest,
     pub origin: BodyOrigin,
-    pub verification: Option<crate::verify::Verification>,
+    pub verification: Option<Verification>,
     /// Forwarding attempts in order (first forward, retries, replays).
     pub attempts: Vec<Attempt>,
-    pub slack: Option<crate::slack::SlackResult>,
+    pub slack: Option<SlackResult>,
     /// Where the delivery is in the forward job's inbox.
     #[serde(default)]
     pub state: DeliveryState,
@@ -308,48 +316,6 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// A short label for the kind of event a request carries, from well-known headers and
-/// Port's payload fields: `push` (GitHub), `UPDATE entity` (Port), `invoice.paid` (Stripe).
-pub fn event_label(req: &WebhookRequest) -> Option<String> {
-    event_label_with(req, req.json_body().as_ref())
-}
-
-/// [`event_label`] with the body already parsed (`None`: not JSON), so intake parses it once.
-pub fn event_label_with(req: &WebhookRequest, json: Option<&serde_json::Value>) -> Option<String> {
-    for h in [
-        "x-github-event",
-        "x-gitlab-event",
-        "x-event-key",
-        "x-scalr-event",
-    ] {
-        if let Some(v) = req.header(h) {
-            return Some(v.to_string());
-        }
-    }
-    let obj = json?.as_object()?;
-    // Port changelog: action + resourceType; Port automation trigger data: event.action ...
-    let port = obj
-        .get("event")
-        .filter(|e| e.is_object())
-        .and_then(|e| e.as_object())
-        .unwrap_or(obj);
-    if let (Some(a), Some(r)) = (
-        port.get("action").and_then(|v| v.as_str()),
-        port.get("resourceType").and_then(|v| v.as_str()),
-    ) {
-        return Some(format!("{a} {r}"));
-    }
-    if let Some(t) = obj.get("type").and_then(|v| v.as_str()) {
-        return Some(t.to_string());
-    }
-    if let Some(t) = obj.get("event_name").or_else(|| obj.get("event-name")) {
-        return t.as_str().map(str::to_string);
-    }
-    obj.get("action")
-        .and_then(|v| v.as_str())
-        .map(str::to_string)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,25 +350,6 @@ mod tests {
         );
         r.set_header("c", "x");
         assert_eq!(r.headers.last().unwrap().0, "c");
-    }
-
-    #[test]
-    fn event_labels() {
-        assert_eq!(
-            event_label(&req(&[("X-GitHub-Event", "push")], "{}")).as_deref(),
-            Some("push")
-        );
-        let port = r#"{"action":"UPDATE","resourceType":"entity"}"#;
-        assert_eq!(
-            event_label(&req(&[], port)).as_deref(),
-            Some("UPDATE entity")
-        );
-        let auto = r#"{"inputs":null,"event":{"action":"CREATE","resourceType":"entity"}}"#;
-        assert_eq!(
-            event_label(&req(&[], auto)).as_deref(),
-            Some("CREATE entity")
-        );
-        assert_eq!(event_label(&req(&[], "not json")), None);
     }
 
     #[test]

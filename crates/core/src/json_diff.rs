@@ -265,7 +265,7 @@ fn write_canonical(v: &Value, s: &mut String) {
 
 /// Compact JSON text of a value, inert on a terminal (control and format characters as
 /// `\uXXXX`, see [`crate::sanitize::json_text`]).
-pub(crate) fn compact(v: &Value) -> String {
+pub fn compact(v: &Value) -> String {
     crate::sanitize::json_text(v)
 }
 
