@@ -17,7 +17,7 @@ use super::backend::BackendError;
 use super::client::Clients;
 use super::hub::HubError;
 use super::metrics::Refusal;
-use super::routes::{Resp, refused, text};
+use super::response::{Resp, refused, text};
 use crate::delivery::{WebhookRequest, now_ms};
 
 /// How long a request waits for room in the in-flight body budget before it gets `503`.

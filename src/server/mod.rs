@@ -28,6 +28,7 @@ mod listener;
 mod memory;
 mod metrics;
 mod page;
+mod response;
 mod routes;
 mod stream;
 

@@ -14,13 +14,11 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
 use super::backend::BackendError;
-use super::hub::HubError;
 use super::listener::Peer;
 use super::metrics::{Refusal, Sample};
+use super::response::{Resp, html, refused, refused_with, text};
 use super::{AppState, ingest, new_channel_name, page, stream, valid_channel_name};
 use crate::wire;
-
-pub(crate) type Resp = Response<Body>;
 
 /// The router: one fallback handler does all routing.
 pub(crate) fn router(state: Arc<AppState>) -> Router {
@@ -308,21 +306,7 @@ fn preflight(headers: &HeaderMap) -> Resp {
     r
 }
 
-pub(crate) fn refused(e: HubError) -> Resp {
-    tracing::debug!(error = %e, "request refused");
-    let status = match e {
-        HubError::SenderQuota(_) => StatusCode::TOO_MANY_REQUESTS,
-        _ => StatusCode::SERVICE_UNAVAILABLE,
-    };
-    refused_with(status, &format!("{e}\n"))
-}
 
-fn refused_with(status: StatusCode, msg: &str) -> Resp {
-    let mut r = text(status, msg);
-    r.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
-    r
-}
 
 /// Whether any `Accept` value contains `media` (case-insensitive; lenient about lists and
 /// parameters, unlike smee.io's exact comparison).
@@ -359,22 +343,4 @@ fn base_url(st: &AppState, headers: &HeaderMap) -> String {
     format!("{proto}://{host}")
 }
 
-pub(crate) fn text(status: StatusCode, body: &str) -> Resp {
-    let mut r = Response::new(Body::from(body.to_string()));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r
-}
 
-fn html(status: StatusCode, body: String) -> Resp {
-    let mut r = Response::new(Body::from(body));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    r
-}
