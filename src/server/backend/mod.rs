@@ -12,6 +12,7 @@
 pub(crate) mod memory;
 pub(crate) mod redis;
 mod redis_cursor;
+mod redis_shared;
 mod redis_store;
 #[cfg(test)]
 mod tests;

@@ -13,33 +13,28 @@
 //!   becomes unreachable and when it is back (once each, not per request). While it is down,
 //!   subscribers stay connected and catch up when it is back.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::AtomicU8;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Script, Value};
+use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, Script};
 use serde_json::json;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::redis_cursor::{Place, RedisCursor, reset_gap};
+use super::redis_shared::{Health, Local, LocalChannel, Shared};
 use super::redis_store::{Keys, PUBLISH_LUA, Pos, SUBSCRIBED_LUA, entry_fields};
 use super::{Backend, BackendError, BoxFut, Cursor};
 use crate::delivery::WebhookRequest;
 use crate::server::hub::{Gap, HubError, parse_event_id};
 
-/// How often a subscriber reads its stream without an announcement.
-pub(crate) const POLL: Duration = Duration::from_secs(2);
 /// How often the health task pings Redis.
 const HEALTH_EVERY: Duration = Duration::from_secs(1);
 /// How often channels with subscribers here get their expiry renewed.
 const REFRESH_EVERY: Duration = Duration::from_secs(60);
-/// Entries this large make the next read take one entry at a time (bounds a subscriber's
-/// memory: `XRANGE` cannot limit bytes).
-pub(super) const LARGE_ENTRY: usize = 256 * 1024;
 
 /// Settings of the Redis backend.
 #[derive(Clone, Debug)]
@@ -85,79 +80,6 @@ pub(crate) struct LocalLimits {
     pub publish_channel_ttl: Duration,
 }
 
-/// Channels this instance has subscribers on, and their wake-ups.
-#[derive(Default)]
-pub(super) struct Local {
-    pub(super) channels: HashMap<String, LocalChannel>,
-}
-
-pub(super) struct LocalChannel {
-    pub(super) subscribers: usize,
-    wake: watch::Sender<u64>,
-}
-
-/// Whether Redis answers, logged once per change.
-pub(super) struct Health {
-    /// 0 unknown, 1 up, 2 down.
-    state: AtomicU8,
-    url: String,
-}
-
-impl Health {
-    pub(super) fn ok(&self) {
-        match self.state.swap(1, Ordering::SeqCst) {
-            0 => tracing::info!(redis = %self.url, "connected to Redis"),
-            2 => tracing::warn!(redis = %self.url, "Redis is reachable again: accepting webhooks"),
-            _ => {}
-        }
-    }
-
-    pub(super) fn failed(&self, e: &redis::RedisError) {
-        if self.state.swap(2, Ordering::SeqCst) != 2 {
-            tracing::error!(
-                redis = %self.url,
-                error = %e,
-                "Redis is unreachable: webhooks get 503 until it is back; subscribers stay connected"
-            );
-        }
-    }
-
-    fn up(&self) -> bool {
-        self.state.load(Ordering::SeqCst) == 1
-    }
-}
-
-pub(super) struct Shared {
-    local: Mutex<Local>,
-    /// Bumped when every local subscriber should look (Redis reconnected).
-    pub(super) wake_all: watch::Sender<u64>,
-    pub(super) health: Health,
-}
-
-impl Shared {
-    pub(super) fn lock(&self) -> MutexGuard<'_, Local> {
-        self.local.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// A pushed message from Redis: wake the subscribers it concerns.
-    fn on_push(&self, info: PushInfo) {
-        match info.kind {
-            PushKind::Message => {
-                if let Some(Value::BulkString(name)) = info.data.get(1)
-                    && let Ok(name) = std::str::from_utf8(name)
-                    && let Some(ch) = self.lock().channels.get(name)
-                {
-                    ch.wake.send_modify(|n| *n = n.wrapping_add(1));
-                }
-            }
-            // (re)subscribed after a reconnect: announcements may have been missed meanwhile
-            PushKind::Subscribe | PushKind::Disconnection => {
-                self.wake_all.send_modify(|n| *n = n.wrapping_add(1));
-            }
-            _ => {}
-        }
-    }
-}
 
 /// Webhooks in Redis streams.
 pub(crate) struct RedisBackend {
