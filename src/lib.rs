@@ -38,6 +38,7 @@ pub mod forward;
 pub mod forward_error;
 pub mod logline;
 pub mod pipeline;
+pub mod reply;
 pub mod port;
 pub mod private_files;
 pub mod sanitize;

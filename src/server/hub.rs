@@ -233,6 +233,19 @@ impl Hub {
         received_at_ms: i64,
         sender: IpAddr,
     ) -> Result<String, HubError> {
+        self.publish_then(channel, request, received_at_ms, sender, |_| {})
+    }
+
+    /// [`publish`](Self::publish), calling `stored` with the event id while the event is in
+    /// the ring and before any subscriber can see it (a held sender's wait starts there).
+    pub fn publish_then(
+        &self,
+        channel: &str,
+        request: WebhookRequest,
+        received_at_ms: i64,
+        sender: IpAddr,
+        stored: impl FnOnce(&str),
+    ) -> Result<String, HubError> {
         let size = Event::size_of(&request);
         let mut guard = self.lock();
         let st = &mut *guard;
@@ -251,6 +264,7 @@ impl Hub {
             frames: Mutex::new([None, None]),
         });
         let id = event.id.clone();
+        stored(&id);
         ch.ring.push_back(event);
         if let Some(old) = ch.ring.len().checked_sub(FRAMES_KEPT + 1)
             && let Ok(mut frames) = ch.ring[old].frames.try_lock()

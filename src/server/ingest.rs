@@ -13,7 +13,7 @@ use http_body_util::BodyExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::AppState;
-use super::backend::BackendError;
+use super::backend::{BackendError, Waiter};
 use super::client::Clients;
 use super::hub::HubError;
 use super::metrics::Refusal;
@@ -126,7 +126,32 @@ pub(crate) async fn ingest(
         body,
     };
     let size = request.body.len();
-    match st.hub.publish(&channel, request, now_ms(), client).await {
+    // A channel with a replying subscriber holds its sender (within the limits): the body is
+    // in the ring from here on, so its budget share is returned before the wait.
+    let published = match st.holds.try_hold(&channel) {
+        Some(permit) => {
+            let r = st
+                .hub
+                .publish_held(&channel, request, now_ms(), client, st.cfg.reply_timeout)
+                .await;
+            drop(_held);
+            match r {
+                Ok((id, Some(waiter))) => {
+                    st.metrics.accepted();
+                    tracing::debug!(id, size, "webhook published; sender held for the reply");
+                    return wait_for_reply(st, waiter, permit).await;
+                }
+                Ok((id, None)) => Ok(id),
+                Err(e) => Err(e),
+            }
+        }
+        None if st.hub.has_replier(&channel).await => {
+            st.metrics.refused(Refusal::too_many_held);
+            return super::reply::too_many_held();
+        }
+        None => st.hub.publish(&channel, request, now_ms(), client).await,
+    };
+    match published {
         Ok(id) => {
             st.metrics.accepted();
             tracing::debug!(id, size, "webhook published");
@@ -157,6 +182,26 @@ pub(crate) async fn ingest(
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             r
+        }
+    }
+}
+
+/// Hold the sender until its answer comes, the reply timeout passes (`504`) or the relay
+/// shuts down (`503`).
+async fn wait_for_reply(
+    st: &AppState,
+    waiter: Box<dyn Waiter>,
+    _permit: super::reply::HoldPermit,
+) -> Resp {
+    let timeout = st.cfg.reply_timeout;
+    let mut shutdown = st.shutdown.clone();
+    tokio::select! {
+        answer = waiter.wait(timeout) => match answer {
+            Some(outcome) => super::reply::sender_response(outcome),
+            None => super::reply::timed_out(timeout),
+        },
+        _ = super::listener::stopped(&mut shutdown) => {
+            text(StatusCode::SERVICE_UNAVAILABLE, "the relay is shutting down; retry shortly\n")
         }
     }
 }

@@ -17,7 +17,7 @@ use super::backend::BackendError;
 use super::listener::Peer;
 use super::metrics::{Refusal, Sample};
 use super::response::{Resp, html, refused, refused_with, text};
-use super::{AppState, ingest, new_channel_name, page, stream, valid_channel_name};
+use super::{AppState, ingest, new_channel_name, page, reply, stream, valid_channel_name};
 use crate::wire;
 
 /// The router: one fallback handler does all routing.
@@ -82,6 +82,17 @@ async fn route(st: &Arc<AppState>, client: IpAddr, req: Request) -> (&'static st
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),
     };
+    if channel == crate::reply::REPLY_SEGMENT {
+        let parts: Vec<&str> = sub.trim_start_matches('/').split('/').collect();
+        return match parts[..] {
+            ["reply", chan, id] if valid_channel_name(chan) && !id.is_empty() => {
+                let (chan, id) = (chan.to_string(), id.to_string());
+                ("reply", reply::post(st, &chan, &id, client, req).await)
+            }
+            _ => ("bad_path", text(StatusCode::NOT_FOUND, "no such reply path
+")),
+        };
+    }
     if channel == "new" && sub.is_empty() {
         return ("new", new_channel(st, &method, req.headers()));
     }
@@ -261,15 +272,31 @@ async fn subscribe(
     let last_id = headers
         .get("last-event-id")
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let replier = headers
+        .get(crate::reply::REPLY_HEADER)
+        .is_some_and(|v| v.as_bytes().trim_ascii() == b"1");
     match st.hub.subscribe(channel, last_id.as_deref()).await {
         Ok(sub) => {
+            let ready = if replier {
+                let (token, hash) = reply::new_token();
+                match st.hub.add_replier(channel, hash).await {
+                    Ok(lease) => Some((reply::ready_frame(&token), lease)),
+                    Err(e) => {
+                        st.metrics.subscription_refused();
+                        return refused_with(StatusCode::SERVICE_UNAVAILABLE, &format!("{e}\n"));
+                    }
+                }
+            } else {
+                None
+            };
             tracing::debug!(
                 channel,
                 extended,
+                replier,
                 resume = last_id.is_some(),
                 "subscriber connected"
             );
-            stream::response(sub, extended, Arc::clone(st))
+            stream::response(sub, extended, ready, Arc::clone(st))
         }
         Err(e) => {
             st.metrics.subscription_refused();

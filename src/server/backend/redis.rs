@@ -27,8 +27,9 @@ use tokio::task::JoinHandle;
 use super::redis_cursor::{Place, RedisCursor, reset_gap};
 use super::redis_shared::{Health, Local, LocalChannel, Shared};
 use super::redis_store::{Keys, PUBLISH_LUA, Pos, SUBSCRIBED_LUA, entry_fields};
-use super::{Backend, BackendError, BoxFut, Cursor};
+use super::{Backend, BackendError, BoxFut, Cursor, Posted, Waiter, redis_reply};
 use crate::delivery::WebhookRequest;
+use crate::reply::ReplyOutcome;
 use crate::server::hub::{Gap, HubError, parse_event_id};
 
 /// How often the health task pings Redis.
@@ -122,6 +123,9 @@ impl RedisBackend {
                 state: AtomicU8::new(0),
                 url: cfg.redacted_url(),
             },
+            replied: Keys::new(&cfg.key_prefix).replied(),
+            waiting: Mutex::default(),
+            repliers: Mutex::default(),
         });
         let push = Arc::clone(&shared);
         let config = ConnectionManagerConfig::new()
@@ -154,25 +158,32 @@ impl RedisBackend {
         })
     }
 
+    /// Store a webhook; with `hold` (a duration), hold its sender if a replier is alive.
+    /// Returns the id and whether the sender is held.
     async fn store(
         &self,
         channel: &str,
         request: &WebhookRequest,
         received_at_ms: i64,
-    ) -> redis::RedisResult<String> {
+        hold: Option<Duration>,
+    ) -> redis::RedisResult<(String, bool)> {
         let mut inv = self.script.prepare_invoke();
         inv.key(self.keys.stream(channel))
             .key(self.keys.meta(channel))
+            .key(self.keys.repliers(channel))
             .arg(self.cfg.max_len)
             .arg(self.cfg.max_age.as_millis() as u64)
             .arg(self.keys.notify())
             .arg(channel)
-            .arg(self.limits.publish_channel_ttl.as_millis().max(1000) as u64);
+            .arg(self.limits.publish_channel_ttl.as_millis().max(1000) as u64)
+            .arg(hold.map_or(0, |h| (h + redis_reply::KEY_MARGIN).as_millis() as u64))
+            .arg(self.keys.reply_prefix(channel));
         for (field, value) in entry_fields(request, received_at_ms) {
             inv.arg(field).arg(&value[..]);
         }
         let mut conn = self.conn.clone();
-        inv.invoke_async(&mut conn).await
+        let (id, held): (String, i64) = inv.invoke_async(&mut conn).await?;
+        Ok((id, held == 1))
     }
 
     /// Mark the channel subscribed (it keeps `max_age`), and return its newest id.
@@ -203,6 +214,7 @@ async fn health(mut conn: ConnectionManager, keys: Keys, max_age: Duration, shar
     let notify = keys.notify();
     let refresh = Script::new(SUBSCRIBED_LUA);
     let mut last_refresh = tokio::time::Instant::now();
+    let mut last_renew = tokio::time::Instant::now();
     let mut subscribed = false;
     let mut tick = tokio::time::interval(HEALTH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -214,7 +226,7 @@ async fn health(mut conn: ConnectionManager, keys: Keys, max_age: Duration, shar
             continue;
         }
         if !subscribed {
-            if let Err(e) = conn.subscribe(&notify).await {
+            if let Err(e) = conn.subscribe(&[&notify, &keys.replied()]).await {
                 shared.health.failed(&e);
                 continue;
             }
@@ -222,6 +234,10 @@ async fn health(mut conn: ConnectionManager, keys: Keys, max_age: Duration, shar
             shared.wake_all.send_modify(|n| *n = n.wrapping_add(1));
         }
         shared.health.ok();
+        if last_renew.elapsed() >= redis_reply::RENEW_EVERY {
+            last_renew = tokio::time::Instant::now();
+            redis_reply::renew(&mut conn, &keys, &shared).await;
+        }
         if last_refresh.elapsed() >= REFRESH_EVERY {
             last_refresh = tokio::time::Instant::now();
             let names: Vec<String> = shared.lock().channels.keys().cloned().collect();
@@ -250,8 +266,8 @@ impl Backend for RedisBackend {
         _sender: IpAddr,
     ) -> BoxFut<'a, Result<String, BackendError>> {
         Box::pin(async move {
-            match self.store(channel, &request, received_at_ms).await {
-                Ok(id) => {
+            match self.store(channel, &request, received_at_ms, None).await {
+                Ok((id, _)) => {
                     self.shared.health.ok();
                     Ok(id)
                 }
@@ -390,6 +406,75 @@ impl Backend for RedisBackend {
     fn drop_cached_frames(&self) {}
 
     fn evict_idle(&self) {}
+
+    fn add_replier<'a>(
+        &'a self,
+        channel: &'a str,
+        token_hash: String,
+    ) -> BoxFut<'a, Result<Box<dyn Send + Sync>, BackendError>> {
+        Box::pin(async move {
+            redis_reply::add_replier(&self.conn, &self.keys, &self.shared, channel, token_hash)
+                .await
+                .map_err(|e| {
+                    self.shared.health.failed(&e);
+                    BackendError::Unavailable
+                })
+        })
+    }
+
+    fn has_replier<'a>(&'a self, channel: &'a str) -> BoxFut<'a, bool> {
+        Box::pin(redis_reply::has_replier(&self.conn, &self.keys, channel))
+    }
+
+    fn publish_held<'a>(
+        &'a self,
+        channel: &'a str,
+        request: WebhookRequest,
+        received_at_ms: i64,
+        _sender: IpAddr,
+        hold_for: Duration,
+    ) -> BoxFut<'a, Result<(String, Option<Box<dyn Waiter>>), BackendError>> {
+        Box::pin(async move {
+            match self
+                .store(channel, &request, received_at_ms, Some(hold_for))
+                .await
+            {
+                Ok((id, held)) => {
+                    self.shared.health.ok();
+                    let waiter = held.then(|| {
+                        Box::new(redis_reply::RedisWaiter {
+                            conn: self.conn.clone(),
+                            key: format!("{}{id}", self.keys.reply_prefix(channel)),
+                            shared: Arc::clone(&self.shared),
+                            done: false,
+                        }) as Box<dyn Waiter>
+                    });
+                    Ok((id, waiter))
+                }
+                Err(e) => {
+                    self.shared.health.failed(&e);
+                    Err(BackendError::Unavailable)
+                }
+            }
+        })
+    }
+
+    fn answer<'a>(
+        &'a self,
+        channel: &'a str,
+        id: &'a str,
+        token_hash: &'a str,
+        outcome: ReplyOutcome,
+    ) -> BoxFut<'a, Result<Posted, BackendError>> {
+        Box::pin(async move {
+            redis_reply::answer(&self.conn, &self.keys, channel, id, token_hash, &outcome)
+                .await
+                .map_err(|e| {
+                    self.shared.health.failed(&e);
+                    BackendError::Unavailable
+                })
+        })
+    }
 }
 
 #[cfg(test)]

@@ -3,11 +3,11 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use redis::{PushInfo, PushKind, Value};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 /// How often a subscriber reads its stream without an announcement.
 pub(super) const POLL: Duration = Duration::from_secs(2);
@@ -62,6 +62,12 @@ pub(super) struct Shared {
     /// Bumped when every local subscriber should look (Redis reconnected).
     pub(super) wake_all: watch::Sender<u64>,
     pub(super) health: Health,
+    /// The pub/sub channel announcing answers, and the held senders here by reply key.
+    pub(super) replied: String,
+    pub(super) waiting: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Replying subscribers connected here (channel, secret hash): their registrations are
+    /// renewed while they stay.
+    pub(super) repliers: Mutex<HashMap<(String, String), usize>>,
 }
 
 impl Shared {
@@ -72,6 +78,20 @@ impl Shared {
     /// A pushed message from Redis: wake the subscribers it concerns.
     pub(super) fn on_push(&self, info: PushInfo) {
         match info.kind {
+            PushKind::Message
+                if matches!(info.data.first(), Some(Value::BulkString(c)) if *c == self.replied.as_bytes()) =>
+            {
+                if let Some(Value::BulkString(key)) = info.data.get(1)
+                    && let Ok(key) = std::str::from_utf8(key)
+                    && let Some(n) = self
+                        .waiting
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get(key)
+                {
+                    n.notify_one();
+                }
+            }
             PushKind::Message => {
                 if let Some(Value::BulkString(name)) = info.data.get(1)
                     && let Ok(name) = std::str::from_utf8(name)
@@ -83,6 +103,14 @@ impl Shared {
             // (re)subscribed after a reconnect: announcements may have been missed meanwhile
             PushKind::Subscribe | PushKind::Disconnection => {
                 self.wake_all.send_modify(|n| *n = n.wrapping_add(1));
+                for n in self
+                    .waiting
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .values()
+                {
+                    n.notify_one();
+                }
             }
             _ => {}
         }
