@@ -154,6 +154,21 @@ impl<W: Write> LogSink<W> {
                     writeln!(self.out, "    block kit: {}", json_text(message))
                 }
             }
+            AppEvent::Replied { id, record } => {
+                if self.json {
+                    let v = json!({"type": "reply", "id": id, "time": iso(record.at_ms),
+                                   "sender_status": record.replied.sender_status(),
+                                   "reply": record.replied});
+                    writeln!(self.out, "{}", json_text(&v))
+                } else {
+                    writeln!(
+                        self.out,
+                        "{}  {id}  reply: {}",
+                        clock(record.at_ms),
+                        display_safe(&record.replied.to_string())
+                    )
+                }
+            }
             AppEvent::Slack { id, result } => {
                 if self.json {
                     let v = json!({"type": "slack", "id": id, "result": result});

@@ -108,6 +108,55 @@ pub struct ReplyAck {
     pub why: Option<NotSent>,
 }
 
+/// What became of a replying subscriber's answer, as the log, the UI and the store show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Replied {
+    /// The sender got this status (and the dev server's headers and body, or the JSON of a
+    /// 502 / 401).
+    Sent { status: u16 },
+    /// The relay took the answer but no sender got it.
+    NotSent { why: NotSent },
+    /// The relay refused the answer (status and its words).
+    Refused { status: u16, message: String },
+    /// The answer could not be posted (the relay unreachable, ...).
+    Failed { message: String },
+}
+
+impl Replied {
+    /// What the sender was answered, when known.
+    pub fn sender_status(&self) -> Option<u16> {
+        match self {
+            Replied::Sent { status } => Some(*status),
+            Replied::NotSent {
+                why: NotSent::TooLate,
+            } => Some(504),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Replied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Replied::Sent { status } => write!(f, "the sender got {status}"),
+            Replied::NotSent { why } => write!(f, "not sent: {why}"),
+            Replied::Refused { status, message } => {
+                write!(f, "the relay refused the reply ({status}): {message}")
+            }
+            Replied::Failed { message } => write!(f, "the reply was not posted: {message}"),
+        }
+    }
+}
+
+/// A delivery's reply, as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyRecord {
+    /// When it was posted, ms since the Unix epoch.
+    pub at_ms: i64,
+    pub replied: Replied,
+}
+
 /// The reply secret an `event: ready` announces, if any.
 pub fn token_from_ready(data: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(data).ok()?;

@@ -67,7 +67,10 @@ async fn deliver(ctx: &Ctx, d: Delivery, cancel: &CancellationToken) {
     // deliveries left pending by an earlier run are held here if this run is strict
     if !ctx.cfg.verify_mode.forwards(d.verification.as_ref()) {
         let reason = super::intake::held_reason(&d);
-        ctx.settle(&d.id, None, DeliveryState::Held, Some(reason))
+        ctx.settle(&d.id, None, DeliveryState::Held, Some(reason.clone()))
+            .await;
+        let outcome = crate::reply::ReplyOutcome::Held { reason };
+        ctx.reply(&d.id, d.relay_event_id.as_deref(), outcome)
             .await;
         return;
     }
@@ -91,8 +94,13 @@ async fn deliver(ctx: &Ctx, d: Delivery, cancel: &CancellationToken) {
             Verdict::Retry => (DeliveryState::Delivering, None),
             Verdict::Failed(why) => (DeliveryState::Failed, Some(why.clone())),
         };
+        let answer = (verdict != Verdict::Retry)
+            .then(|| super::reply::outcome_of(&attempt, ctx.cfg.max_response_body));
         ctx.settle(&d.id, Some(attempt), state, reason).await;
-        if verdict != Verdict::Retry {
+        if let Some(outcome) = answer {
+            // the delivery settled: its sender (if held) gets the target's answer
+            ctx.reply(&d.id, d.relay_event_id.as_deref(), outcome)
+                .await;
             return;
         }
         let wait = delays.next().unwrap_or(Backoff::FORWARD.max);
