@@ -162,8 +162,10 @@ pub fn token_from_ready(data: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(data).ok()?;
     let t = v.get("reply")?.get("token")?.as_str()?;
     // a relay is not trusted: only a plausible token is kept
-    (t.len() <= 128 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-        .then(|| t.to_string())
+    (t.len() <= 128
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    .then(|| t.to_string())
 }
 
 /// The URL a reply for `event_id` goes to: the channel URL with its last segment `<channel>`
@@ -172,7 +174,11 @@ pub fn reply_url(channel_url: &str, event_id: &str) -> Option<String> {
     let mut url = reqwest::Url::parse(channel_url).ok()?;
     let path = url.path().trim_end_matches('/').to_string();
     let (parent, channel) = path.rsplit_once('/')?;
-    if channel.is_empty() || !event_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+    if channel.is_empty()
+        || !event_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
         return None;
     }
     url.set_path(&format!(
@@ -210,9 +216,15 @@ mod tests {
         };
         assert_eq!(ReplyOutcome::from_json(&r.to_json()).unwrap(), r);
         assert_eq!(r.sender_status(), 201);
-        let h = ReplyOutcome::Held { reason: "bad".into() };
+        let h = ReplyOutcome::Held {
+            reason: "bad".into(),
+        };
         assert_eq!(h.sender_status(), 401);
-        assert!(String::from_utf8(h.to_json()).unwrap().contains("\"outcome\":\"held\""));
+        assert!(
+            String::from_utf8(h.to_json())
+                .unwrap()
+                .contains("\"outcome\":\"held\"")
+        );
     }
 
     #[test]

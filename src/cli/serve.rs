@@ -10,7 +10,8 @@ use clap::Args;
 
 use super::forward::shutdown_signal;
 use crate::server::{
-    ClientLimits, HoldLimits, IpNet, RedisConfig, RelayServer, ServerConfig, SubscriberTokens, Timeouts,
+    ClientLimits, HoldLimits, IpNet, RedisConfig, RelayServer, ServerConfig, SubscriberTokens,
+    Timeouts,
 };
 
 /// `hookrelay serve`. The defaults suit a public relay; every limit is per process.

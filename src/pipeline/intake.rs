@@ -215,8 +215,12 @@ async fn commit(
         if r.delivery.state == DeliveryState::Held {
             let reason = r.delivery.state_reason.clone().unwrap_or_default();
             let outcome = crate::reply::ReplyOutcome::Held { reason };
-            ctx.reply(&r.delivery.id, r.delivery.relay_event_id.as_deref(), outcome)
-                .await;
+            ctx.reply(
+                &r.delivery.id,
+                r.delivery.relay_event_id.as_deref(),
+                outcome,
+            )
+            .await;
         }
         if let Some(q) = memory_queue
             && r.delivery.state == DeliveryState::Pending

@@ -70,8 +70,7 @@ async fn deliver(ctx: &Ctx, d: Delivery, cancel: &CancellationToken) {
         ctx.settle(&d.id, None, DeliveryState::Held, Some(reason.clone()))
             .await;
         let outcome = crate::reply::ReplyOutcome::Held { reason };
-        ctx.reply(&d.id, d.relay_event_id.as_deref(), outcome)
-            .await;
+        ctx.reply(&d.id, d.relay_event_id.as_deref(), outcome).await;
         return;
     }
     ctx.set_state(&d.id, DeliveryState::Delivering, None).await;
@@ -99,8 +98,7 @@ async fn deliver(ctx: &Ctx, d: Delivery, cancel: &CancellationToken) {
         ctx.settle(&d.id, Some(attempt), state, reason).await;
         if let Some(outcome) = answer {
             // the delivery settled: its sender (if held) gets the target's answer
-            ctx.reply(&d.id, d.relay_event_id.as_deref(), outcome)
-                .await;
+            ctx.reply(&d.id, d.relay_event_id.as_deref(), outcome).await;
             return;
         }
         let wait = delays.next().unwrap_or(Backoff::FORWARD.max);

@@ -45,7 +45,6 @@ pub(crate) struct HubLimits {
     pub channels_per_sender: usize,
 }
 
-
 /// Why the hub refused a publish or a subscription.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum HubError {
@@ -60,7 +59,6 @@ pub enum HubError {
     )]
     SenderQuota(usize),
 }
-
 
 struct Channel {
     ring: VecDeque<Arc<Event>>,
@@ -146,8 +144,6 @@ pub(crate) struct Hub {
     limits: HubLimits,
     epoch: String,
 }
-
-
 
 impl Hub {
     pub fn new(limits: HubLimits, epoch: String) -> Self {
@@ -421,8 +417,6 @@ fn evict_idle(st: &mut State, limits: &HubLimits) -> usize {
     }
     expired.len()
 }
-
-
 
 #[cfg(test)]
 mod tests;

@@ -154,7 +154,10 @@ pub(crate) fn sender_response(outcome: ReplyOutcome) -> Resp {
     } else {
         StatusCode::BAD_GATEWAY
     };
-    json(status, serde_json::json!({"error": error, "message": message}))
+    json(
+        status,
+        serde_json::json!({"error": error, "message": message}),
+    )
 }
 
 /// The sender's `504`: no answer within the reply timeout.

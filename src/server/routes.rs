@@ -89,8 +89,14 @@ async fn route(st: &Arc<AppState>, client: IpAddr, req: Request) -> (&'static st
                 let (chan, id) = (chan.to_string(), id.to_string());
                 ("reply", reply::post(st, &chan, &id, client, req).await)
             }
-            _ => ("bad_path", text(StatusCode::NOT_FOUND, "no such reply path
-")),
+            _ => (
+                "bad_path",
+                text(
+                    StatusCode::NOT_FOUND,
+                    "no such reply path
+",
+                ),
+            ),
         };
     }
     if channel == "new" && sub.is_empty() {
@@ -333,8 +339,6 @@ fn preflight(headers: &HeaderMap) -> Resp {
     r
 }
 
-
-
 /// Whether any `Accept` value contains `media` (case-insensitive; lenient about lists and
 /// parameters, unlike smee.io's exact comparison).
 fn accepts(headers: &HeaderMap, media: &str) -> bool {
@@ -369,5 +373,3 @@ fn base_url(st: &AppState, headers: &HeaderMap) -> String {
         .unwrap_or_else(|| st.local_addr.to_string());
     format!("{proto}://{host}")
 }
-
-

@@ -90,7 +90,11 @@ impl Replies {
 
     pub fn answer(&self, channel: &str, id: &str, hash: &str, outcome: ReplyOutcome) -> Posted {
         let mut t = self.lock();
-        if !t.repliers.get(channel).is_some_and(|r| r.contains_key(hash)) {
+        if !t
+            .repliers
+            .get(channel)
+            .is_some_and(|r| r.contains_key(hash))
+        {
             return Posted::Forbidden;
         }
         let key = (channel.to_string(), id.to_string());

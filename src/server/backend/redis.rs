@@ -81,7 +81,6 @@ pub(crate) struct LocalLimits {
     pub publish_channel_ttl: Duration,
 }
 
-
 /// Webhooks in Redis streams.
 pub(crate) struct RedisBackend {
     conn: ConnectionManager,

@@ -78,9 +78,7 @@ impl Shared {
     /// A pushed message from Redis: wake the subscribers it concerns.
     pub(super) fn on_push(&self, info: PushInfo) {
         match info.kind {
-            PushKind::Message
-                if matches!(info.data.first(), Some(Value::BulkString(c)) if *c == self.replied.as_bytes()) =>
-            {
+            PushKind::Message if matches!(info.data.first(), Some(Value::BulkString(c)) if *c == self.replied.as_bytes()) => {
                 if let Some(Value::BulkString(key)) = info.data.get(1)
                     && let Ok(key) = std::str::from_utf8(key)
                     && let Some(n) = self
