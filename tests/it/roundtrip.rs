@@ -105,6 +105,7 @@ fn setup(dev: SocketAddr, serve_args: &[&str], fwd_args: &[&str]) -> Setup {
 }
 
 fn sender() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder().timeout(WAIT).build().unwrap()
 }
 
@@ -139,10 +140,24 @@ async fn the_sender_gets_the_dev_servers_answer() {
     assert_eq!(r.status(), 500);
     assert_eq!(&r.bytes().await.unwrap()[..], b"boom: the db is down");
 
-    // the forwarder logged what each sender got
-    s.fwd.wait_line_where(
+    // the forwarder logged what each sender got, and `show` says it
+    let line = s.fwd.wait_line_where(
         |l| l.contains("\"type\":\"reply\"") && l.contains("\"sender_status\":201"),
         WAIT,
+    );
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let store = s._store.path().join("s.sqlite");
+    let shown = cli_support::run(&[
+        "show",
+        v["id"].as_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+    ])
+    .expect_ok();
+    assert!(
+        shown.stdout.contains("the sender got 201"),
+        "{}",
+        shown.stdout
     );
     s.fwd.wait_line_where(
         |l| l.contains("\"type\":\"reply\"") && l.contains("\"sender_status\":500"),
@@ -286,5 +301,58 @@ async fn the_answer_crosses_two_redis_backed_instances() {
         .unwrap();
     assert_eq!(r.status(), 201);
     assert_eq!(r.headers()["x-dev-run"], "r_1");
+    assert_eq!(&r.bytes().await.unwrap()[..], CREATED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_senders_are_bounded_with_a_clear_503() {
+    let (dev, d) = start_dev().await;
+    let s = setup(
+        dev,
+        &["--max-held-per-channel", "1", "--reply-timeout", "20s"],
+        &["--reply"],
+    );
+    let url = format!("{}/hang", s.channel);
+    let first = tokio::spawn(async move { sender().post(url).body("{}").send().await });
+    d.wait_seen("/hang").await;
+    let r = sender()
+        .post(format!("{}/created", s.channel))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(v["error"], "too_many_waiting", "{v}");
+    d.release.notify_one();
+    assert_eq!(first.await.unwrap().unwrap().status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_relay_holds_senders_too() {
+    let (dev, _d) = start_dev().await;
+    let store = tempfile::tempdir().unwrap();
+    let path = store.path().join("s.sqlite");
+    let mut fwd = Proc::spawn(&[
+        "forward",
+        "-t",
+        &format!("http://{dev}/"),
+        "--reply",
+        "--json",
+        "--store",
+        path.to_str().unwrap(),
+    ]);
+    let session = fwd.wait_line("\"type\":\"session\"", WAIT);
+    let v: serde_json::Value = serde_json::from_str(&session).unwrap();
+    let channel = v["channel"].as_str().unwrap().to_string();
+    fwd.wait_line("connected to the relay", WAIT);
+    let r = sender()
+        .post(format!("{channel}/created"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
     assert_eq!(&r.bytes().await.unwrap()[..], CREATED);
 }
