@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::memory_reply::Replies;
-use super::{Backend, BackendError, BoxFut, Cursor, Posted, Waiter};
+use super::{Backend, BackendError, BoxFut, Cursor, Posted, Published};
 use crate::delivery::WebhookRequest;
 use crate::reply::ReplyOutcome;
 use crate::server::hub::{Batch, Gap, Hub, Subscription};
@@ -99,7 +99,7 @@ impl Backend for MemoryBackend {
         received_at_ms: i64,
         sender: IpAddr,
         _hold_for: Duration,
-    ) -> BoxFut<'a, Result<(String, Option<Box<dyn Waiter>>), BackendError>> {
+    ) -> BoxFut<'a, Result<Published, BackendError>> {
         let mut waiter = None;
         let r = self
             .hub

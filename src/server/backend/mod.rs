@@ -107,7 +107,7 @@ pub(crate) trait Backend: Send + Sync {
         received_at_ms: i64,
         sender: IpAddr,
         hold_for: Duration,
-    ) -> BoxFut<'a, Result<(String, Option<Box<dyn Waiter>>), BackendError>>;
+    ) -> BoxFut<'a, Result<Published, BackendError>>;
 
     /// A replying subscriber's answer for event `id` of `channel` (first answer wins).
     fn answer<'a>(
@@ -118,6 +118,9 @@ pub(crate) trait Backend: Send + Sync {
         outcome: ReplyOutcome,
     ) -> BoxFut<'a, Result<Posted, BackendError>>;
 }
+
+/// A stored event's id, and the held sender's wait for its answer (`None`: not held).
+pub(crate) type Published = (String, Option<Box<dyn Waiter>>);
 
 /// What became of a reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 use super::redis_cursor::{Place, RedisCursor, reset_gap};
 use super::redis_shared::{Health, Local, LocalChannel, Shared};
 use super::redis_store::{Keys, PUBLISH_LUA, Pos, SUBSCRIBED_LUA, entry_fields};
-use super::{Backend, BackendError, BoxFut, Cursor, Posted, Waiter, redis_reply};
+use super::{Backend, BackendError, BoxFut, Cursor, Posted, Published, Waiter, redis_reply};
 use crate::delivery::WebhookRequest;
 use crate::reply::ReplyOutcome;
 use crate::server::hub::{Gap, HubError, parse_event_id};
@@ -432,7 +432,7 @@ impl Backend for RedisBackend {
         received_at_ms: i64,
         _sender: IpAddr,
         hold_for: Duration,
-    ) -> BoxFut<'a, Result<(String, Option<Box<dyn Waiter>>), BackendError>> {
+    ) -> BoxFut<'a, Result<Published, BackendError>> {
         Box::pin(async move {
             match self
                 .store(channel, &request, received_at_ms, Some(hold_for))
