@@ -95,12 +95,16 @@ async fn deliver(ctx: &Ctx, d: Delivery, cancel: &CancellationToken) {
         };
         let answer = (verdict != Verdict::Retry)
             .then(|| super::reply::outcome_of(&attempt, ctx.cfg.max_response_body));
-        ctx.settle(&d.id, Some(attempt), state, reason).await;
         if let Some(outcome) = answer {
-            // the delivery settled: its sender (if held) gets the target's answer
-            ctx.reply(&d.id, d.relay_event_id.as_deref(), outcome).await;
+            // the delivery settled: its sender (if held) gets the target's answer while the
+            // outcome is being saved (the sender does not wait for the store)
+            tokio::join!(
+                ctx.settle(&d.id, Some(attempt), state, reason),
+                ctx.reply(&d.id, d.relay_event_id.as_deref(), outcome),
+            );
             return;
         }
+        ctx.settle(&d.id, Some(attempt), state, reason).await;
         let wait = delays.next().unwrap_or(Backoff::FORWARD.max);
         tokio::select! {
             _ = cancel.cancelled() => {
