@@ -9,7 +9,7 @@
 //! - every size and queue is bounded (see [`ServerConfig`]).
 //!
 //! Files: `hub.rs` (channels, rings, cursors, ids), `routes.rs` (request routing),
-//! `ingest.rs` (webhook bodies and publishing), `stream.rs` (the SSE response), `page.rs`
+//! `ingest.rs` (publishing webhooks), `body.rs` (reading bodies within the budgets), `stream.rs` (the SSE response), `page.rs`
 //! (the help pages), `listener.rs` (connections: limits, timeouts, TLS, graceful shutdown),
 //! `reply.rs` (the round trip: held senders and replies), `client.rs` (per-address limits), `memory.rs` (the memory budget), `metrics.rs`
 //! (`/metrics`), `auth.rs` (optional subscriber tokens).
@@ -21,6 +21,7 @@
 
 mod auth;
 mod backend;
+mod body;
 mod client;
 mod hub;
 mod ingest;

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use super::AppState;
 use super::backend::{BackendError, Posted};
-use super::ingest::{BodyRules, read_body};
+use super::body::{BodyRules, read_body};
 use super::response::{Resp, text};
 use crate::reply::{NOT_REPLIED, REPLY_TOKEN_HEADER, ReplyAck, ReplyOutcome};
 
