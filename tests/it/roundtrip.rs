@@ -356,3 +356,49 @@ async fn the_embedded_relay_holds_senders_too() {
     assert_eq!(r.status(), 201);
     assert_eq!(&r.bytes().await.unwrap()[..], CREATED);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn across_redis_instances_a_late_answer_is_504_and_a_forged_reply_is_refused() {
+    let Some(redis) = redis_support::TestRedis::start("roundtrip::redis_504_forged") else {
+        return;
+    };
+    let a = redis_support::Instance::start(&redis.url(), &["--reply-timeout", "1s"]);
+    let b = redis_support::Instance::start(&redis.url(), &["--reply-timeout", "1s"]);
+    let (dev, d) = start_dev().await;
+    let name = hookrelay::server::new_channel_name();
+    let store = tempfile::tempdir().unwrap();
+    let mut fwd = forward(
+        &b.url(&format!("/{name}")),
+        &format!("http://{dev}/"),
+        &store.path().join("s.sqlite"),
+        &["--reply"],
+    );
+    // an observer on A learns the event id
+    let mut watch = server_support::subscribe_ready(&a.url(&format!("/{name}")), &[]).await;
+    let url = a.url(&format!("/{name}/hang"));
+    let held = tokio::spawn(async move { sender().post(url).body("{}").send().await });
+    let id = watch.next_non_ping().await.id.expect("event id");
+    d.wait_seen("/hang").await;
+
+    // a real secret of a replier of another channel (on B) does not answer this one (on A)
+    let other = b.url(&format!("/{}", hookrelay::server::new_channel_name()));
+    let mut own = server_support::Sse::connect(&other, &[("x-hookrelay-reply", "1")]).await;
+    let token = hookrelay::reply::token_from_ready(&own.next().await.data).expect("a secret");
+    let forged = hookrelay::reply::ReplyOutcome::Failed {
+        reason: "forged".into(),
+    };
+    let r = client_from(ATTACKER)
+        .post(a.url(&format!("/.hookrelay/reply/{name}/{id}")))
+        .header("x-hookrelay-reply-token", token)
+        .body(forged.to_json())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    let r = held.await.unwrap().unwrap();
+    assert_eq!(r.status(), 504);
+    d.release.notify_one();
+    let line = fwd.wait_line("\"type\":\"reply\"", WAIT);
+    assert!(line.contains("too_late"), "{line}");
+}
