@@ -129,7 +129,11 @@ pub(crate) fn sender_response(outcome: ReplyOutcome) -> Resp {
             body,
         } => {
             let mut r = Response::new(Body::from(body));
-            *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            // a final answer only: an informational (1xx) or unknown status is no answer
+            *r.status_mut() = StatusCode::from_u16(status)
+                .ok()
+                .filter(|s| (200..600).contains(&s.as_u16()))
+                .unwrap_or(StatusCode::BAD_GATEWAY);
             let h = r.headers_mut();
             for (n, v) in headers {
                 let lower = n.to_ascii_lowercase();
@@ -281,6 +285,36 @@ fn forbidden() -> Resp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sender_gets_the_answer_minus_hop_by_hop_headers() {
+        let r = sender_response(ReplyOutcome::Response {
+            status: 201,
+            headers: vec![
+                ("Connection".into(), "close".into()),
+                ("transfer-encoding".into(), "chunked".into()),
+                ("content-length".into(), "999".into()),
+                ("x-a".into(), "1".into()),
+                ("x-a".into(), "2".into()),
+                ("x-bad".into(), "a\r\nb".into()),
+            ],
+            body: bytes::Bytes::from_static(b"{}"),
+        });
+        assert_eq!(r.status(), 201);
+        let names: Vec<&str> = r.headers().keys().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["x-a"]);
+        assert_eq!(r.headers().get_all("x-a").iter().count(), 2);
+        let odd = sender_response(ReplyOutcome::Response {
+            status: 101,
+            headers: vec![],
+            body: bytes::Bytes::new(),
+        });
+        assert_eq!(odd.status(), 502);
+        let held = sender_response(ReplyOutcome::Held {
+            reason: "--verify strict: bad".into(),
+        });
+        assert_eq!(held.status(), 401);
+    }
 
     #[test]
     fn holds_are_bounded_per_channel_and_in_all() {
