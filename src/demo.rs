@@ -67,6 +67,19 @@ const ASSETS: [(&str, &[u8], Signing); 6] = [
     ),
 ];
 
+/// A self-service action run Port invokes **synchronously** (the action's "Request type: sync"):
+/// Port sets the run's result from the status and body the endpoint answers. The demo sends it
+/// last, through `--reply`, and the sample dev server answers `201` with a JSON result.
+pub fn action_run_event() -> SampleEvent {
+    let raw: &[u8] = include_bytes!("../assets/demo/11-action-run-trigger-data.json");
+    let v: serde_json::Value = serde_json::from_slice(raw).expect("demo asset is JSON");
+    SampleEvent {
+        name: "synchronized action run",
+        body: serde_json::to_vec(&v).expect("serializable"),
+        signing: Signing::Valid,
+    }
+}
+
 /// The sample events, serialized compactly as Port sends them.
 pub fn sample_events() -> Vec<SampleEvent> {
     ASSETS
@@ -167,6 +180,15 @@ async fn handle(
         .map(|t| (now_ms() / 1000 - t).abs() < 300)
         .unwrap_or(false);
     let valid = crate::verify::sign_port(&secret, ts, &body) == h("x-port-signature");
+    let run = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| {
+            Some((
+                v.get("action")?.get("identifier")?.as_str()?.to_string(),
+                v.get("run")?.get("id")?.as_str()?.to_string(),
+            ))
+        });
+    let action_result;
     let (status, answer) = if !valid {
         (StatusCode::UNAUTHORIZED, r#"{"error":"invalid signature"}"#)
     } else if !fresh {
@@ -174,6 +196,15 @@ async fn handle(
             StatusCode::UNAUTHORIZED,
             r#"{"error":"timestamp outside tolerance"}"#,
         )
+    } else if let Some((action, run)) = run {
+        // a synchronized action run: Port sets the run's result from this answer
+        action_result = serde_json::json!({
+            "status": "SUCCESS",
+            "message": format!("{action} done by the sample dev server"),
+            "run": run,
+        })
+        .to_string();
+        (StatusCode::CREATED, action_result.as_str())
     } else {
         (StatusCode::OK, r#"{"ok":true}"#)
     };
@@ -182,5 +213,9 @@ async fn handle(
         uri: uri.to_string(),
         status: status.as_u16(),
     });
-    (status, [("content-type", "application/json")], answer)
+    (
+        status,
+        [("content-type", "application/json")],
+        answer.to_string(),
+    )
 }

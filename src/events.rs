@@ -78,6 +78,11 @@ pub enum AppEvent {
     Gap(String),
     /// A problem that did not stop anything: a malformed event, a store error, ...
     Problem(String),
+    /// The dev server's answer went back to the relay for the sender (`forward --reply`).
+    Replied {
+        id: String,
+        record: crate::reply::ReplyRecord,
+    },
 }
 
 /// What the user asks the IO side to do.

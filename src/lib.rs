@@ -63,4 +63,4 @@ pub mod tls;
 pub mod tui;
 
 // The core crate (crates/core): the model and the pure formats every layer here stands on.
-pub use hookrelay_core::{curl, delivery, headers, json_diff, sanitize, verify, wire};
+pub use hookrelay_core::{curl, delivery, headers, json_diff, reply, sanitize, verify, wire};

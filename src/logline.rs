@@ -155,6 +155,21 @@ impl<W: Write> LogSink<W> {
                     writeln!(self.out, "    block kit: {}", json_text(message))
                 }
             }
+            AppEvent::Replied { id, record } => {
+                if self.json {
+                    let v = json!({"type": "reply", "id": id, "time": iso_utc(record.at_ms),
+                                   "sender_status": record.replied.sender_status(),
+                                   "reply": record.replied});
+                    writeln!(self.out, "{}", json_text(&v))
+                } else {
+                    writeln!(
+                        self.out,
+                        "{}  {id}  reply: {}",
+                        local_clock(record.at_ms),
+                        display_safe(&record.replied.to_string())
+                    )
+                }
+            }
             AppEvent::Slack { id, result } => {
                 if self.json {
                     let v = json!({"type": "slack", "id": id, "result": result});

@@ -41,7 +41,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     };
     if !interactive {
         eprintln!(
-            "hookrelay demo: a relay, a sample dev server and six signed Port events, all on loopback."
+            "hookrelay demo: a relay, a sample dev server, six signed Port events and a synchronized action run, all on loopback."
         );
         eprintln!("  relay channel : {channel}");
         eprintln!("  dev server    : {target_url} (checks the Port signature like a real handler)");
@@ -55,6 +55,8 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             crate::verify::VerifyMode::Report,
         )
         .with_store(&store_path);
+    // the demo's subscriber answers senders: the action run's result comes back to its sender
+    cfg.reply = true;
     if args.slack_preview {
         cfg.slack = SlackOut::Preview;
     }
@@ -68,7 +70,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         crate::store::Store::open(&store_path)
             .with_context(|| format!("cannot open the store {}", store_path.display()))?,
     )));
-    let total = sample_events().len();
+    let total = sample_events().len() + 1;
 
     // a tap on the events: start sending once the subscription listens, so none is missed
     let (tap_tx, mut tap_rx) = tokio::sync::mpsc::channel(4096);
@@ -76,6 +78,8 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let mut upstream = std::mem::replace(&mut pipeline.events, empty);
     let sender_channel = channel.clone();
     let interval = args.interval;
+    let (run_tx, run_rx) = tokio::sync::oneshot::channel();
+    let mut run_tx = Some(run_tx);
     let tap = tokio::spawn(async move {
         let mut sender = None;
         while let Some(ev) = upstream.recv().await {
@@ -85,6 +89,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
                     sender_channel.clone(),
                     sample_events(),
                     interval,
+                    run_tx.take(),
                 )));
             }
             if tap_tx.send(ev).await.is_err() {
@@ -133,6 +138,12 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             "hookrelay demo: {} deliveries relayed; the dev server accepted {} and rejected {} (the stale and the tampered signature, as intended).",
             sink.received, sink.forwarded_ok, sink.failed
         );
+        if let Ok(Ok((status, body))) = tokio::time::timeout(Duration::from_secs(5), run_rx).await {
+            eprintln!(
+                "hookrelay demo: the synchronized action run came back {status} {} (Port sets the run's result from this answer)",
+                crate::sanitize::display_safe(&body)
+            );
+        }
         Ok(())
     };
     tap.abort();
@@ -153,12 +164,16 @@ fn remove_store_files(path: &std::path::Path) {
     }
 }
 
+/// Send the samples, then the synchronized action run, whose answer (the dev server's, through
+/// the relay) is what Port would set the run's result from; it goes to `run_result`.
 async fn send_samples(
     channel: String,
-    events: Vec<crate::demo::SampleEvent>,
+    mut events: Vec<crate::demo::SampleEvent>,
     interval: Duration,
+    mut run_result: Option<tokio::sync::oneshot::Sender<(u16, String)>>,
 ) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
+    events.push(crate::demo::action_run_event());
     for ev in events {
         tokio::time::sleep(interval).await;
         let (headers, body) = ev.signed(crate::demo::DEMO_SECRET);
@@ -166,7 +181,16 @@ async fn send_samples(
         for (n, v) in headers {
             req = req.header(n, v);
         }
-        req.send().await?.error_for_status()?;
+        // with --reply each sender gets the dev server's own answer (401 for the bad ones)
+        let resp = req.send().await?;
+        if ev.name == "synchronized action run"
+            && let Some(tx) = run_result.take()
+        {
+            let status = resp.status().as_u16();
+            let body = resp.bytes().await.unwrap_or_default();
+            let body = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+            let _ = tx.send((status, body));
+        }
     }
     Ok(())
 }

@@ -20,6 +20,7 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
         None => {
             let cfg = ServerConfig {
                 listen: args.listen,
+                reply_timeout: args.reply_timeout,
                 ..ServerConfig::default()
             };
             let server = RelayServer::start(cfg)
@@ -49,6 +50,13 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
     cfg.last_event_id = start_id;
     cfg.subscriber_token = args.token.clone();
     cfg.slack_all = args.slack_all;
+    cfg.reply = args.reply;
+    if args.reply {
+        eprintln!(
+            "hookrelay: --reply: senders to this channel wait for {}'s answer and get it",
+            cfg.target
+        );
+    }
     if let Some(note) = args.verify.command_line_note() {
         eprintln!("hookrelay: note: {note}");
     }

@@ -122,6 +122,14 @@ pub struct ForwardArgs {
     /// only those whose signature is valid, as Port's guide does).
     #[arg(long)]
     pub slack_all: bool,
+    /// Answer for the channel: the relay holds each sender until the target's response comes
+    /// back through this subscriber, and answers the sender with it (Port's synchronized
+    /// actions). See README "Round trip".
+    #[arg(long)]
+    pub reply: bool,
+    /// With the embedded relay: how long it holds a sender for the answer before `504`.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub reply_timeout: Duration,
     /// In the UI, list the newest delivery first.
     #[arg(long)]
     pub newest_first: bool,

@@ -10,7 +10,8 @@ use clap::Args;
 
 use super::forward::shutdown_signal;
 use crate::server::{
-    ClientLimits, IpNet, RedisConfig, RelayServer, ServerConfig, SubscriberTokens, Timeouts,
+    ClientLimits, HoldLimits, IpNet, RedisConfig, RelayServer, ServerConfig, SubscriberTokens,
+    Timeouts,
 };
 
 /// `hookrelay serve`. The defaults suit a public relay; every limit is per process.
@@ -60,6 +61,16 @@ pub struct ServeArgs {
     /// How long a channel created by a publish lives while nobody subscribes to it.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10m")]
     pub publish_channel_ttl: Duration,
+    /// How long a sender is held for a replying subscriber's answer (`forward --reply`)
+    /// before it gets 504.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub reply_timeout: Duration,
+    /// Senders held for an answer at once, per channel (more get 503).
+    #[arg(long, default_value_t = 64)]
+    pub max_held_per_channel: usize,
+    /// Senders held for an answer at once, in all (more get 503).
+    #[arg(long, default_value_t = 512)]
+    pub max_held: usize,
     /// How long an idle channel without subscribers lives.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "1h")]
     pub channel_ttl: Duration,
@@ -185,6 +196,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tls,
         redis: args.redis.config(),
         access_log: true,
+        reply_timeout: args.reply_timeout,
+        hold_limits: HoldLimits {
+            per_channel: args.max_held_per_channel,
+            total: args.max_held,
+        },
         ..ServerConfig::default()
     };
     let server = RelayServer::start(cfg)

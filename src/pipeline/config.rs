@@ -59,6 +59,8 @@ pub struct ForwardConfig {
     pub slack: SlackOut,
     /// Post every Port event to Slack, marked with its verdict (default: only verified ones).
     pub slack_all: bool,
+    /// Answer the channel's senders with the target's responses (`--reply`).
+    pub reply: bool,
 }
 
 impl ForwardConfig {
@@ -85,6 +87,7 @@ impl ForwardConfig {
             verify_mode: VerifyMode::Report,
             slack: SlackOut::Off,
             slack_all: false,
+            reply: false,
         }
     }
 

@@ -31,6 +31,8 @@ struct Received {
 struct Burst {
     received: Vec<Received>,
     problems: Vec<String>,
+    /// Events that could not be read (relay id, why): their senders are answered `invalid`.
+    unreadable: Vec<(Option<String>, String)>,
     cursor: Option<String>,
 }
 
@@ -83,6 +85,16 @@ async fn pass_on(ctx: &Ctx, ev: SourceEvent) {
             ctx.out.emit(AppEvent::Gap(g)).await
         }
         SourceEvent::Problem(p) => ctx.out.problem(p).await,
+        SourceEvent::ReplyToken(t) => {
+            if let Some(r) = &ctx.replier {
+                if t.is_none() {
+                    ctx.out
+                        .problem("--reply: the relay announced no reply secret, so its senders are not held (is it an older hookrelay, or not hookrelay?)".into())
+                        .await;
+                }
+                r.set_token(t);
+            }
+        }
         SourceEvent::Webhook { .. } => unreachable!("webhooks are derived"),
     }
 }
@@ -99,6 +111,7 @@ fn derive(ctx: &Ctx, burst: &mut Burst, id: Option<String>, data: &str) {
                 "skipped event {}: {e}",
                 id.as_deref().unwrap_or("(no id)")
             ));
+            burst.unreadable.push((id, e.to_string()));
             return;
         }
     };
@@ -181,12 +194,25 @@ async fn commit(
     for p in burst.problems {
         ctx.out.problem(p).await;
     }
+    for (event_id, why) in burst.unreadable {
+        ctx.reply_invalid(event_id.as_deref(), why).await;
+    }
     let any_pending = burst
         .received
         .iter()
         .any(|r| r.delivery.state == DeliveryState::Pending);
     for r in burst.received {
         ctx.out.received(&r.delivery, r.port.as_ref()).await;
+        if r.delivery.state == DeliveryState::Held {
+            let reason = r.delivery.state_reason.clone().unwrap_or_default();
+            let outcome = crate::reply::ReplyOutcome::Held { reason };
+            ctx.reply(
+                &r.delivery.id,
+                r.delivery.relay_event_id.as_deref(),
+                outcome,
+            )
+            .await;
+        }
         if let Some(q) = memory_queue
             && r.delivery.state == DeliveryState::Pending
         {

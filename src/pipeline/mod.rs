@@ -15,6 +15,7 @@ pub mod config;
 pub mod inbox;
 pub mod intake;
 pub mod outcomes;
+pub mod reply;
 pub mod worker;
 
 use std::sync::Arc;
@@ -46,6 +47,8 @@ pub(crate) struct Ctx {
     wake: Arc<Notify>,
     /// Without a store: deliveries queued and not yet settled.
     open: AtomicUsize,
+    /// With `--reply`: posts the dev server's answers back to the relay.
+    replier: Option<reply::Replier>,
 }
 
 /// A running forward job.
@@ -205,6 +208,10 @@ pub async fn start(cfg: ForwardConfig) -> Result<Pipeline, StoreError> {
     }
     let forwarder = Forwarder::new(cfg.forward_timeout, cfg.max_response_body);
     let concurrency = cfg.concurrency.max(1);
+    let replier = cfg
+        .reply
+        .then(|| reply::Replier::new(&cfg.channel_url))
+        .flatten();
     let ctx = Arc::new(Ctx {
         cfg,
         forwarder,
@@ -212,6 +219,7 @@ pub async fn start(cfg: ForwardConfig) -> Result<Pipeline, StoreError> {
         out,
         wake: Arc::new(Notify::new()),
         open: AtomicUsize::new(0),
+        replier,
     });
 
     // 3. the workers' queue: small with a store (the backlog stays on disk), the inbox itself
@@ -258,6 +266,7 @@ pub async fn start(cfg: ForwardConfig) -> Result<Pipeline, StoreError> {
     sub.max_event_bytes = ctx.cfg.max_event_bytes;
     sub.last_event_id = last_event_id;
     sub.token = ctx.cfg.subscriber_token.clone();
+    sub.reply = ctx.cfg.reply;
     tasks.push(tokio::spawn(crate::sse::subscribe(
         sub,
         src_tx,

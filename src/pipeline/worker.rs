@@ -67,8 +67,10 @@ async fn deliver(ctx: &Ctx, d: Delivery, cancel: &CancellationToken) {
     // deliveries left pending by an earlier run are held here if this run is strict
     if !ctx.cfg.verify_mode.forwards(d.verification.as_ref()) {
         let reason = super::intake::held_reason(&d);
-        ctx.settle(&d.id, None, DeliveryState::Held, Some(reason))
+        ctx.settle(&d.id, None, DeliveryState::Held, Some(reason.clone()))
             .await;
+        let outcome = crate::reply::ReplyOutcome::Held { reason };
+        ctx.reply(&d.id, d.relay_event_id.as_deref(), outcome).await;
         return;
     }
     ctx.set_state(&d.id, DeliveryState::Delivering, None).await;
@@ -91,10 +93,18 @@ async fn deliver(ctx: &Ctx, d: Delivery, cancel: &CancellationToken) {
             Verdict::Retry => (DeliveryState::Delivering, None),
             Verdict::Failed(why) => (DeliveryState::Failed, Some(why.clone())),
         };
-        ctx.settle(&d.id, Some(attempt), state, reason).await;
-        if verdict != Verdict::Retry {
+        let answer = (verdict != Verdict::Retry)
+            .then(|| super::reply::outcome_of(&attempt, ctx.cfg.max_response_body));
+        if let Some(outcome) = answer {
+            // the delivery settled: its sender (if held) gets the target's answer while the
+            // outcome is being saved (the sender does not wait for the store)
+            tokio::join!(
+                ctx.settle(&d.id, Some(attempt), state, reason),
+                ctx.reply(&d.id, d.relay_event_id.as_deref(), outcome),
+            );
             return;
         }
+        ctx.settle(&d.id, Some(attempt), state, reason).await;
         let wait = delays.next().unwrap_or(Backoff::FORWARD.max);
         tokio::select! {
             _ = cancel.cancelled() => {

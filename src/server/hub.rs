@@ -19,6 +19,16 @@ use tokio::sync::watch;
 
 use crate::delivery::WebhookRequest;
 
+mod event;
+mod subscription;
+
+pub(crate) use event::{Batch, Event, FRAMES_KEPT, Gap, parse_event_id};
+pub(crate) use subscription::Subscription;
+
+/// Most event bytes one [`Subscription::take`] hands out (at least one event), so a subscriber
+/// stuck writing holds at most about one large event outside the ring.
+const BATCH_BYTES: usize = 1024 * 1024;
+
 /// The limits the hub enforces (a subset of [`super::ServerConfig`]).
 #[derive(Clone, Debug)]
 pub(crate) struct HubLimits {
@@ -35,10 +45,6 @@ pub(crate) struct HubLimits {
     pub channels_per_sender: usize,
 }
 
-/// Most event bytes one [`Subscription::take`] hands out (at least one event), so a subscriber
-/// stuck writing holds at most about one large event outside the ring.
-const BATCH_BYTES: usize = 1024 * 1024;
-
 /// Why the hub refused a publish or a subscription.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum HubError {
@@ -52,56 +58,6 @@ pub enum HubError {
         "this address already created {0} channels nobody subscribed to (its limit); subscribe first or use an existing channel"
     )]
     SenderQuota(usize),
-}
-
-/// One published webhook.
-#[derive(Debug)]
-pub(crate) struct Event {
-    pub seq: u64,
-    /// `<epoch>-<seq>`.
-    pub id: String,
-    pub received_at_ms: i64,
-    pub request: WebhookRequest,
-    /// Bytes this event accounts for in the ring and global budgets.
-    pub size: usize,
-    /// Global publish order, to evict the oldest event across channels first.
-    gseq: u64,
-    /// The encoded SSE frame per shape (`[smee, extended]`), made by the first subscriber that
-    /// needs it and shared by the others. Only the newest [`FRAMES_KEPT`] events of a channel
-    /// keep theirs (a subscriber far behind encodes again), so cached frames stay bounded.
-    pub frames: Mutex<[Option<bytes::Bytes>; 2]>,
-}
-
-/// How many of a channel's newest events keep their encoded frames.
-pub(crate) const FRAMES_KEPT: usize = 4;
-
-impl Event {
-    /// An event read back from a shared store (not in any ring of this process).
-    pub(crate) fn stored(
-        seq: u64,
-        id: String,
-        received_at_ms: i64,
-        request: WebhookRequest,
-    ) -> Event {
-        Event {
-            seq,
-            id,
-            received_at_ms,
-            size: Event::size_of(&request),
-            request,
-            gseq: 0,
-            frames: Mutex::new([None, None]),
-        }
-    }
-
-    fn size_of(req: &WebhookRequest) -> usize {
-        let headers: usize = req
-            .headers
-            .iter()
-            .map(|(n, v)| n.len() + v.len() + 16)
-            .sum();
-        req.body.len() + headers + req.method.len() + req.path.len() + req.query.len() + 128
-    }
 }
 
 struct Channel {
@@ -189,31 +145,6 @@ pub(crate) struct Hub {
     epoch: String,
 }
 
-/// A gap a subscriber is told about (`event: gap`).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Gap {
-    /// Id given to the gap event, so a client that reconnects right after it resumes past it.
-    pub id: String,
-    /// The JSON `data` of the gap event.
-    pub data: serde_json::Value,
-}
-
-/// What a subscriber takes from its channel in one step.
-pub(crate) struct Batch {
-    pub gap: Option<Gap>,
-    pub events: Vec<Arc<Event>>,
-}
-
-/// A subscriber's place in its channel. Dropping it unregisters the subscriber.
-pub(crate) struct Subscription {
-    hub: Arc<Hub>,
-    channel: String,
-    next: u64,
-    wake: watch::Receiver<u64>,
-    /// A gap to announce first (the relay restarted since the client's Last-Event-ID).
-    pub restart_gap: Option<Gap>,
-}
-
 impl Hub {
     pub fn new(limits: HubLimits, epoch: String) -> Self {
         Hub {
@@ -298,6 +229,19 @@ impl Hub {
         received_at_ms: i64,
         sender: IpAddr,
     ) -> Result<String, HubError> {
+        self.publish_then(channel, request, received_at_ms, sender, |_| {})
+    }
+
+    /// [`publish`](Self::publish), calling `stored` with the event id while the event is in
+    /// the ring and before any subscriber can see it (a held sender's wait starts there).
+    pub fn publish_then(
+        &self,
+        channel: &str,
+        request: WebhookRequest,
+        received_at_ms: i64,
+        sender: IpAddr,
+        stored: impl FnOnce(&str),
+    ) -> Result<String, HubError> {
         let size = Event::size_of(&request);
         let mut guard = self.lock();
         let st = &mut *guard;
@@ -316,6 +260,7 @@ impl Hub {
             frames: Mutex::new([None, None]),
         });
         let id = event.id.clone();
+        stored(&id);
         ch.ring.push_back(event);
         if let Some(old) = ch.ring.len().checked_sub(FRAMES_KEPT + 1)
             && let Ok(mut frames) = ch.ring[old].frames.try_lock()
@@ -471,93 +416,6 @@ fn evict_idle(st: &mut State, limits: &HubLimits) -> usize {
         tracing::debug!(evicted = expired.len(), "evicted idle channels");
     }
     expired.len()
-}
-
-/// Split `<epoch>-<seq>`; the epoch is alphanumeric, seq a decimal number.
-pub(crate) fn parse_event_id(raw: &str) -> Option<(&str, u64)> {
-    let (epoch, seq) = raw.trim().rsplit_once('-')?;
-    if epoch.is_empty() || !epoch.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return None;
-    }
-    if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some((epoch, seq.parse().ok()?))
-}
-
-impl Subscription {
-    /// Take what the ring holds from this subscriber's cursor on (at most the batch limit),
-    /// with a gap first when the ring no longer holds some of it. Empty when caught up.
-    pub fn take(&mut self) -> Batch {
-        // Mark the wake-up seen *before* reading the ring: a publish after the read wakes us.
-        self.wake.borrow_and_update();
-        let hub = Arc::clone(&self.hub);
-        let st = hub.lock();
-        let Some(ch) = st.channels.get(&self.channel) else {
-            return Batch {
-                gap: None,
-                events: Vec::new(),
-            };
-        };
-        let mut gap = None;
-        let first = ch.first_available();
-        if self.next < first {
-            let (from, to) = (self.next, first - 1);
-            gap = Some(Gap {
-                id: hub.event_id(to),
-                data: json!({
-                    "reason": "not_retained",
-                    "message": "the relay dropped these events from its buffer before this subscriber received them",
-                    "missed_from": hub.event_id(from),
-                    "missed_to": hub.event_id(to),
-                    "missed": to - from + 1,
-                }),
-            });
-            self.next = first;
-        }
-        let skip = (self.next - first) as usize;
-        let mut bytes = 0;
-        let events: Vec<Arc<Event>> = ch
-            .ring
-            .iter()
-            .skip(skip)
-            .take(self.hub.limits.batch.max(1))
-            .take_while(|e| {
-                let first = bytes == 0;
-                bytes += e.size;
-                first || bytes <= BATCH_BYTES
-            })
-            .cloned()
-            .collect();
-        if let Some(last) = events.last() {
-            self.next = last.seq + 1;
-        }
-        Batch { gap, events }
-    }
-
-    /// Go back to `seq`: the next [`take`](Self::take) starts there (with a gap if the ring
-    /// no longer holds it).
-    pub fn rewind(&mut self, seq: u64) {
-        self.next = self.next.min(seq);
-    }
-
-    /// Wait until something is published after the last [`take`](Self::take).
-    pub async fn wait(&mut self) {
-        if self.wake.changed().await.is_err() {
-            // The sender lives as long as the channel, which lives while we are subscribed.
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        let mut st = self.hub.lock();
-        if let Some(ch) = st.channels.get_mut(&self.channel) {
-            ch.subscribers = ch.subscribers.saturating_sub(1);
-            ch.last_active = Instant::now();
-        }
-    }
 }
 
 #[cfg(test)]

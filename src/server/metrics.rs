@@ -23,6 +23,7 @@ pub(crate) enum Refusal {
     method,
     shutting_down,
     store_unavailable,
+    too_many_held,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -9,9 +9,9 @@
 //! - every size and queue is bounded (see [`ServerConfig`]).
 //!
 //! Files: `hub.rs` (channels, rings, cursors, ids), `routes.rs` (request routing),
-//! `ingest.rs` (webhook bodies and publishing), `stream.rs` (the SSE response), `page.rs`
+//! `ingest.rs` (publishing webhooks), `body.rs` (reading bodies within the budgets), `stream.rs` (the SSE response), `page.rs`
 //! (the help pages), `listener.rs` (connections: limits, timeouts, TLS, graceful shutdown),
-//! `client.rs` (per-address limits), `memory.rs` (the memory budget), `metrics.rs`
+//! `reply.rs` (the round trip: held senders and replies), `client.rs` (per-address limits), `memory.rs` (the memory budget), `metrics.rs`
 //! (`/metrics`), `auth.rs` (optional subscriber tokens).
 //! `backend/` keeps accepted webhooks: this process's rings (`hub.rs`), or Redis streams
 //! shared by several instances (`--redis`).
@@ -21,6 +21,7 @@
 
 mod auth;
 mod backend;
+mod body;
 mod client;
 mod hub;
 mod ingest;
@@ -28,6 +29,8 @@ mod listener;
 mod memory;
 mod metrics;
 mod page;
+mod reply;
+mod response;
 mod routes;
 mod stream;
 
@@ -47,6 +50,7 @@ pub use client::ClientLimits;
 pub use hub::HubError;
 use hub::{Hub, HubLimits};
 pub use ipnet::IpNet;
+pub use reply::HoldLimits;
 
 /// Configuration of a relay server. Every limit bounds memory whatever senders and
 /// subscribers do; [`Default`] gives values fit for a developer machine.
@@ -102,6 +106,11 @@ pub struct ServerConfig {
     /// Log one line per request (client address, method, route, status, time) at `info`
     /// (target `hookrelay::access`); otherwise at `debug`. Default off; `serve` turns it on.
     pub access_log: bool,
+    /// How long a sender is held for a replying subscriber's answer (`forward --reply`)
+    /// before it gets `504`. Default 30 s.
+    pub reply_timeout: Duration,
+    /// Most senders held at once, per channel and in all; past either, `503`.
+    pub hold_limits: HoldLimits,
 }
 
 /// Timeouts of requests and connections.
@@ -156,6 +165,8 @@ impl Default for ServerConfig {
             tls: None,
             redis: None,
             access_log: false,
+            reply_timeout: Duration::from_secs(30),
+            hold_limits: HoldLimits::default(),
         }
     }
 }
@@ -189,6 +200,12 @@ impl ServerConfig {
         if self.max_connections == 0 {
             return bad("max_connections must be at least 1");
         }
+        if self.reply_timeout.is_zero()
+            || self.hold_limits.per_channel == 0
+            || self.hold_limits.total == 0
+        {
+            return bad("reply_timeout and the held-sender limits must be more than zero");
+        }
         if self.ping_interval.is_zero() {
             return bad("ping_interval must be more than zero");
         }
@@ -211,6 +228,8 @@ pub(crate) struct AppState {
     /// Per-address limits.
     pub clients: Arc<client::Clients>,
     pub metrics: metrics::Metrics,
+    /// Senders held for a replying subscriber's answer.
+    pub holds: Arc<reply::Holds>,
 }
 
 /// A running relay server.
@@ -280,6 +299,7 @@ impl RelayServer {
             encode_slots: Arc::new(tokio::sync::Semaphore::new(stream::LARGE_ENCODES)),
             clients: Arc::clone(&clients),
             metrics: metrics::Metrics::new(),
+            holds: reply::Holds::new(cfg.hold_limits),
         });
         let app = routes::router(state);
         let policy = listener::ConnPolicy {

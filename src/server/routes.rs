@@ -14,13 +14,11 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
 use super::backend::BackendError;
-use super::hub::HubError;
 use super::listener::Peer;
 use super::metrics::{Refusal, Sample};
-use super::{AppState, ingest, new_channel_name, page, stream, valid_channel_name};
+use super::response::{Resp, html, refused, refused_with, text};
+use super::{AppState, ingest, new_channel_name, page, reply, stream, valid_channel_name};
 use crate::wire;
-
-pub(crate) type Resp = Response<Body>;
 
 /// The router: one fallback handler does all routing.
 pub(crate) fn router(state: Arc<AppState>) -> Router {
@@ -84,6 +82,23 @@ async fn route(st: &Arc<AppState>, client: IpAddr, req: Request) -> (&'static st
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),
     };
+    if channel == crate::reply::REPLY_SEGMENT {
+        let parts: Vec<&str> = sub.trim_start_matches('/').split('/').collect();
+        return match parts[..] {
+            ["reply", chan, id] if valid_channel_name(chan) && !id.is_empty() => {
+                let (chan, id) = (chan.to_string(), id.to_string());
+                ("reply", reply::post(st, &chan, &id, client, req).await)
+            }
+            _ => (
+                "bad_path",
+                text(
+                    StatusCode::NOT_FOUND,
+                    "no such reply path
+",
+                ),
+            ),
+        };
+    }
     if channel == "new" && sub.is_empty() {
         return ("new", new_channel(st, &method, req.headers()));
     }
@@ -263,15 +278,31 @@ async fn subscribe(
     let last_id = headers
         .get("last-event-id")
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let replier = headers
+        .get(crate::reply::REPLY_HEADER)
+        .is_some_and(|v| v.as_bytes().trim_ascii() == b"1");
     match st.hub.subscribe(channel, last_id.as_deref()).await {
         Ok(sub) => {
+            let ready = if replier {
+                let (token, hash) = reply::new_token();
+                match st.hub.add_replier(channel, hash).await {
+                    Ok(lease) => Some((reply::ready_frame(&token), lease)),
+                    Err(e) => {
+                        st.metrics.subscription_refused();
+                        return refused_with(StatusCode::SERVICE_UNAVAILABLE, &format!("{e}\n"));
+                    }
+                }
+            } else {
+                None
+            };
             tracing::debug!(
                 channel,
                 extended,
+                replier,
                 resume = last_id.is_some(),
                 "subscriber connected"
             );
-            stream::response(sub, extended, Arc::clone(st))
+            stream::response(sub, extended, ready, Arc::clone(st))
         }
         Err(e) => {
             st.metrics.subscription_refused();
@@ -308,22 +339,6 @@ fn preflight(headers: &HeaderMap) -> Resp {
     r
 }
 
-pub(crate) fn refused(e: HubError) -> Resp {
-    tracing::debug!(error = %e, "request refused");
-    let status = match e {
-        HubError::SenderQuota(_) => StatusCode::TOO_MANY_REQUESTS,
-        _ => StatusCode::SERVICE_UNAVAILABLE,
-    };
-    refused_with(status, &format!("{e}\n"))
-}
-
-fn refused_with(status: StatusCode, msg: &str) -> Resp {
-    let mut r = text(status, msg);
-    r.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
-    r
-}
-
 /// Whether any `Accept` value contains `media` (case-insensitive; lenient about lists and
 /// parameters, unlike smee.io's exact comparison).
 fn accepts(headers: &HeaderMap, media: &str) -> bool {
@@ -357,24 +372,4 @@ fn base_url(st: &AppState, headers: &HeaderMap) -> String {
         })
         .unwrap_or_else(|| st.local_addr.to_string());
     format!("{proto}://{host}")
-}
-
-pub(crate) fn text(status: StatusCode, body: &str) -> Resp {
-    let mut r = Response::new(Body::from(body.to_string()));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r
-}
-
-fn html(status: StatusCode, body: String) -> Resp {
-    let mut r = Response::new(Body::from(body));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    r
 }

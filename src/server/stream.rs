@@ -32,15 +32,22 @@ pub(crate) const SHUTDOWN: &[u8] =
 pub(crate) const EVENT_STREAM: &str = "text/event-stream; charset=utf-8";
 
 /// Build the streaming response for a registered subscription.
+/// `replier`: a replying subscriber's `ready` frame (with its secret) and its registration,
+/// held as long as the stream.
 pub(crate) fn response(
     mut sub: Box<dyn Cursor>,
     extended: bool,
+    replier: Option<(Bytes, Box<dyn Send + Sync>)>,
     st: Arc<AppState>,
 ) -> Response<Body> {
     let ping_interval = st.cfg.ping_interval;
     let mut shutdown = st.shutdown.clone();
     let body = async_stream::stream! {
-        yield Ok::<Bytes, Infallible>(Bytes::from_static(READY));
+        let (ready, _lease) = match replier {
+            Some((frame, lease)) => (frame, Some(lease)),
+            None => (Bytes::from_static(READY), None),
+        };
+        yield Ok::<Bytes, Infallible>(ready);
         if let Some(gap) = sub.restart_gap() {
             st.metrics.gap();
             yield Ok(gap_frame(&gap));

@@ -44,6 +44,9 @@ pub struct SubscribeConfig {
     pub last_event_id: Option<String>,
     /// Sent as `Authorization: Bearer <token>` (a relay run with `--subscriber-tokens`).
     pub token: Option<String>,
+    /// Ask to answer the channel's senders (`forward --reply`, see [`crate::reply`]): each
+    /// connection's `ready` is reported as [`SourceEvent::ReplyToken`].
+    pub reply: bool,
 }
 
 impl SubscribeConfig {
@@ -57,6 +60,7 @@ impl SubscribeConfig {
             max_event_bytes: 64 << 20,
             last_event_id: None,
             token: None,
+            reply: false,
         }
     }
 
@@ -102,6 +106,9 @@ pub enum SourceEvent {
     Gap(String),
     /// Something was wrong with one event; the stream goes on.
     Problem(String),
+    /// A connection's reply secret (with [`SubscribeConfig::reply`]; `None` when the relay
+    /// announced none: it cannot hold senders).
+    ReplyToken(Option<String>),
 }
 
 /// The HTTP client of a subscription: no redirect to another origin, no `Referer`.
@@ -271,6 +278,9 @@ async fn run_connection(
     if let Some(token) = &cfg.token {
         req = req.bearer_auth(token);
     }
+    if cfg.reply {
+        req = req.header(crate::reply::REPLY_HEADER, "1");
+    }
     let failed = |reason: String| Connection::Lost {
         reason,
         connected_for: None,
@@ -336,6 +346,9 @@ async fn run_connection(
                         data: e.data,
                     },
                     "gap" | "reset" => SourceEvent::Gap(e.data),
+                    "ready" if cfg.reply => {
+                        SourceEvent::ReplyToken(crate::reply::token_from_ready(&e.data))
+                    }
                     _ => continue, // ready, ping and unknown event types
                 },
                 Parsed::Retry(ms) => {

@@ -4,6 +4,7 @@
 //! - [`schema`]: the tables and the versioned migrations.
 //! - [`query`]: `list` / `count` with [`ListFilter`], newest first, without bodies.
 //! - `inbox`: the forward job's inbox (states, the channel cursor, pending windows).
+//! - `replies`: what a replied delivery's sender was answered (`forward --reply`).
 //! - [`writer`]: the one writer task the relay sends to through a bounded queue.
 //! - [`path`]: where the store lives by default.
 //!
@@ -14,6 +15,7 @@
 mod inbox;
 mod path;
 pub mod query;
+mod replies;
 mod rows;
 pub mod schema;
 mod writer;

@@ -77,8 +77,20 @@ CREATE TABLE cursors (
 );
 ";
 
+/// Migration 4: the round trip (`forward --reply`). A replied delivery has one row: when its
+/// answer went back to the relay, what the sender got (`NULL` when unknown) and the relay's word
+/// (JSON `reply::Replied`).
+const V4: &str = "
+CREATE TABLE replies (
+    delivery_id    TEXT PRIMARY KEY NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+    at_ms          INTEGER NOT NULL,
+    sender_status  INTEGER,
+    replied        TEXT NOT NULL
+);
+";
+
 /// Every migration, in order. `MIGRATIONS.len()` is the current schema version.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -251,6 +251,7 @@ pub fn on_app_event(app: &mut App, ev: AppEvent) {
             "resumed: {pending} deliveries from an earlier run go out first ({interrupted} interrupted, sent again)"
         )),
         AppEvent::Problem(msg) => app.complain(msg),
+        AppEvent::Replied { id, record } => app.say(format!("{id} reply: {}", record.replied)),
     }
 }
 

@@ -29,6 +29,7 @@ mod redis_nginx;
 mod redis_relay;
 mod redis_side_by_side;
 mod relay_fidelity;
+mod roundtrip;
 mod secrets_files;
 mod send_sign;
 mod server;

@@ -316,14 +316,15 @@ fn the_demo_history_is_kept_where_the_hint_points() {
     let rest: Vec<&str> = args[1..].iter().map(String::as_str).collect();
     let list = run(&rest).expect_ok();
     let rows = list.stdout.lines().filter(|l| l.contains("POST")).count();
-    assert_eq!(rows, 6, "{list:#?}");
+    // six events and the synchronized action run
+    assert_eq!(rows, 7, "{list:#?}");
     // `hookrelay list` without --store, where no project store exists, points at it
     let elsewhere = tmp.path().join("elsewhere");
     std::fs::create_dir(&elsewhere).unwrap();
     let out = run_in(&elsewhere, &data, &["list"]);
     assert!(out.stderr.contains("demo.sqlite (the demo's)"), "{out:#?}");
 
-    // a second run starts afresh: six again, not twelve
+    // a second run starts afresh: seven again, not fourteen
     run_env(
         &["demo", "--no-tui", "--interval", "10ms"],
         &[
@@ -335,7 +336,7 @@ fn the_demo_history_is_kept_where_the_hint_points() {
     let list = run(&rest).expect_ok();
     assert_eq!(
         list.stdout.lines().filter(|l| l.contains("POST")).count(),
-        6
+        7
     );
 }
 

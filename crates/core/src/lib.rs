@@ -18,6 +18,7 @@ pub mod curl;
 pub mod delivery;
 pub mod headers;
 pub mod json_diff;
+pub mod reply;
 pub mod sanitize;
 pub mod sse_parser;
 pub mod verify;

@@ -25,12 +25,17 @@ pub fn show(a: ShowArgs) -> anyhow::Result<()> {
     let store = open(&a.store)?;
     let d = get(&store, &a.id)?;
     let mut out = std::io::stdout().lock();
+    let reply = store.reply(&d.id)?;
     if a.json {
-        writeln!(
-            out,
-            "{}",
-            crate::sanitize::json_text(&crate::export::json(&d))
-        )?;
+        let mut v = crate::export::json(&d);
+        if let (Some(r), Some(obj)) = (&reply, v.as_object_mut()) {
+            obj.insert(
+                "reply".into(),
+                serde_json::json!({"at_ms": r.at_ms, "sender_status": r.replied.sender_status(),
+                                   "result": r.replied}),
+            );
+        }
+        writeln!(out, "{}", crate::sanitize::json_text(&v))?;
         return Ok(());
     }
     let r = &d.request;
@@ -123,6 +128,15 @@ pub fn show(a: ShowArgs) -> anyhow::Result<()> {
                 display_safe(message)
             )?,
         }
+    }
+    if let Some(r) = &reply {
+        // the round trip (`forward --reply`): what the sender was answered
+        writeln!(
+            out,
+            "\nreplied {}\n    {}",
+            time(r.at_ms),
+            display_safe(&r.replied.to_string())
+        )?;
     }
     if let Some(s) = &d.slack {
         let verdict = if s.ok { "sent" } else { "FAILED" };

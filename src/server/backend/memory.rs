@@ -3,18 +3,26 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::{Backend, BackendError, BoxFut, Cursor};
+use std::time::Duration;
+
+use super::memory_reply::Replies;
+use super::{Backend, BackendError, BoxFut, Cursor, Posted, Published};
 use crate::delivery::WebhookRequest;
+use crate::reply::ReplyOutcome;
 use crate::server::hub::{Batch, Gap, Hub, Subscription};
 
 /// The [`Hub`] as a [`Backend`].
 pub(crate) struct MemoryBackend {
     hub: Arc<Hub>,
+    replies: Replies,
 }
 
 impl MemoryBackend {
     pub fn new(hub: Hub) -> MemoryBackend {
-        MemoryBackend { hub: Arc::new(hub) }
+        MemoryBackend {
+            hub: Arc::new(hub),
+            replies: Replies::default(),
+        }
     }
 }
 
@@ -69,6 +77,47 @@ impl Backend for MemoryBackend {
 
     fn evict_idle(&self) {
         self.hub.evict_idle();
+    }
+
+    fn add_replier<'a>(
+        &'a self,
+        channel: &'a str,
+        token_hash: String,
+    ) -> BoxFut<'a, Result<Box<dyn Send + Sync>, BackendError>> {
+        let lease = self.replies.add_replier(channel, token_hash);
+        Box::pin(std::future::ready(Ok(lease)))
+    }
+
+    fn has_replier<'a>(&'a self, channel: &'a str) -> BoxFut<'a, bool> {
+        Box::pin(std::future::ready(self.replies.has_replier(channel)))
+    }
+
+    fn publish_held<'a>(
+        &'a self,
+        channel: &'a str,
+        request: WebhookRequest,
+        received_at_ms: i64,
+        sender: IpAddr,
+        _hold_for: Duration,
+    ) -> BoxFut<'a, Result<Published, BackendError>> {
+        let mut waiter = None;
+        let r = self
+            .hub
+            .publish_then(channel, request, received_at_ms, sender, |id| {
+                waiter = self.replies.hold(channel, id);
+            });
+        Box::pin(async move { Ok((r?, waiter)) })
+    }
+
+    fn answer<'a>(
+        &'a self,
+        channel: &'a str,
+        id: &'a str,
+        token_hash: &'a str,
+        outcome: ReplyOutcome,
+    ) -> BoxFut<'a, Result<Posted, BackendError>> {
+        let posted = self.replies.answer(channel, id, token_hash, outcome);
+        Box::pin(std::future::ready(Ok(posted)))
     }
 }
 

@@ -10,8 +10,11 @@
 //! what is no longer retained; a caught-up subscriber waits until something is published.
 
 pub(crate) mod memory;
+mod memory_reply;
 pub(crate) mod redis;
 mod redis_cursor;
+mod redis_reply;
+mod redis_shared;
 mod redis_store;
 #[cfg(test)]
 mod tests;
@@ -19,9 +22,11 @@ mod tests;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::time::Duration;
 
 use super::hub::{Batch, Gap, HubError};
 use crate::delivery::WebhookRequest;
+use crate::reply::{NotSent, ReplyOutcome};
 
 /// A boxed future (the trait is used as `dyn Backend`).
 pub(crate) type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -80,6 +85,58 @@ pub(crate) trait Backend: Send + Sync {
 
     /// Drop idle channels (run periodically).
     fn evict_idle(&self);
+
+    /// Register a replying subscriber of `channel` (`forward --reply`), known by the hash of
+    /// its connection's secret, until the returned lease is dropped.
+    fn add_replier<'a>(
+        &'a self,
+        channel: &'a str,
+        token_hash: String,
+    ) -> BoxFut<'a, Result<Box<dyn Send + Sync>, BackendError>>;
+
+    /// Whether a replying subscriber of `channel` is connected (to any instance).
+    fn has_replier<'a>(&'a self, channel: &'a str) -> BoxFut<'a, bool>;
+
+    /// [`publish`](Self::publish), and when a replying subscriber is connected, hold the
+    /// sender: atomically with storing the event, mark it awaited (for `hold_for` at most) and
+    /// return the [`Waiter`] for its answer.
+    fn publish_held<'a>(
+        &'a self,
+        channel: &'a str,
+        request: WebhookRequest,
+        received_at_ms: i64,
+        sender: IpAddr,
+        hold_for: Duration,
+    ) -> BoxFut<'a, Result<Published, BackendError>>;
+
+    /// A replying subscriber's answer for event `id` of `channel` (first answer wins).
+    fn answer<'a>(
+        &'a self,
+        channel: &'a str,
+        id: &'a str,
+        token_hash: &'a str,
+        outcome: ReplyOutcome,
+    ) -> BoxFut<'a, Result<Posted, BackendError>>;
+}
+
+/// A stored event's id, and the held sender's wait for its answer (`None`: not held).
+pub(crate) type Published = (String, Option<Box<dyn Waiter>>);
+
+/// What became of a reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Posted {
+    /// Handed to the held sender.
+    Sent,
+    NotSent(NotSent),
+    /// The secret is not one of this channel's replying subscribers'.
+    Forbidden,
+}
+
+/// A held sender's wait for its answer.
+pub(crate) trait Waiter: Send {
+    /// The answer, or `None` when `timeout` passed first (a later answer is then refused as
+    /// too late). Dropping the waiter before it finishes gives the event up the same way.
+    fn wait(self: Box<Self>, timeout: Duration) -> BoxFut<'static, Option<ReplyOutcome>>;
 }
 
 /// One subscriber's place in its channel. Dropping it unregisters the subscriber.

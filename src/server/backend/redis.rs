@@ -13,33 +13,29 @@
 //!   becomes unreachable and when it is back (once each, not per request). While it is down,
 //!   subscribers stay connected and catch up when it is back.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::AtomicU8;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Script, Value};
+use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, Script};
 use serde_json::json;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::redis_cursor::{Place, RedisCursor, reset_gap};
+use super::redis_shared::{Health, Local, LocalChannel, Shared};
 use super::redis_store::{Keys, PUBLISH_LUA, Pos, SUBSCRIBED_LUA, entry_fields};
-use super::{Backend, BackendError, BoxFut, Cursor};
+use super::{Backend, BackendError, BoxFut, Cursor, Posted, Published, Waiter, redis_reply};
 use crate::delivery::WebhookRequest;
+use crate::reply::ReplyOutcome;
 use crate::server::hub::{Gap, HubError, parse_event_id};
 
-/// How often a subscriber reads its stream without an announcement.
-pub(crate) const POLL: Duration = Duration::from_secs(2);
 /// How often the health task pings Redis.
 const HEALTH_EVERY: Duration = Duration::from_secs(1);
 /// How often channels with subscribers here get their expiry renewed.
 const REFRESH_EVERY: Duration = Duration::from_secs(60);
-/// Entries this large make the next read take one entry at a time (bounds a subscriber's
-/// memory: `XRANGE` cannot limit bytes).
-pub(super) const LARGE_ENTRY: usize = 256 * 1024;
 
 /// Settings of the Redis backend.
 #[derive(Clone, Debug)]
@@ -85,80 +81,6 @@ pub(crate) struct LocalLimits {
     pub publish_channel_ttl: Duration,
 }
 
-/// Channels this instance has subscribers on, and their wake-ups.
-#[derive(Default)]
-pub(super) struct Local {
-    pub(super) channels: HashMap<String, LocalChannel>,
-}
-
-pub(super) struct LocalChannel {
-    pub(super) subscribers: usize,
-    wake: watch::Sender<u64>,
-}
-
-/// Whether Redis answers, logged once per change.
-pub(super) struct Health {
-    /// 0 unknown, 1 up, 2 down.
-    state: AtomicU8,
-    url: String,
-}
-
-impl Health {
-    pub(super) fn ok(&self) {
-        match self.state.swap(1, Ordering::SeqCst) {
-            0 => tracing::info!(redis = %self.url, "connected to Redis"),
-            2 => tracing::warn!(redis = %self.url, "Redis is reachable again: accepting webhooks"),
-            _ => {}
-        }
-    }
-
-    pub(super) fn failed(&self, e: &redis::RedisError) {
-        if self.state.swap(2, Ordering::SeqCst) != 2 {
-            tracing::error!(
-                redis = %self.url,
-                error = %e,
-                "Redis is unreachable: webhooks get 503 until it is back; subscribers stay connected"
-            );
-        }
-    }
-
-    fn up(&self) -> bool {
-        self.state.load(Ordering::SeqCst) == 1
-    }
-}
-
-pub(super) struct Shared {
-    local: Mutex<Local>,
-    /// Bumped when every local subscriber should look (Redis reconnected).
-    pub(super) wake_all: watch::Sender<u64>,
-    pub(super) health: Health,
-}
-
-impl Shared {
-    pub(super) fn lock(&self) -> MutexGuard<'_, Local> {
-        self.local.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// A pushed message from Redis: wake the subscribers it concerns.
-    fn on_push(&self, info: PushInfo) {
-        match info.kind {
-            PushKind::Message => {
-                if let Some(Value::BulkString(name)) = info.data.get(1)
-                    && let Ok(name) = std::str::from_utf8(name)
-                    && let Some(ch) = self.lock().channels.get(name)
-                {
-                    ch.wake.send_modify(|n| *n = n.wrapping_add(1));
-                }
-            }
-            // (re)subscribed after a reconnect: announcements may have been missed meanwhile
-            PushKind::Subscribe | PushKind::Disconnection => {
-                self.wake_all.send_modify(|n| *n = n.wrapping_add(1));
-            }
-            _ => {}
-        }
-    }
-}
-
 /// Webhooks in Redis streams.
 pub(crate) struct RedisBackend {
     conn: ConnectionManager,
@@ -200,6 +122,9 @@ impl RedisBackend {
                 state: AtomicU8::new(0),
                 url: cfg.redacted_url(),
             },
+            replied: Keys::new(&cfg.key_prefix).replied(),
+            waiting: Mutex::default(),
+            repliers: Mutex::default(),
         });
         let push = Arc::clone(&shared);
         let config = ConnectionManagerConfig::new()
@@ -232,25 +157,32 @@ impl RedisBackend {
         })
     }
 
+    /// Store a webhook; with `hold` (a duration), hold its sender if a replier is alive.
+    /// Returns the id and whether the sender is held.
     async fn store(
         &self,
         channel: &str,
         request: &WebhookRequest,
         received_at_ms: i64,
-    ) -> redis::RedisResult<String> {
+        hold: Option<Duration>,
+    ) -> redis::RedisResult<(String, bool)> {
         let mut inv = self.script.prepare_invoke();
         inv.key(self.keys.stream(channel))
             .key(self.keys.meta(channel))
+            .key(self.keys.repliers(channel))
             .arg(self.cfg.max_len)
             .arg(self.cfg.max_age.as_millis() as u64)
             .arg(self.keys.notify())
             .arg(channel)
-            .arg(self.limits.publish_channel_ttl.as_millis().max(1000) as u64);
+            .arg(self.limits.publish_channel_ttl.as_millis().max(1000) as u64)
+            .arg(hold.map_or(0, |h| (h + redis_reply::KEY_MARGIN).as_millis() as u64))
+            .arg(self.keys.reply_prefix(channel));
         for (field, value) in entry_fields(request, received_at_ms) {
             inv.arg(field).arg(&value[..]);
         }
         let mut conn = self.conn.clone();
-        inv.invoke_async(&mut conn).await
+        let (id, held): (String, i64) = inv.invoke_async(&mut conn).await?;
+        Ok((id, held == 1))
     }
 
     /// Mark the channel subscribed (it keeps `max_age`), and return its newest id.
@@ -281,6 +213,7 @@ async fn health(mut conn: ConnectionManager, keys: Keys, max_age: Duration, shar
     let notify = keys.notify();
     let refresh = Script::new(SUBSCRIBED_LUA);
     let mut last_refresh = tokio::time::Instant::now();
+    let mut last_renew = tokio::time::Instant::now();
     let mut subscribed = false;
     let mut tick = tokio::time::interval(HEALTH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -292,7 +225,7 @@ async fn health(mut conn: ConnectionManager, keys: Keys, max_age: Duration, shar
             continue;
         }
         if !subscribed {
-            if let Err(e) = conn.subscribe(&notify).await {
+            if let Err(e) = conn.subscribe(&[&notify, &keys.replied()]).await {
                 shared.health.failed(&e);
                 continue;
             }
@@ -300,6 +233,10 @@ async fn health(mut conn: ConnectionManager, keys: Keys, max_age: Duration, shar
             shared.wake_all.send_modify(|n| *n = n.wrapping_add(1));
         }
         shared.health.ok();
+        if last_renew.elapsed() >= redis_reply::RENEW_EVERY {
+            last_renew = tokio::time::Instant::now();
+            redis_reply::renew(&mut conn, &keys, &shared).await;
+        }
         if last_refresh.elapsed() >= REFRESH_EVERY {
             last_refresh = tokio::time::Instant::now();
             let names: Vec<String> = shared.lock().channels.keys().cloned().collect();
@@ -328,8 +265,8 @@ impl Backend for RedisBackend {
         _sender: IpAddr,
     ) -> BoxFut<'a, Result<String, BackendError>> {
         Box::pin(async move {
-            match self.store(channel, &request, received_at_ms).await {
-                Ok(id) => {
+            match self.store(channel, &request, received_at_ms, None).await {
+                Ok((id, _)) => {
                     self.shared.health.ok();
                     Ok(id)
                 }
@@ -468,6 +405,75 @@ impl Backend for RedisBackend {
     fn drop_cached_frames(&self) {}
 
     fn evict_idle(&self) {}
+
+    fn add_replier<'a>(
+        &'a self,
+        channel: &'a str,
+        token_hash: String,
+    ) -> BoxFut<'a, Result<Box<dyn Send + Sync>, BackendError>> {
+        Box::pin(async move {
+            redis_reply::add_replier(&self.conn, &self.keys, &self.shared, channel, token_hash)
+                .await
+                .map_err(|e| {
+                    self.shared.health.failed(&e);
+                    BackendError::Unavailable
+                })
+        })
+    }
+
+    fn has_replier<'a>(&'a self, channel: &'a str) -> BoxFut<'a, bool> {
+        Box::pin(redis_reply::has_replier(&self.conn, &self.keys, channel))
+    }
+
+    fn publish_held<'a>(
+        &'a self,
+        channel: &'a str,
+        request: WebhookRequest,
+        received_at_ms: i64,
+        _sender: IpAddr,
+        hold_for: Duration,
+    ) -> BoxFut<'a, Result<Published, BackendError>> {
+        Box::pin(async move {
+            match self
+                .store(channel, &request, received_at_ms, Some(hold_for))
+                .await
+            {
+                Ok((id, held)) => {
+                    self.shared.health.ok();
+                    let waiter = held.then(|| {
+                        Box::new(redis_reply::RedisWaiter {
+                            conn: self.conn.clone(),
+                            key: format!("{}{id}", self.keys.reply_prefix(channel)),
+                            shared: Arc::clone(&self.shared),
+                            done: false,
+                        }) as Box<dyn Waiter>
+                    });
+                    Ok((id, waiter))
+                }
+                Err(e) => {
+                    self.shared.health.failed(&e);
+                    Err(BackendError::Unavailable)
+                }
+            }
+        })
+    }
+
+    fn answer<'a>(
+        &'a self,
+        channel: &'a str,
+        id: &'a str,
+        token_hash: &'a str,
+        outcome: ReplyOutcome,
+    ) -> BoxFut<'a, Result<Posted, BackendError>> {
+        Box::pin(async move {
+            redis_reply::answer(&self.conn, &self.keys, channel, id, token_hash, &outcome)
+                .await
+                .map_err(|e| {
+                    self.shared.health.failed(&e);
+                    BackendError::Unavailable
+                })
+        })
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use redis::streams::StreamRangeReply;
 use serde_json::json;
 use tokio::sync::watch;
 
-use super::redis::{LARGE_ENTRY, POLL, Shared};
+use super::redis_shared::{LARGE_ENTRY, POLL, Shared};
 use super::redis_store::{Pos, decode};
 use super::{BoxFut, Cursor};
 use crate::server::hub::{Batch, Event, Gap};

@@ -26,8 +26,13 @@ use crate::delivery::WebhookRequest;
 /// cannot fill Redis with channels nobody reads); a subscribed one (`subscribed` in its meta)
 /// `max_age` after.
 ///
-/// KEYS: stream, meta. ARGV: max_len, max_age_ms, notify channel, channel name, publish_ttl_ms,
-/// then the entry's field/value pairs.
+/// With `hold_ms` > 0 and a replying subscriber alive in the channel's repliers set, the
+/// sender is held: the event's reply key `<reply prefix><id>` is set to `w` (awaited) for
+/// `hold_ms`, in the same step (see `redis_reply.rs`).
+///
+/// KEYS: stream, meta, repliers. ARGV: max_len, max_age_ms, notify channel, channel name,
+/// publish_ttl_ms, hold_ms, reply key prefix, then the entry's field/value pairs. Returns
+/// `{id, held}`.
 pub(crate) const PUBLISH_LUA: &str = r#"
 local t = redis.call('TIME')
 local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -46,7 +51,7 @@ if last == 0 and redis.call('EXISTS', KEYS[1]) == 1 then
 end
 local n = redis.call('HINCRBY', KEYS[2], 'seq', 1)
 local id = string.format('%.0f-%d', ms, n)
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], id, unpack(ARGV, 6))
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], id, unpack(ARGV, 8))
 local age = tonumber(ARGV[2])
 if ms > age then
   redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', ms - age))
@@ -60,8 +65,17 @@ if not redis.call('HGET', KEYS[2], 'subscribed') then
 end
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[2], ttl)
+local held = 0
+if tonumber(ARGV[6]) > 0 then
+  local real = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', string.format('%.0f', real))
+  if redis.call('ZCARD', KEYS[3]) > 0 then
+    redis.call('SET', ARGV[7] .. id, 'w', 'PX', ARGV[6])
+    held = 1
+  end
+end
 redis.call('PUBLISH', ARGV[3], ARGV[4])
-return id
+return {id, held}
 "#;
 
 /// Marks a channel subscribed and keeps it (and its stream) `max_age`; returns its newest id.
@@ -100,6 +114,21 @@ impl Keys {
 
     pub fn notify(&self) -> String {
         format!("{}:notify", self.prefix)
+    }
+
+    /// The sorted set of a channel's replying subscribers (secret hash, scored by expiry ms).
+    pub fn repliers(&self, channel: &str) -> String {
+        format!("{}:repliers:{channel}", self.prefix)
+    }
+
+    /// The prefix of a channel's reply keys (`<prefix><event id>`).
+    pub fn reply_prefix(&self, channel: &str) -> String {
+        format!("{}:reply:{channel}:", self.prefix)
+    }
+
+    /// The pub/sub channel announcing answers (the message is the reply key).
+    pub fn replied(&self) -> String {
+        format!("{}:replied", self.prefix)
     }
 }
 
