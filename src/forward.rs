@@ -15,6 +15,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+pub mod options;
+
+pub use options::TargetOptions;
+
 use crate::delivery::{Attempt, AttemptOutcome, Headers, WebhookRequest, now_ms};
 pub use crate::forward_error::ForwardError;
 use crate::forward_error::describe_client_error;
@@ -41,7 +45,7 @@ pub const REPLAY_HEADER: &str = "x-hookrelay-replay-of";
 /// The one target the user configured. Requests only ever go here.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
-    /// `http://host:port` (no trailing slash).
+    /// `http://host:port` or `https://host:port` (no trailing slash).
     origin: String,
     /// The path prefix, without a trailing slash (`/api/slack`, or empty).
     path: String,
@@ -52,8 +56,8 @@ pub struct Target {
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     #[error(
-        "target `{0}` is not an http:// URL (https targets are not supported yet); \
-         expected e.g. http://localhost:3000/webhook"
+        "target `{0}` is not an http:// or https:// URL; \
+         expected e.g. http://localhost:3000/webhook or https://localhost:8443/webhook"
     )]
     Scheme(String),
     #[error(
@@ -64,8 +68,9 @@ pub enum TargetError {
 }
 
 impl Target {
-    /// Parse the user's target. Without a scheme it means `http://` (`localhost:3000/api`,
-    /// `127.0.0.1:8080`), and a bare port number means `http://127.0.0.1:PORT`.
+    /// Parse the user's target: `http://` or `https://`. Without a scheme it means `http://`
+    /// (`localhost:3000/api`, `127.0.0.1:8080`), and a bare port number means
+    /// `http://127.0.0.1:PORT`.
     pub fn parse(s: &str) -> Result<Target, TargetError> {
         let invalid = |why: &str| TargetError::Invalid(s.into(), why.into());
         let t = s.trim();
@@ -79,9 +84,11 @@ impl Target {
         let uri: hyper::Uri = full
             .parse()
             .map_err(|e: hyper::http::uri::InvalidUri| invalid(&e.to_string()))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(TargetError::Scheme(s.into()));
-        }
+        let scheme = match uri.scheme_str() {
+            Some("http") => "http",
+            Some("https") => "https",
+            _ => return Err(TargetError::Scheme(s.into())),
+        };
         let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
         if authority.host().is_empty() {
             return Err(invalid("no host"));
@@ -91,7 +98,7 @@ impl Target {
             return Err(invalid("the port is not a number"));
         }
         Ok(Target {
-            origin: format!("http://{authority}"),
+            origin: format!("{scheme}://{authority}"),
             path: uri.path().trim_end_matches('/').to_string(),
             query: uri.query().unwrap_or("").to_string(),
         })
@@ -180,7 +187,7 @@ pub fn forwarded_headers(req: &WebhookRequest) -> Headers {
 /// Sends requests to the target.
 #[derive(Clone)]
 pub struct Forwarder {
-    client: Client<QuickAckConnector, Full<Bytes>>,
+    client: Client<hyper_rustls::HttpsConnector<QuickAckConnector>, Full<Bytes>>,
     /// The whole exchange (connect, send, read the response) must finish within this.
     pub timeout: Duration,
     /// How much of a response body is kept (its full size is always noted).
@@ -188,14 +195,22 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
-    pub fn new(timeout: Duration, max_response_body: usize) -> Self {
+    /// A forwarder for `http://` and `https://` targets, trusting what `options` says.
+    pub fn new(timeout: Duration, max_response_body: usize, options: &TargetOptions) -> Self {
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
         http.set_connect_timeout(Some(Duration::from_secs(5)));
+        // https:// is for the TLS layer above to take
+        http.enforce_http(false);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*options.tls()).clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(QuickAckConnector(http));
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(8)
-            .build(QuickAckConnector(http));
+            .build(https);
         Forwarder {
             client,
             timeout,
@@ -408,8 +423,13 @@ mod tests {
         let t = Target::parse("http://127.0.0.1:9").unwrap();
         assert_eq!(t.url_for(&req("", "")), "http://127.0.0.1:9/");
         assert_eq!(t.as_str(), "http://127.0.0.1:9/");
+        let t = Target::parse("https://localhost:8443/hook").unwrap();
+        assert_eq!(
+            t.url_for(&req("/a", "b=1")),
+            "https://localhost:8443/hook/a?b=1"
+        );
         assert!(matches!(
-            Target::parse("https://x"),
+            Target::parse("ftp://x"),
             Err(TargetError::Scheme(_))
         ));
         assert!(Target::parse("not a url").is_err());

@@ -49,6 +49,7 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
     cfg.last_event_id = start_id;
     cfg.subscriber_token = args.token.clone();
     cfg.slack_all = args.slack_all;
+    cfg.target_options = checked.options;
     if let Some(note) = args.verify.command_line_note() {
         eprintln!("hookrelay: note: {note}");
     }

@@ -15,8 +15,10 @@ mod preflight;
 mod send;
 mod serve;
 mod session;
+mod target_opts;
 
 pub use options::{HistoryStore, SecretOpts, StoreOpts, VerifyOpts};
+pub use target_opts::TargetOpts;
 
 /// hookrelay: relay, verify, inspect and replay webhooks on your machine.
 #[derive(Debug, Parser)]
@@ -133,6 +135,8 @@ pub struct ForwardArgs {
         value_name = "TOKEN"
     )]
     pub token: Option<String>,
+    #[command(flatten)]
+    pub target_opts: TargetOpts,
     #[command(flatten)]
     pub verify: VerifyOpts,
     #[command(flatten)]

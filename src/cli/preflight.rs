@@ -6,12 +6,14 @@ use std::path::PathBuf;
 use anyhow::bail;
 
 use super::ForwardArgs;
-use crate::forward::Target;
+use crate::forward::{Target, TargetOptions};
 use crate::verify::Verifier;
 
 /// The checked parts of a `forward` command line.
 pub struct Checked {
     pub target: Target,
+    /// TLS trust (the `--ca-cert` files read).
+    pub options: TargetOptions,
     pub verifier: Verifier,
     /// The store to keep deliveries in; `None` with `--no-store` or when it cannot be opened.
     pub store: Option<PathBuf>,
@@ -22,6 +24,7 @@ pub struct Checked {
 /// the README says): a warning says why and what to do, and deliveries stay in memory.
 pub fn check(args: &ForwardArgs) -> anyhow::Result<Checked> {
     let target = Target::parse(&args.target_url())?;
+    let options = args.target_opts.options()?;
     if let Some(url) = args.channel() {
         check_channel(&url)?;
     }
@@ -46,6 +49,7 @@ pub fn check(args: &ForwardArgs) -> anyhow::Result<Checked> {
         });
     Ok(Checked {
         target,
+        options,
         verifier,
         store,
     })

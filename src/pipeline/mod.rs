@@ -203,7 +203,11 @@ pub async fn start(cfg: ForwardConfig) -> Result<Pipeline, StoreError> {
             });
         }
     }
-    let forwarder = Forwarder::new(cfg.forward_timeout, cfg.max_response_body);
+    let forwarder = Forwarder::new(
+        cfg.forward_timeout,
+        cfg.max_response_body,
+        &cfg.target_options,
+    );
     let concurrency = cfg.concurrency.max(1);
     let ctx = Arc::new(Ctx {
         cfg,

@@ -1,0 +1,33 @@
+//! The options for how requests reach the target, shared by `forward` and `replay`
+//! ([`crate::forward::TargetOptions`] is what they become).
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::forward::TargetOptions;
+use crate::tls::TrustOptions;
+
+/// `--ca-cert`, `--insecure`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TargetOpts {
+    /// Trust this CA certificate (PEM) for https:// targets, besides the system's roots
+    /// (repeatable): for a private CA or a self-signed certificate (mkcert, openssl).
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    pub ca_certs: Vec<PathBuf>,
+    /// Accept any certificate from an https:// target (self-signed development certificates;
+    /// never for a target you do not run yourself).
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+impl TargetOpts {
+    /// The options, checked (the CA files are read now).
+    pub fn options(&self) -> anyhow::Result<TargetOptions> {
+        let trust = TrustOptions {
+            ca_certs: self.ca_certs.clone(),
+            insecure: self.insecure,
+        };
+        Ok(TargetOptions::new(trust)?)
+    }
+}
