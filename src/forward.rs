@@ -61,8 +61,8 @@ pub enum TargetError {
     )]
     Scheme(String),
     #[error(
-        "target `{0}` is not a valid URL ({1}); expected HOST:PORT/PATH or \
-         http://HOST:PORT/PATH, e.g. localhost:3000/webhook"
+        "target `{0}` is not a valid URL ({1}); expected HOST:PORT/PATH, \
+         http://HOST:PORT/PATH or https://HOST:PORT/PATH, e.g. localhost:3000/webhook"
     )]
     Invalid(String, String),
 }
@@ -448,7 +448,15 @@ mod tests {
         );
         let t = Target::parse("8081").unwrap();
         assert_eq!(t.as_str(), "http://127.0.0.1:8081/");
-        for bad in ["", "localhost:notaport", "http://", "ftp://x/y", "a b"] {
+        for bad in [
+            "",
+            "localhost:notaport",
+            "http://",
+            "https://",
+            ":3000",
+            "ftp://x/y",
+            "a b",
+        ] {
             let e = Target::parse(bad).unwrap_err().to_string();
             assert!(e.contains("expected"), "{bad}: {e}");
         }
