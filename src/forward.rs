@@ -15,8 +15,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+pub mod headers;
 pub mod options;
 
+pub use headers::HeaderRules;
 pub use options::TargetOptions;
 
 use crate::delivery::{Attempt, AttemptOutcome, Headers, WebhookRequest, now_ms};
@@ -192,6 +194,8 @@ pub struct Forwarder {
     pub timeout: Duration,
     /// How much of a response body is kept (its full size is always noted).
     pub max_response_body: usize,
+    /// Header rules (and the rest of the user's target options).
+    options: TargetOptions,
 }
 
 impl Forwarder {
@@ -215,7 +219,17 @@ impl Forwarder {
             client,
             timeout,
             max_response_body,
+            options: options.clone(),
         }
+    }
+
+    /// The headers `req` goes out with: its own minus hop-by-hop ones, then `extra` (a replay
+    /// marker), then `-H` / `--drop-header`.
+    pub fn headers_to_send(&self, req: &WebhookRequest, extra: &[(String, String)]) -> Headers {
+        let mut headers = forwarded_headers(req);
+        headers.extend(extra.iter().cloned());
+        self.options.headers.apply(&mut headers);
+        headers
     }
 
     /// Send `req` to `target` once. `extra` headers (a replay marker) are appended.
@@ -227,10 +241,11 @@ impl Forwarder {
         replay: bool,
     ) -> Attempt {
         let url = target.url_for(req);
+        let headers = self.headers_to_send(req, extra);
         let started_at_ms = now_ms();
         let start = Instant::now();
         let outcome =
-            match tokio::time::timeout(self.timeout, self.exchange(&url, req, extra)).await {
+            match tokio::time::timeout(self.timeout, self.exchange(&url, req, &headers)).await {
                 Ok(Ok((status, headers, body, body_size))) => AttemptOutcome::Response {
                     status,
                     headers,
@@ -246,6 +261,7 @@ impl Forwarder {
             replay,
             latency_ms: start.elapsed().as_secs_f64() * 1000.0,
             outcome,
+            sent_headers: (!self.options.headers.is_empty()).then_some(headers),
         }
     }
 
@@ -253,10 +269,10 @@ impl Forwarder {
         &self,
         url: &str,
         req: &WebhookRequest,
-        extra: &[(String, String)],
+        headers: &Headers,
     ) -> Result<(u16, Headers, Bytes, u64), ForwardError> {
         let mut builder = Request::builder().method(req.method.as_str()).uri(url);
-        for (name, value) in forwarded_headers(req).iter().chain(extra) {
+        for (name, value) in headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
         let request = builder

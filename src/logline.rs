@@ -363,6 +363,7 @@ mod tests {
                     error: crate::delivery::ErrorKind::Refused,
                 },
             },
+            sent_headers: None,
         }
     }
 

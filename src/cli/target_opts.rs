@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::forward::TargetOptions;
+use crate::forward::{HeaderRules, TargetOptions};
 use crate::tls::TrustOptions;
 
-/// `--ca-cert`, `--insecure`.
+/// `--ca-cert`, `--insecure`, `-H`, `--drop-header`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct TargetOpts {
     /// Trust this CA certificate (PEM) for https:// targets, besides the system's roots
@@ -19,6 +19,13 @@ pub struct TargetOpts {
     /// never for a target you do not run yourself).
     #[arg(long)]
     pub insecure: bool,
+    /// Add or replace this header on every forwarded request, `Host` included (repeatable):
+    /// -H 'Host: api.local' -H 'X-Env: dev'.
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
+    /// Remove this header from every forwarded request (repeatable).
+    #[arg(long = "drop-header", value_name = "NAME")]
+    pub drop_headers: Vec<String>,
 }
 
 impl TargetOpts {
@@ -28,6 +35,8 @@ impl TargetOpts {
             ca_certs: self.ca_certs.clone(),
             insecure: self.insecure,
         };
-        Ok(TargetOptions::new(trust)?)
+        let mut options = TargetOptions::new(trust)?;
+        options.headers = HeaderRules::parse(&self.headers, &self.drop_headers)?;
+        Ok(options)
     }
 }

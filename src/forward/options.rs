@@ -4,16 +4,18 @@
 
 use std::sync::Arc;
 
+use super::headers::HeaderRules;
 use crate::tls::{TlsSetupError, TrustOptions};
 
-/// TLS trust for `https://` targets (and, with the later options, header rules, routes and
-/// event filters).
+/// TLS trust for `https://` targets, header rules.
 #[derive(Clone, Debug)]
 pub struct TargetOptions {
     /// Which certificates an `https://` target may present (`--ca-cert`, `--insecure`).
     pub trust: TrustOptions,
     /// The TLS client configuration built from `trust` (the system's roots plus `--ca-cert`).
     tls: Arc<rustls::ClientConfig>,
+    /// `-H` and `--drop-header`, applied to every forwarded request (replays too).
+    pub headers: HeaderRules,
 }
 
 impl TargetOptions {
@@ -21,7 +23,11 @@ impl TargetOptions {
     /// start, not at the first delivery.
     pub fn new(trust: TrustOptions) -> Result<TargetOptions, TlsSetupError> {
         let tls = Arc::new(crate::tls::client_config(&trust)?);
-        Ok(TargetOptions { trust, tls })
+        Ok(TargetOptions {
+            trust,
+            tls,
+            headers: HeaderRules::default(),
+        })
     }
 
     /// The TLS client configuration for `https://` targets.

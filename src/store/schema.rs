@@ -77,8 +77,14 @@ CREATE TABLE cursors (
 );
 ";
 
+/// Migration 4: the headers an attempt was sent with, when `-H` / `--drop-header` changed them
+/// (`show` and HAR show the request as sent).
+const V4: &str = "
+ALTER TABLE attempts ADD COLUMN sent_headers TEXT;   -- JSON array of [name, value], or NULL
+";
+
 /// Every migration, in order. `MIGRATIONS.len()` is the current schema version.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -254,3 +254,76 @@ async fn an_https_target_with_insecure_with_ca_cert_and_without_either() {
     assert_eq!(out.code, Some(1), "{out:#?}");
     assert!(out.stderr.contains("no PEM certificate"), "{out:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_flags_add_replace_host_and_drop_and_show_and_har_record_what_was_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = crate::common::Recorder::start().await;
+    let store = dir.path().join("h.sqlite");
+    let (mut p, channel) = forward_embedded(
+        &target.url("/hook"),
+        &store,
+        &[
+            "-H",
+            "Host: api.local",
+            "--header",
+            "X-Env: dev",
+            "--drop-header",
+            "x-drop",
+        ],
+    );
+    send(
+        &channel,
+        &[("X-Drop", "secret-ish"), ("X-Env", "prod"), ("X-Keep", "1")],
+        BODY,
+    )
+    .await;
+    let got = target.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(got[0].header("host"), Some("api.local"));
+    assert_eq!(got[0].header("x-env"), Some("dev"), "replaced");
+    assert_eq!(got[0].header("x-keep"), Some("1"));
+    assert_eq!(got[0].header("x-drop"), None, "dropped");
+    assert_eq!(got[0].body.as_ref(), BODY);
+    let line = p.wait_line(r#""type":"attempt""#, Duration::from_secs(15));
+    let id = serde_json::from_str::<serde_json::Value>(&line).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    drop(p);
+
+    // show and HAR: the request as sent, not as received
+    let s = store.to_str().unwrap();
+    let shown = cli_support::run(&["show", &id, "--store", s]).expect_ok();
+    assert!(
+        shown.stdout.contains("sent with these headers"),
+        "{shown:#?}"
+    );
+    assert!(shown.stdout.contains("Host: api.local"), "{shown:#?}");
+    let har = cli_support::run(&["export", &id, "--har", "--store", s]).expect_ok();
+    let har: serde_json::Value = serde_json::from_str(&har.stdout).unwrap();
+    let headers = &har["log"]["entries"][0]["request"]["headers"];
+    let has = |n: &str, v: &str| {
+        headers
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["name"].as_str().unwrap().eq_ignore_ascii_case(n) && h["value"] == v)
+    };
+    assert!(has("host", "api.local") && has("x-env", "dev"), "{headers}");
+    assert!(!has("x-drop", "secret-ish"), "{headers}");
+
+    // replay takes the same flags
+    cli_support::run(&["replay", &id, "--store", s, "-H", "X-Env: replayed"]).expect_ok();
+    let got = target.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(got[1].header("x-env"), Some("replayed"));
+    assert_eq!(
+        got[1].header("x-drop"),
+        Some("secret-ish"),
+        "no --drop-header this time"
+    );
+
+    // an unusable -H is an error before anything starts
+    let out = cli_support::run(&["forward", "--no-store", "-H", "NoColonHere"]);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(out.stderr.contains("expected 'Name: value'"), "{out:#?}");
+}
