@@ -17,9 +17,11 @@ use hyper_util::rt::TokioExecutor;
 
 pub mod headers;
 pub mod options;
+pub mod routes;
 
 pub use headers::HeaderRules;
 pub use options::TargetOptions;
+pub use routes::Routes;
 
 use crate::delivery::{Attempt, AttemptOutcome, Headers, WebhookRequest, now_ms};
 pub use crate::forward_error::ForwardError;
@@ -232,7 +234,8 @@ impl Forwarder {
         headers
     }
 
-    /// Send `req` to `target` once. `extra` headers (a replay marker) are appended.
+    /// Send `req` to `target` (or the route its sub-path matches) once. `extra` headers (a
+    /// replay marker) are appended.
     pub async fn send(
         &self,
         target: &Target,
@@ -240,7 +243,7 @@ impl Forwarder {
         extra: &[(String, String)],
         replay: bool,
     ) -> Attempt {
-        let url = target.url_for(req);
+        let url = self.options.routes.url_for(target, req);
         let headers = self.headers_to_send(req, extra);
         let started_at_ms = now_ms();
         let start = Instant::now();

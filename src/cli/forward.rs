@@ -32,6 +32,9 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
         }
     };
     eprintln!("hookrelay: forwarding {channel} -> {target}");
+    for (prefix, to) in checked.options.routes.iter() {
+        eprintln!("hookrelay:   sub-path {prefix} -> {to}");
+    }
     if embedded.is_some() {
         eprintln!("hookrelay: no channel URL given, so a relay runs here on loopback.");
         eprintln!("hookrelay: send webhooks to: {channel}");

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::forward::{HeaderRules, TargetOptions};
+use crate::forward::{HeaderRules, Routes, TargetOptions};
 use crate::tls::TrustOptions;
 
-/// `--ca-cert`, `--insecure`, `-H`, `--drop-header`.
+/// `--ca-cert`, `--insecure`, `-H`, `--drop-header`, `--route`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct TargetOpts {
     /// Trust this CA certificate (PEM) for https:// targets, besides the system's roots
@@ -26,6 +26,11 @@ pub struct TargetOpts {
     /// Remove this header from every forwarded request (repeatable).
     #[arg(long = "drop-header", value_name = "NAME")]
     pub drop_headers: Vec<String>,
+    /// Send deliveries whose sub-path starts with PREFIX to URL plus the rest of the sub-path
+    /// (query kept; repeatable; the longest prefix wins; the rest go to the target):
+    /// --route /github=http://localhost:3000/gh.
+    #[arg(long = "route", value_name = "PREFIX=URL")]
+    pub routes: Vec<String>,
 }
 
 impl TargetOpts {
@@ -37,6 +42,7 @@ impl TargetOpts {
         };
         let mut options = TargetOptions::new(trust)?;
         options.headers = HeaderRules::parse(&self.headers, &self.drop_headers)?;
+        options.routes = Routes::parse(&self.routes)?;
         Ok(options)
     }
 }

@@ -5,9 +5,10 @@
 use std::sync::Arc;
 
 use super::headers::HeaderRules;
+use super::routes::Routes;
 use crate::tls::{TlsSetupError, TrustOptions};
 
-/// TLS trust for `https://` targets, header rules.
+/// TLS trust for `https://` targets, header rules, routes.
 #[derive(Clone, Debug)]
 pub struct TargetOptions {
     /// Which certificates an `https://` target may present (`--ca-cert`, `--insecure`).
@@ -16,6 +17,8 @@ pub struct TargetOptions {
     tls: Arc<rustls::ClientConfig>,
     /// `-H` and `--drop-header`, applied to every forwarded request (replays too).
     pub headers: HeaderRules,
+    /// `--route PREFIX=URL`: sub-paths that go elsewhere than the target.
+    pub routes: Routes,
 }
 
 impl TargetOptions {
@@ -27,6 +30,7 @@ impl TargetOptions {
             trust,
             tls,
             headers: HeaderRules::default(),
+            routes: Routes::default(),
         })
     }
 

@@ -327,3 +327,45 @@ async fn header_flags_add_replace_host_and_drop_and_show_and_har_record_what_was
     assert_eq!(out.code, Some(1), "{out:#?}");
     assert!(out.stderr.contains("expected 'Name: value'"), "{out:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_send_sub_paths_to_their_targets_longest_prefix_first() {
+    use crate::common::Recorder;
+    let dir = tempfile::tempdir().unwrap();
+    let (default, github, app) = (
+        Recorder::start().await,
+        Recorder::start().await,
+        Recorder::start().await,
+    );
+    let store = dir.path().join("r.sqlite");
+    let gh = format!("/github={}", github.url("/gh"));
+    // lenient like a target: HOST:PORT/PATH means http://
+    let gh_app = format!("/github/app={}/app", app.addr);
+    let (_p, channel) = forward_embedded(
+        &default.url("/t"),
+        &store,
+        &["--route", &gh, "--route", &gh_app],
+    );
+    let plain = [("content-type", "application/json")];
+    send(&format!("{channel}/github/x?a=1&a=2"), &plain, BODY).await;
+    send(&format!("{channel}/github/app/y?b=1"), &plain, BODY).await;
+    send(&format!("{channel}/stripe?c=1"), &plain, BODY).await;
+    send(&format!("{channel}/githubx"), &plain, BODY).await;
+
+    let got = github.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(got[0].path, "/gh/x");
+    assert_eq!(got[0].query.as_deref(), Some("a=1&a=2"));
+    assert_eq!(got[0].body.as_ref(), BODY);
+    let got = app.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(got[0].path, "/app/y");
+    assert_eq!(got[0].query.as_deref(), Some("b=1"));
+    let got = default.wait_for(2, Duration::from_secs(20)).await;
+    let paths: Vec<_> = got.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, ["/t/stripe", "/t/githubx"]);
+    assert_eq!(got[0].query.as_deref(), Some("c=1"));
+    assert_eq!(github.received().len(), 1);
+
+    let out = cli_support::run(&["forward", "--no-store", "--route", "github=localhost:1"]);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(out.stderr.contains("must start with `/`"), "{out:#?}");
+}

@@ -51,7 +51,7 @@ pub struct ReplayArgs {
 
 pub async fn replay(a: ReplayArgs) -> anyhow::Result<()> {
     let store = open(&a.store)?;
-    let options = a.target_opts.options()?;
+    let mut options = a.target_opts.options()?;
     let Some(id) = &a.id else {
         let target = Target::parse(a.target.as_deref().unwrap_or_default())?;
         let forwarder = Forwarder::new(a.timeout, 256 << 10, &options);
@@ -63,6 +63,8 @@ pub async fn replay(a: ReplayArgs) -> anyhow::Result<()> {
     let target = match &a.target {
         Some(t) => Target::parse(t)?,
         None => {
+            // the stored URL is where it went, routes included: no routing again
+            options.routes = crate::forward::Routes::default();
             let Some(origin) = previous_target(&d, &mut req)? else {
                 bail!("{} was never forwarded: pass --target URL", d.id);
             };
