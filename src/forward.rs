@@ -15,10 +15,12 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+pub mod filter;
 pub mod headers;
 pub mod options;
 pub mod routes;
 
+pub use filter::EventFilter;
 pub use headers::HeaderRules;
 pub use options::TargetOptions;
 pub use routes::Routes;

@@ -124,6 +124,13 @@ pub struct ForwardArgs {
     /// only those whose signature is valid, as Port's guide does).
     #[arg(long)]
     pub slack_all: bool,
+    /// Forward only deliveries with these event labels (comma-separated, repeatable; `push`,
+    /// `UPDATE entity`, `invoice.*`); the rest are stored as skipped.
+    #[arg(long, value_name = "EVENT[,EVENT...]")]
+    pub only: Vec<String>,
+    /// Do not forward deliveries with these event labels (stored as skipped).
+    #[arg(long, value_name = "EVENT[,EVENT...]")]
+    pub skip: Vec<String>,
     /// In the UI, list the newest delivery first.
     #[arg(long)]
     pub newest_first: bool,

@@ -24,7 +24,8 @@ pub struct Checked {
 /// the README says): a warning says why and what to do, and deliveries stay in memory.
 pub fn check(args: &ForwardArgs) -> anyhow::Result<Checked> {
     let target = Target::parse(&args.target_url())?;
-    let options = args.target_opts.options()?;
+    let mut options = args.target_opts.options()?;
+    options.filter = crate::forward::EventFilter::new(&args.only, &args.skip);
     if let Some(url) = args.channel() {
         check_channel(&url)?;
     }

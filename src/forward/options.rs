@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
+use super::filter::EventFilter;
 use super::headers::HeaderRules;
 use super::routes::Routes;
 use crate::tls::{TlsSetupError, TrustOptions};
 
-/// TLS trust for `https://` targets, header rules, routes.
+/// TLS trust for `https://` targets, header rules, routes, event filters.
 #[derive(Clone, Debug)]
 pub struct TargetOptions {
     /// Which certificates an `https://` target may present (`--ca-cert`, `--insecure`).
@@ -19,6 +20,9 @@ pub struct TargetOptions {
     pub headers: HeaderRules,
     /// `--route PREFIX=URL`: sub-paths that go elsewhere than the target.
     pub routes: Routes,
+    /// `--only` / `--skip`: which event labels the forward job forwards (the rest are stored
+    /// as skipped).
+    pub filter: EventFilter,
 }
 
 impl TargetOptions {
@@ -31,6 +35,7 @@ impl TargetOptions {
             tls,
             headers: HeaderRules::default(),
             routes: Routes::default(),
+            filter: EventFilter::default(),
         })
     }
 

@@ -369,3 +369,84 @@ async fn routes_send_sub_paths_to_their_targets_longest_prefix_first() {
     assert_eq!(out.code, Some(1), "{out:#?}");
     assert!(out.stderr.contains("must start with `/`"), "{out:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_and_skip_store_filtered_deliveries_as_skipped_and_list_shows_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = crate::common::Recorder::start().await;
+    let store = dir.path().join("f.sqlite");
+    let (mut p, channel) = forward_embedded(
+        &target.url("/hook"),
+        &store,
+        &[
+            "--only",
+            "push,ping",
+            "--only",
+            "invoice.*",
+            "--skip",
+            "ping",
+        ],
+    );
+    let event = |e: &'static str| [("X-GitHub-Event", e), ("content-type", "application/json")];
+    send(&channel, &event("issues"), BODY).await; // not in --only
+    send(&channel, &event("ping"), BODY).await; // --skip
+    send(&channel, &event("push"), BODY).await;
+    send(
+        &channel,
+        &[("content-type", "application/json")],
+        br#"{"type":"invoice.paid"}"#,
+    )
+    .await;
+    let got = target.wait_for(2, Duration::from_secs(20)).await;
+    assert_eq!(got[0].header("x-github-event"), Some("push"));
+    assert_eq!(got[1].body.as_ref(), br#"{"type":"invoice.paid"}"#);
+    // each skipped one is said in the log, with its reason
+    let first = p.wait_line(r#""state":"skipped""#, Duration::from_secs(10));
+    assert!(
+        first.contains("--only push,ping,invoice.*") && first.contains("`issues`"),
+        "{first}"
+    );
+    let second = p.wait_line(r#""state":"skipped""#, Duration::from_secs(10));
+    assert!(second.contains("--skip ping"), "{second}");
+    p.wait_line(r#""status":200"#, Duration::from_secs(10));
+    drop(p);
+    assert_eq!(
+        target.received().len(),
+        2,
+        "nothing else reached the target"
+    );
+
+    // and in the history, never silently gone
+    let s = store.to_str().unwrap();
+    let out =
+        cli_support::run(&["list", "--status", "skipped", "--json", "--store", s]).expect_ok();
+    let rows = out.json_lines();
+    let mut events: Vec<_> = rows.iter().map(|r| r["event"].as_str().unwrap()).collect();
+    events.sort();
+    assert_eq!(events, ["issues", "ping"], "{out:#?}");
+    assert!(
+        rows.iter()
+            .all(|r| r["state"] == "skipped" && r["attempts"] == 0)
+    );
+    let out = cli_support::run(&["list", "--store", s]).expect_ok();
+    assert_eq!(out.stdout.matches("skipped").count(), 2, "{out:#?}");
+}
+
+#[test]
+fn the_ui_lists_a_skipped_delivery_as_skip() {
+    use crate::tui_common::{Harness, delivery, req};
+    let mut skipped = delivery("skip000001", 1, req("POST", "/gh", &[], b"{}"));
+    skipped.state = hookrelay::delivery::DeliveryState::Skipped;
+    skipped.state_reason = Some("--only push: its event is `ping`".into());
+    let waiting = delivery("wait000001", 2, req("POST", "/gh", &[], b"{}"));
+    let h = Harness::with(vec![skipped, waiting]);
+    let screen = hookrelay::tui::render_to_string(&h.app, 100, 30);
+    // oldest first: the skipped one, then the one still waiting
+    let rows: Vec<&str> = screen
+        .lines()
+        .filter(|l| l.contains("POST   /gh"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{screen}");
+    assert!(rows[0].trim_end().ends_with("skip"), "{screen}");
+    assert!(rows[1].trim_end().ends_with('…'), "{screen}");
+}
