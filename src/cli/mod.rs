@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 mod demo;
+mod embedded;
 mod forward;
 mod history;
 mod options;
@@ -84,9 +85,14 @@ pub struct ForwardArgs {
     /// Target path when no target URL is given.
     #[arg(short = 'P', long, default_value = "/")]
     pub path: String,
-    /// Address of the embedded relay (used when no channel URL is given).
+    /// Address of the embedded relay (used when no channel URL is given; port 0: the port this
+    /// project's channel had last time, else any).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
+    /// With the embedded relay: a fresh channel URL instead of the one this project's store
+    /// keeps (the new one is kept from then on).
+    #[arg(long)]
+    pub new_channel: bool,
     /// Deliveries forwarded at once; 1 keeps the sender's order.
     #[arg(long, default_value_t = 1)]
     pub concurrency: usize,

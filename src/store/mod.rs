@@ -16,6 +16,7 @@ mod path;
 pub mod query;
 mod rows;
 pub mod schema;
+mod settings;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -78,9 +78,14 @@ CREATE TABLE cursors (
 ";
 
 /// Migration 4: the headers an attempt was sent with, when `-H` / `--drop-header` changed them
-/// (`show` and HAR show the request as sent).
+/// (`show` and HAR show the request as sent); small settings a project keeps between runs (the
+/// embedded relay's channel, so its URL stays the same).
 const V4: &str = "
 ALTER TABLE attempts ADD COLUMN sent_headers TEXT;   -- JSON array of [name, value], or NULL
+CREATE TABLE settings (
+    key    TEXT PRIMARY KEY NOT NULL,
+    value  TEXT NOT NULL
+);
 ";
 
 /// Every migration, in order. `MIGRATIONS.len()` is the current schema version.

@@ -450,3 +450,35 @@ fn the_ui_lists_a_skipped_delivery_as_skip() {
     assert!(rows[0].trim_end().ends_with("skip"), "{screen}");
     assert!(rows[1].trim_end().ends_with('…'), "{screen}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_channel_is_the_same_every_run_until_new_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = crate::common::Recorder::start().await;
+    let store = dir.path().join("c.sqlite");
+    let url = target.url("/hook");
+    let (p, first) = forward_embedded(&url, &store, &[]);
+    drop(p);
+    let (p, second) = forward_embedded(&url, &store, &[]);
+    assert_eq!(first, second, "the same project gets the same channel URL");
+    // and it works: a sender configured once keeps reaching the target
+    send(&second, &[("content-type", "application/json")], BODY).await;
+    let got = target.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(got[0].body.as_ref(), BODY);
+    drop(p);
+    let (p, fresh) = forward_embedded(&url, &store, &["--new-channel"]);
+    assert_ne!(fresh, first, "--new-channel gives a fresh one");
+    drop(p);
+    let (_p, after) = forward_embedded(&url, &store, &[]);
+    assert_eq!(after, fresh, "and keeps it from then on");
+    // without a store there is nothing to keep it in: a new one each run
+    let (p, a) = {
+        let mut p = Proc::spawn(&["forward", "-t", &url, "--json", "--no-store"]);
+        let line = p.wait_line(r#""type":"session""#, Duration::from_secs(15));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let c = v["channel"].as_str().unwrap().to_string();
+        (p, c)
+    };
+    drop(p);
+    assert_ne!(a, after);
+}
