@@ -1,4 +1,5 @@
-//! What `forward` checks before it prints anything: the target, the channel URL, the secrets,
+//! What `forward` checks before it prints anything: the target and its options (CA files,
+//! headers, routes), the channel URL, the secrets,
 //! the Slack webhook and the store. A mistake there is reported before "send webhooks to: URL", with what to do.
 
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use crate::verify::Verifier;
 /// The checked parts of a `forward` command line.
 pub struct Checked {
     pub target: Target,
-    /// TLS trust (the `--ca-cert` files read).
+    /// TLS trust (the `--ca-cert` files read), header rules, routes, event filters.
     pub options: TargetOptions,
     pub verifier: Verifier,
     /// The store to keep deliveries in; `None` with `--no-store` or when it cannot be opened.

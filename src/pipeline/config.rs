@@ -24,7 +24,8 @@ pub enum SlackOut {
 pub struct ForwardConfig {
     pub channel_url: String,
     pub target: Target,
-    /// How requests reach the target (TLS trust), for forwards and replays alike.
+    /// How requests reach the target (TLS trust, header rules, routes) and which events go
+    /// (filters), for forwards and replays alike.
     pub target_options: TargetOptions,
     /// The store file that is the inbox; `None` (`--no-store`): a bounded queue in memory, gone
     /// at exit.
