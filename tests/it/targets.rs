@@ -240,6 +240,13 @@ async fn an_https_target_with_insecure_with_ca_cert_and_without_either() {
     assert_eq!(got[2].body.as_ref(), BODY, "byte-identical body");
     assert!(got[2].header("x-hookrelay-replay-of").is_some());
 
+    // an https:// URL on a plain HTTP server: the error says what to check
+    let plain = crate::common::Recorder::start().await;
+    let wrong = format!("https://{}/hook", plain.addr);
+    let out = cli_support::run(&["replay", &id, "--store", s, "--target", &wrong]);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(out.stderr.contains("does it speak https"), "{out:#?}");
+
     // a --ca-cert file that holds no certificate is an error at start
     let empty = dir.path().join("empty.pem");
     std::fs::write(&empty, "not a certificate\n").unwrap();
