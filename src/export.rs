@@ -81,6 +81,9 @@ fn attempt_json(a: &Attempt) -> Value {
         }
         AttemptOutcome::Error { message, .. } => v["error"] = json!(message),
     }
+    if let Some(sent) = &a.sent_headers {
+        v["sent_headers"] = headers_json(sent);
+    }
     v
 }
 
@@ -196,10 +199,17 @@ pub fn har(d: &Delivery) -> Value {
                 0.0,
             ),
         };
+        // the request as sent: with the headers -H / --drop-header made, when they changed any
+        let sent = a
+            .and_then(|a| a.sent_headers.as_ref())
+            .map(|h| WebhookRequest {
+                headers: h.clone(),
+                ..d.request.clone()
+            });
         let mut e = json!({
             "startedDateTime": crate::human::iso_utc(started),
             "time": latency,
-            "request": har_request(&d.request, &url),
+            "request": har_request(sent.as_ref().unwrap_or(&d.request), &url),
             "response": har_response(a),
             "cache": {},
             "timings": { "send": 0, "wait": latency, "receive": 0 },

@@ -15,9 +15,21 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+pub mod filter;
+pub mod headers;
+pub mod options;
+mod quick_ack;
+pub mod routes;
+
+pub use filter::EventFilter;
+pub use headers::HeaderRules;
+pub use options::TargetOptions;
+pub use routes::Routes;
+
 use crate::delivery::{Attempt, AttemptOutcome, Headers, WebhookRequest, now_ms};
 pub use crate::forward_error::ForwardError;
 use crate::forward_error::describe_client_error;
+use quick_ack::QuickAckConnector;
 
 /// The header that marks a replay for the target (ngrok's inspector does the same).
 pub const REPLAY_HEADER: &str = "x-hookrelay-replay-of";
@@ -25,7 +37,7 @@ pub const REPLAY_HEADER: &str = "x-hookrelay-replay-of";
 /// The one target the user configured. Requests only ever go here.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
-    /// `http://host:port` (no trailing slash).
+    /// `http://host:port` or `https://host:port` (no trailing slash).
     origin: String,
     /// The path prefix, without a trailing slash (`/api/slack`, or empty).
     path: String,
@@ -36,20 +48,21 @@ pub struct Target {
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     #[error(
-        "target `{0}` is not an http:// URL (https targets are not supported yet); \
-         expected e.g. http://localhost:3000/webhook"
+        "target `{0}` is not an http:// or https:// URL; \
+         expected e.g. http://localhost:3000/webhook or https://localhost:8443/webhook"
     )]
     Scheme(String),
     #[error(
-        "target `{0}` is not a valid URL ({1}); expected HOST:PORT/PATH or \
-         http://HOST:PORT/PATH, e.g. localhost:3000/webhook"
+        "target `{0}` is not a valid URL ({1}); expected HOST:PORT/PATH, \
+         http://HOST:PORT/PATH or https://HOST:PORT/PATH, e.g. localhost:3000/webhook"
     )]
     Invalid(String, String),
 }
 
 impl Target {
-    /// Parse the user's target. Without a scheme it means `http://` (`localhost:3000/api`,
-    /// `127.0.0.1:8080`), and a bare port number means `http://127.0.0.1:PORT`.
+    /// Parse the user's target: `http://` or `https://`. Without a scheme it means `http://`
+    /// (`localhost:3000/api`, `127.0.0.1:8080`), and a bare port number means
+    /// `http://127.0.0.1:PORT`.
     pub fn parse(s: &str) -> Result<Target, TargetError> {
         let invalid = |why: &str| TargetError::Invalid(s.into(), why.into());
         let t = s.trim();
@@ -63,9 +76,11 @@ impl Target {
         let uri: hyper::Uri = full
             .parse()
             .map_err(|e: hyper::http::uri::InvalidUri| invalid(&e.to_string()))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(TargetError::Scheme(s.into()));
-        }
+        let scheme = match uri.scheme_str() {
+            Some("http") => "http",
+            Some("https") => "https",
+            _ => return Err(TargetError::Scheme(s.into())),
+        };
         let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
         if authority.host().is_empty() {
             return Err(invalid("no host"));
@@ -75,7 +90,7 @@ impl Target {
             return Err(invalid("the port is not a number"));
         }
         Ok(Target {
-            origin: format!("http://{authority}"),
+            origin: format!("{scheme}://{authority}"),
             path: uri.path().trim_end_matches('/').to_string(),
             query: uri.query().unwrap_or("").to_string(),
         })
@@ -147,30 +162,51 @@ pub use crate::headers::forwarded_headers;
 /// Sends requests to the target.
 #[derive(Clone)]
 pub struct Forwarder {
-    client: Client<QuickAckConnector, Full<Bytes>>,
+    client: Client<hyper_rustls::HttpsConnector<QuickAckConnector>, Full<Bytes>>,
     /// The whole exchange (connect, send, read the response) must finish within this.
     pub timeout: Duration,
     /// How much of a response body is kept (its full size is always noted).
     pub max_response_body: usize,
+    /// Header rules (and the rest of the user's target options).
+    options: TargetOptions,
 }
 
 impl Forwarder {
-    pub fn new(timeout: Duration, max_response_body: usize) -> Self {
+    /// A forwarder for `http://` and `https://` targets, trusting what `options` says.
+    pub fn new(timeout: Duration, max_response_body: usize, options: &TargetOptions) -> Self {
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
         http.set_connect_timeout(Some(Duration::from_secs(5)));
+        // https:// is for the TLS layer above to take
+        http.enforce_http(false);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*options.tls()).clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(QuickAckConnector(http));
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(8)
-            .build(QuickAckConnector(http));
+            .build(https);
         Forwarder {
             client,
             timeout,
             max_response_body,
+            options: options.clone(),
         }
     }
 
-    /// Send `req` to `target` once. `extra` headers (a replay marker) are appended.
+    /// The headers `req` goes out with: its own minus hop-by-hop ones, then `extra` (a replay
+    /// marker), then `-H` / `--drop-header`.
+    pub fn headers_to_send(&self, req: &WebhookRequest, extra: &[(String, String)]) -> Headers {
+        let mut headers = forwarded_headers(req);
+        headers.extend(extra.iter().cloned());
+        self.options.headers.apply(&mut headers);
+        headers
+    }
+
+    /// Send `req` to `target` (or the route its sub-path matches) once. `extra` headers (a
+    /// replay marker) are appended.
     pub async fn send(
         &self,
         target: &Target,
@@ -178,11 +214,12 @@ impl Forwarder {
         extra: &[(String, String)],
         replay: bool,
     ) -> Attempt {
-        let url = target.url_for(req);
+        let url = self.options.routes.url_for(target, req);
+        let headers = self.headers_to_send(req, extra);
         let started_at_ms = now_ms();
         let start = Instant::now();
         let outcome =
-            match tokio::time::timeout(self.timeout, self.exchange(&url, req, extra)).await {
+            match tokio::time::timeout(self.timeout, self.exchange(&url, req, &headers)).await {
                 Ok(Ok((status, headers, body, body_size))) => AttemptOutcome::Response {
                     status,
                     headers,
@@ -198,6 +235,7 @@ impl Forwarder {
             replay,
             latency_ms: start.elapsed().as_secs_f64() * 1000.0,
             outcome,
+            sent_headers: (!self.options.headers.is_empty()).then_some(headers),
         }
     }
 
@@ -205,10 +243,10 @@ impl Forwarder {
         &self,
         url: &str,
         req: &WebhookRequest,
-        extra: &[(String, String)],
+        headers: &Headers,
     ) -> Result<(u16, Headers, Bytes, u64), ForwardError> {
         let mut builder = Request::builder().method(req.method.as_str()).uri(url);
-        for (name, value) in forwarded_headers(req).iter().chain(extra) {
+        for (name, value) in headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
         let request = builder
@@ -245,105 +283,6 @@ impl Forwarder {
     }
 }
 
-/// [`HttpConnector`] whose connections acknowledge received data at once (`TCP_QUICKACK` after
-/// every read, on Linux).
-///
-/// Why: many dev servers (Python's `http.server`, Werkzeug/Flask) write a response's head and its
-/// body in two sends with Nagle on. On a kept-alive connection Linux delays the client's ACK of
-/// the head (up to 40 ms), and Nagle holds the body back until that ACK comes: every delivery
-/// then takes 40 ms more. Acknowledging at once costs one `setsockopt` per read.
-#[derive(Clone)]
-struct QuickAckConnector(HttpConnector);
-
-type ConnectFuture =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<QuickAck, ConnectError>> + Send>>;
-type ConnectError = <HttpConnector as tower_service::Service<hyper::Uri>>::Error;
-
-impl tower_service::Service<hyper::Uri> for QuickAckConnector {
-    type Response = QuickAck;
-    type Error = ConnectError;
-    type Future = ConnectFuture;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, uri: hyper::Uri) -> Self::Future {
-        let connecting = self.0.call(uri);
-        Box::pin(async move { connecting.await.map(QuickAck) })
-    }
-}
-
-/// A target connection that sends its ACKs without delay (see [`QuickAckConnector`]).
-struct QuickAck(hyper_util::rt::TokioIo<tokio::net::TcpStream>);
-
-impl QuickAck {
-    fn ack_now(&self) {
-        #[cfg(target_os = "linux")]
-        let _ = socket2::SockRef::from(self.0.inner()).set_tcp_quickack(true);
-    }
-}
-
-impl hyper_util::client::legacy::connect::Connection for QuickAck {
-    fn connected(&self) -> hyper_util::client::legacy::connect::Connected {
-        self.0.connected()
-    }
-}
-
-impl hyper::rt::Read for QuickAck {
-    fn poll_read(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: hyper::rt::ReadBufCursor<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        let polled = std::pin::Pin::new(&mut this.0).poll_read(cx, buf);
-        if matches!(polled, std::task::Poll::Ready(Ok(()))) {
-            this.ack_now();
-        }
-        polled
-    }
-}
-
-impl hyper::rt::Write for QuickAck {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.get_mut().0).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.0.is_write_vectored()
-    }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,8 +314,13 @@ mod tests {
         let t = Target::parse("http://127.0.0.1:9").unwrap();
         assert_eq!(t.url_for(&req("", "")), "http://127.0.0.1:9/");
         assert_eq!(t.as_str(), "http://127.0.0.1:9/");
+        let t = Target::parse("https://localhost:8443/hook").unwrap();
+        assert_eq!(
+            t.url_for(&req("/a", "b=1")),
+            "https://localhost:8443/hook/a?b=1"
+        );
         assert!(matches!(
-            Target::parse("https://x"),
+            Target::parse("ftp://x"),
             Err(TargetError::Scheme(_))
         ));
         assert!(Target::parse("not a url").is_err());
@@ -395,7 +339,15 @@ mod tests {
         );
         let t = Target::parse("8081").unwrap();
         assert_eq!(t.as_str(), "http://127.0.0.1:8081/");
-        for bad in ["", "localhost:notaport", "http://", "ftp://x/y", "a b"] {
+        for bad in [
+            "",
+            "localhost:notaport",
+            "http://",
+            "https://",
+            ":3000",
+            "ftp://x/y",
+            "a b",
+        ] {
             let e = Target::parse(bad).unwrap_err().to_string();
             assert!(e.contains("expected"), "{bad}: {e}");
         }

@@ -21,6 +21,10 @@ pub enum ForwardError {
     InvalidRequest(String),
     #[error("the response body broke off: {0}")]
     BrokenResponse(String),
+    /// The TLS handshake with an `https://` target failed; the text names the certificate
+    /// problem and the flag that fixes it ([`crate::tls::describe_handshake_error`]).
+    #[error("{0}")]
+    Tls(String),
     #[error("request failed: {0}")]
     Other(String),
 }
@@ -34,6 +38,7 @@ impl ForwardError {
             ForwardError::Connect(_) => ErrorKind::Connect,
             ForwardError::InvalidRequest(_) => ErrorKind::InvalidRequest,
             ForwardError::BrokenResponse(_) => ErrorKind::BrokenResponse,
+            ForwardError::Tls(_) => ErrorKind::Tls,
             ForwardError::Other(_) => ErrorKind::Other,
         }
     }
@@ -54,6 +59,9 @@ pub(crate) fn describe_client_error(e: &hyper_util::client::legacy::Error) -> Fo
     let mut parts = Vec::new();
     let mut io_kind = None;
     let mut incomplete = false;
+    if let Some(tls) = find_rustls_error(e) {
+        return ForwardError::Tls(crate::tls::describe_handshake_error(tls));
+    }
     let mut src = e.source();
     while let Some(s) = src {
         parts.push(s.to_string());
@@ -81,4 +89,19 @@ pub(crate) fn describe_client_error(e: &hyper_util::client::legacy::Error) -> Fo
         _ if incomplete => ForwardError::Reset(detail),
         _ => ForwardError::Other(detail),
     }
+}
+
+/// The rustls error under a client error, if the TLS handshake failed. It sits inside io errors
+/// (tokio-rustls, then hyper-rustls wrap it), where `source()` alone does not reach it.
+fn find_rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(r) = e.downcast_ref::<rustls::Error>() {
+        return Some(r);
+    }
+    if let Some(io) = e.downcast_ref::<std::io::Error>()
+        && let Some(inner) = io.get_ref()
+        && let Some(r) = find_rustls_error(inner)
+    {
+        return Some(r);
+    }
+    e.source().and_then(find_rustls_error)
 }

@@ -336,6 +336,7 @@ mod tests {
                     error: crate::delivery::ErrorKind::Refused,
                 },
             },
+            sent_headers: None,
         }
     }
 

@@ -1,4 +1,20 @@
-//! TLS set-up shared by every HTTPS client (the SSE subscription, Slack, `send`).
+//! TLS set-up shared by every HTTPS client: the one crypto provider (rustls with ring) for the
+//! SSE subscription, Slack and `send` (through reqwest), and the forwarder's client
+//! configuration for `https://` targets ([`client_config`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+/// The crypto provider every client and server here uses.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
 
 /// Install rustls' ring crypto provider once per process (reqwest is built without a default).
 pub fn install_provider() {
@@ -6,4 +22,161 @@ pub fn install_provider() {
     ONCE.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
+}
+
+/// Which certificates an `https://` target may present.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrustOptions {
+    /// Extra CA certificates (PEM files), trusted besides the system's roots (`--ca-cert`).
+    pub ca_certs: Vec<PathBuf>,
+    /// Accept any certificate (`--insecure`): for self-signed development certificates only.
+    pub insecure: bool,
+}
+
+/// Why the client TLS configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("--ca-cert {path}: cannot read it: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--ca-cert {path}: no PEM certificate in it (expected -----BEGIN CERTIFICATE-----)")]
+    NoCertificate { path: PathBuf },
+    #[error("--ca-cert {path}: not a usable CA certificate: {why}")]
+    Unusable { path: PathBuf, why: String },
+    #[error("cannot set up TLS: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// The forwarder's TLS client configuration: the system's roots plus `--ca-cert` files, or no
+/// certificate check at all with `--insecure`. No ALPN: HTTP/1.1 is what the forwarder speaks.
+pub fn client_config(trust: &TrustOptions) -> Result<rustls::ClientConfig, TlsSetupError> {
+    let provider = provider();
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let config = if trust.insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+            .with_no_client_auth()
+    } else {
+        let mut roots = RootCertStore::empty();
+        // unreadable system certificates are not fatal: --ca-cert may be all that is needed
+        let system = rustls_native_certs::load_native_certs();
+        for e in &system.errors {
+            tracing::debug!("system root certificates: {e}");
+        }
+        roots.add_parsable_certificates(system.certs);
+        for path in &trust.ca_certs {
+            for cert in read_pem_certificates(path)? {
+                roots.add(cert).map_err(|e| TlsSetupError::Unusable {
+                    path: path.clone(),
+                    why: e.to_string(),
+                })?;
+            }
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    Ok(config)
+}
+
+/// Every certificate in a PEM file (at least one).
+fn read_pem_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
+    let pem = std::fs::read(path).map_err(|source| TlsSetupError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsSetupError::Unusable {
+            path: path.to_path_buf(),
+            why: e.to_string(),
+        })?;
+    if certs.is_empty() {
+        return Err(TlsSetupError::NoCertificate {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(certs)
+}
+
+/// `--insecure`: any certificate is accepted (the handshake's signatures are still checked, so
+/// the connection is encrypted, just not authenticated). rustls has no such verifier built in
+/// on purpose; this is the usual few lines.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// What a failed TLS handshake with the target means for the user, with the flag that fixes it.
+pub fn describe_handshake_error(e: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    const FIX: &str = "pass --ca-cert FILE with the CA (PEM) that signed it, or --insecure to \
+                       skip the check for a self-signed development certificate";
+    match e {
+        rustls::Error::InvalidCertificate(c) => {
+            let problem = match c {
+                C::UnknownIssuer => "is not signed by a trusted CA (self-signed or private CA?)",
+                C::BadSignature => "has a bad signature",
+                C::Expired | C::ExpiredContext { .. } => "has expired",
+                C::NotValidYet | C::NotValidYetContext { .. } => "is not valid yet",
+                C::NotValidForName | C::NotValidForNameContext { .. } => {
+                    "does not name the target's host"
+                }
+                C::Revoked => "is revoked",
+                C::BadEncoding => "cannot be parsed",
+                _ => "was rejected",
+            };
+            format!("the target's TLS certificate {problem} ({e}): {FIX}")
+        }
+        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => format!(
+            "the TLS handshake with the target failed ({e}): does it speak https on that port? \
+             (use http:// for a plain HTTP server)"
+        ),
+        _ => format!("the TLS handshake with the target failed: {e}"),
+    }
 }

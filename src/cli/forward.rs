@@ -6,7 +6,6 @@ use super::ForwardArgs;
 use crate::events::ConnState;
 use crate::logline::LogSink;
 use crate::pipeline::{self, ForwardConfig, Pipeline, SlackOut};
-use crate::server::{RelayServer, ServerConfig};
 
 /// `hookrelay forward`.
 pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
@@ -15,27 +14,35 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
     let target = checked.target;
     let mut embedded = None;
     let mut start_id = None;
+    let mut kept = false;
     let channel = match args.channel() {
         Some(url) => url,
         None => {
-            let cfg = ServerConfig {
-                listen: args.listen,
-                reply_timeout: args.reply_timeout,
-                ..ServerConfig::default()
-            };
-            let server = RelayServer::start(cfg)
-                .await
-                .with_context(|| format!("cannot start the embedded relay on {}", args.listen))?;
-            let url = server.new_channel();
-            start_id = Some(server.start_event_id());
-            embedded = Some(server);
-            url
+            let e = super::embedded::start(
+                args.listen,
+                args.reply_timeout,
+                checked.store.as_deref(),
+                args.new_channel,
+            )
+            .await?;
+            start_id = Some(e.server.start_event_id());
+            embedded = Some(e.server);
+            kept = e.kept;
+            e.channel
         }
     };
     eprintln!("hookrelay: forwarding {channel} -> {target}");
+    for (prefix, to) in checked.options.routes.iter() {
+        eprintln!("hookrelay:   sub-path {prefix} -> {to}");
+    }
     if embedded.is_some() {
         eprintln!("hookrelay: no channel URL given, so a relay runs here on loopback.");
         eprintln!("hookrelay: send webhooks to: {channel}");
+        if kept {
+            eprintln!(
+                "hookrelay:   (this project's channel: the same URL next time; --new-channel for a fresh one)"
+            );
+        }
         eprintln!(
             "hookrelay:   e.g. curl -X POST -H 'content-type: application/json' -d '{{\"hello\":\"world\"}}' {channel}"
         );
@@ -57,6 +64,7 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
             cfg.target
         );
     }
+    cfg.target_options = checked.options;
     if let Some(note) = args.verify.command_line_note() {
         eprintln!("hookrelay: note: {note}");
     }
@@ -112,11 +120,18 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
             reader,
             stop,
             &target_text,
-            embedded.is_none(),
+            embedded.is_none() || kept,
         )
         .await
     } else {
-        log_until_interrupted(pipeline, args.json, stop, &target_text, embedded.is_none()).await
+        log_until_interrupted(
+            pipeline,
+            args.json,
+            stop,
+            &target_text,
+            embedded.is_none() || kept,
+        )
+        .await
     };
     if let Some(s) = embedded {
         s.shutdown().await;

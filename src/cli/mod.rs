@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 mod demo;
+mod embedded;
 mod forward;
 mod history;
 mod options;
@@ -15,8 +16,10 @@ mod preflight;
 mod send;
 mod serve;
 mod session;
+mod target_opts;
 
 pub use options::{HistoryStore, SecretOpts, StoreOpts, VerifyOpts};
+pub use target_opts::TargetOpts;
 
 /// hookrelay: relay, verify, inspect and replay webhooks on your machine.
 #[derive(Debug, Parser)]
@@ -82,9 +85,14 @@ pub struct ForwardArgs {
     /// Target path when no target URL is given.
     #[arg(short = 'P', long, default_value = "/")]
     pub path: String,
-    /// Address of the embedded relay (used when no channel URL is given).
+    /// Address of the embedded relay (used when no channel URL is given; port 0: the port this
+    /// project's channel had last time, else any).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
+    /// With the embedded relay: a fresh channel URL instead of the one this project's store
+    /// keeps (the new one is kept from then on).
+    #[arg(long)]
+    pub new_channel: bool,
     /// Deliveries forwarded at once; 1 keeps the sender's order.
     #[arg(long, default_value_t = 1)]
     pub concurrency: usize,
@@ -130,6 +138,13 @@ pub struct ForwardArgs {
     /// With the embedded relay: how long it holds a sender for the answer before `504`.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
     pub reply_timeout: Duration,
+    /// Forward only deliveries with these event labels (comma-separated, repeatable; `push`,
+    /// `UPDATE entity`, `invoice.*`); the rest are stored as skipped.
+    #[arg(long, value_name = "EVENT[,EVENT...]")]
+    pub only: Vec<String>,
+    /// Do not forward deliveries with these event labels (stored as skipped).
+    #[arg(long, value_name = "EVENT[,EVENT...]")]
+    pub skip: Vec<String>,
     /// In the UI, list the newest delivery first.
     #[arg(long)]
     pub newest_first: bool,
@@ -141,6 +156,8 @@ pub struct ForwardArgs {
         value_name = "TOKEN"
     )]
     pub token: Option<String>,
+    #[command(flatten)]
+    pub target_opts: TargetOpts,
     #[command(flatten)]
     pub verify: VerifyOpts,
     #[command(flatten)]

@@ -2,7 +2,6 @@
 //! delivery's first forward. The store is read in bounded windows, like the forward job does.
 
 use std::io::Write;
-use std::time::Duration;
 
 use crate::delivery::{Attempt, DeliveryState};
 use crate::forward::{Forwarder, Target};
@@ -17,7 +16,7 @@ pub(crate) async fn send_pending(
     store: Store,
     target: Target,
     channel: Option<String>,
-    timeout: Duration,
+    forwarder: Forwarder,
 ) -> anyhow::Result<()> {
     // Deliveries a run left `delivering` were interrupted: record it, and send them first.
     let channels: Vec<String> = match &channel {
@@ -27,7 +26,6 @@ pub(crate) async fn send_pending(
     for c in &channels {
         store.recover_interrupted(c, &target.to_string())?;
     }
-    let forwarder = Forwarder::new(timeout, 256 << 10);
     let mut out = std::io::stdout().lock();
     let (mut delivered, mut failed) = (0usize, 0usize);
     let mut after = 0i64;

@@ -1,4 +1,5 @@
-//! What `forward` checks before it prints anything: the target, the channel URL, the secrets,
+//! What `forward` checks before it prints anything: the target and its options (CA files,
+//! headers, routes), the channel URL, the secrets,
 //! the Slack webhook and the store. A mistake there is reported before "send webhooks to: URL", with what to do.
 
 use std::path::PathBuf;
@@ -6,12 +7,14 @@ use std::path::PathBuf;
 use anyhow::bail;
 
 use super::ForwardArgs;
-use crate::forward::Target;
+use crate::forward::{Target, TargetOptions};
 use crate::verify::Verifier;
 
 /// The checked parts of a `forward` command line.
 pub struct Checked {
     pub target: Target,
+    /// TLS trust (the `--ca-cert` files read), header rules, routes, event filters.
+    pub options: TargetOptions,
     pub verifier: Verifier,
     /// The store to keep deliveries in; `None` with `--no-store` or when it cannot be opened.
     pub store: Option<PathBuf>,
@@ -22,6 +25,8 @@ pub struct Checked {
 /// the README says): a warning says why and what to do, and deliveries stay in memory.
 pub fn check(args: &ForwardArgs) -> anyhow::Result<Checked> {
     let target = Target::parse(&args.target_url())?;
+    let mut options = args.target_opts.options()?;
+    options.filter = crate::forward::EventFilter::new(&args.only, &args.skip);
     if let Some(url) = args.channel() {
         check_channel(&url)?;
     }
@@ -46,6 +51,7 @@ pub fn check(args: &ForwardArgs) -> anyhow::Result<Checked> {
         });
     Ok(Checked {
         target,
+        options,
         verifier,
         store,
     })

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::forward::Target;
+use crate::forward::{Target, TargetOptions};
 use crate::slack::SlackConfig;
 use crate::verify::{Verifier, VerifyMode};
 
@@ -24,6 +24,9 @@ pub enum SlackOut {
 pub struct ForwardConfig {
     pub channel_url: String,
     pub target: Target,
+    /// How requests reach the target (TLS trust, header rules, routes) and which events go
+    /// (filters), for forwards and replays alike.
+    pub target_options: TargetOptions,
     /// The store file that is the inbox; `None` (`--no-store`): a bounded queue in memory, gone
     /// at exit.
     pub store: Option<PathBuf>,
@@ -68,6 +71,7 @@ impl ForwardConfig {
         ForwardConfig {
             channel_url: channel_url.into(),
             target,
+            target_options: TargetOptions::default(),
             store: None,
             concurrency: 1,
             retry_for: Duration::from_secs(120),

@@ -127,7 +127,10 @@ fn derive(ctx: &Ctx, burst: &mut Burst, id: Option<String>, data: &str) {
     {
         d.verification = Some(v.verify(&d.request, &d.origin, now_ms()));
     }
-    if !ctx.cfg.verify_mode.forwards(d.verification.as_ref()) {
+    if let Some(why) = ctx.cfg.target_options.filter.rejects(d.event.as_deref()) {
+        d.state = DeliveryState::Skipped;
+        d.state_reason = Some(why);
+    } else if !ctx.cfg.verify_mode.forwards(d.verification.as_ref()) {
         d.state = DeliveryState::Held;
         d.state_reason = Some(held_reason(&d));
     }

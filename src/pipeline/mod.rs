@@ -206,7 +206,11 @@ pub async fn start(cfg: ForwardConfig) -> Result<Pipeline, StoreError> {
             });
         }
     }
-    let forwarder = Forwarder::new(cfg.forward_timeout, cfg.max_response_body);
+    let forwarder = Forwarder::new(
+        cfg.forward_timeout,
+        cfg.max_response_body,
+        &cfg.target_options,
+    );
     let concurrency = cfg.concurrency.max(1);
     let replier = cfg
         .reply

@@ -76,6 +76,15 @@ impl Outcomes {
             )))
             .await;
         }
+        if d.state == DeliveryState::Skipped {
+            // said once, like any settled delivery: the log, the UI's status line
+            self.emit(AppEvent::State {
+                id: d.id.clone(),
+                state: DeliveryState::Skipped,
+                reason: d.state_reason.clone(),
+            })
+            .await;
+        }
         let Some(port) = port else { return };
         if self.slack.is_none() && !self.slack_preview {
             return;

@@ -191,6 +191,7 @@ mod tests {
             replay: false,
             latency_ms: 1.0,
             outcome,
+            sent_headers: None,
         }
     }
 

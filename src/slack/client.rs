@@ -158,7 +158,7 @@ fn failure(explanation: String) -> SlackResult {
 }
 
 async fn run(cfg: SlackConfig, mut jobs: mpsc::Receiver<Job>, results: Results) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::tls::install_provider();
     let client = reqwest::Client::builder()
         .timeout(cfg.timeout)
         .build()

@@ -18,6 +18,7 @@ pub mod query;
 mod replies;
 mod rows;
 pub mod schema;
+mod settings;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -115,8 +115,8 @@ pub(super) fn insert_attempt(
     };
     conn.prepare_cached(
         "INSERT INTO attempts (delivery_id, started_at_ms, target, replay, latency_ms, status,
-             response_headers, response_body, response_size, error, error_kind)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+             response_headers, response_body, response_size, error, error_kind, sent_headers)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         delivery_id,
@@ -130,6 +130,7 @@ pub(super) fn insert_attempt(
         size,
         error,
         kind,
+        a.sent_headers.as_ref().map(to_json),
     ])?;
     Ok(())
 }
@@ -183,7 +184,7 @@ pub(super) fn load_delivery(conn: &Connection, id: &str) -> Result<Delivery, Sto
 pub(super) fn load_attempts(conn: &Connection, id: &str) -> Result<Vec<Attempt>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT started_at_ms, target, replay, latency_ms, status, response_headers,
-                response_body, response_size, error, error_kind
+                response_body, response_size, error, error_kind, sent_headers
          FROM attempts WHERE delivery_id = ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map([id], raw_attempt)?;
@@ -205,6 +206,7 @@ struct RawAttempt {
     size: Option<i64>,
     error: Option<String>,
     error_kind: Option<String>,
+    sent_headers: Option<String>,
 }
 
 fn raw_attempt(row: &Row<'_>) -> rusqlite::Result<RawAttempt> {
@@ -219,6 +221,7 @@ fn raw_attempt(row: &Row<'_>) -> rusqlite::Result<RawAttempt> {
         size: row.get(7)?,
         error: row.get(8)?,
         error_kind: row.get(9)?,
+        sent_headers: row.get(10)?,
     })
 }
 
@@ -256,6 +259,7 @@ impl RawAttempt {
             replay: self.replay,
             latency_ms: self.latency_ms,
             outcome,
+            sent_headers: from_json_opt("sent header list", self.sent_headers)?,
         })
     }
 }

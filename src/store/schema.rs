@@ -89,8 +89,19 @@ CREATE TABLE replies (
 );
 ";
 
+/// Migration 5: the headers an attempt was sent with, when `-H` / `--drop-header` changed them
+/// (`show` and HAR show the request as sent); small settings a project keeps between runs (the
+/// embedded relay's channel, so its URL stays the same).
+const V5: &str = "
+ALTER TABLE attempts ADD COLUMN sent_headers TEXT;   -- JSON array of [name, value], or NULL
+CREATE TABLE settings (
+    key    TEXT PRIMARY KEY NOT NULL,
+    value  TEXT NOT NULL
+);
+";
+
 /// Every migration, in order. `MIGRATIONS.len()` is the current schema version.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -16,6 +16,8 @@ pub enum RowStatus {
     Code(u16),
     /// No answer (refused, timeout, ...).
     Error,
+    /// Not forwarded: `--only` / `--skip` filtered it out.
+    Skipped,
 }
 
 /// What the list shows for one delivery: small, no body.
@@ -53,7 +55,11 @@ impl Row {
             event: event_label(&d.request),
             subject: super::port_view::port_subject(&d.request.body),
             verify: d.verification.as_ref().map(|v| v.outcome),
-            status: RowStatus::Pending,
+            status: if d.state == crate::delivery::DeliveryState::Skipped {
+                RowStatus::Skipped
+            } else {
+                RowStatus::Pending
+            },
             latency_ms: None,
             attempts: 0,
             slack: d.slack.as_ref().map(|s| s.ok),

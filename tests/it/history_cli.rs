@@ -110,6 +110,7 @@ fn response_attempt(target: &str, status: u16, at_ms: i64) -> Attempt {
             body: bytes::Bytes::from_static(b"ok"),
             body_size: 2,
         },
+        sent_headers: None,
     }
 }
 

@@ -47,6 +47,7 @@ mod smee_captures;
 mod store;
 mod store_inbox;
 mod store_writer;
+mod targets;
 mod tui_snapshots;
 mod tui_tmux;
 mod tui_update;

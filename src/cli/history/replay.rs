@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use super::{get, open, previous_target};
-use crate::cli::{HistoryStore, VerifyOpts};
+use crate::cli::{HistoryStore, TargetOpts, VerifyOpts};
 use crate::delivery::{AttemptOutcome, now_ms};
 use crate::forward::{Forwarder, REPLAY_HEADER, Target};
 use crate::human::outcome_word;
@@ -42,6 +42,8 @@ pub struct ReplayArgs {
     #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
     pub timeout: Duration,
     #[command(flatten)]
+    pub target_opts: TargetOpts,
+    #[command(flatten)]
     pub verify: VerifyOpts,
     #[command(flatten)]
     pub store: HistoryStore,
@@ -49,9 +51,11 @@ pub struct ReplayArgs {
 
 pub async fn replay(a: ReplayArgs) -> anyhow::Result<()> {
     let store = open(&a.store)?;
+    let mut options = a.target_opts.options()?;
     let Some(id) = &a.id else {
         let target = Target::parse(a.target.as_deref().unwrap_or_default())?;
-        return crate::cli::pending::send_pending(store, target, a.channel.clone(), a.timeout)
+        let forwarder = Forwarder::new(a.timeout, 256 << 10, &options);
+        return crate::cli::pending::send_pending(store, target, a.channel.clone(), forwarder)
             .await;
     };
     let d = get(&store, id)?;
@@ -59,6 +63,8 @@ pub async fn replay(a: ReplayArgs) -> anyhow::Result<()> {
     let target = match &a.target {
         Some(t) => Target::parse(t)?,
         None => {
+            // the stored URL is where it went, routes included: no routing again
+            options.routes = crate::forward::Routes::default();
             let Some(origin) = previous_target(&d, &mut req)? else {
                 bail!("{} was never forwarded: pass --target URL", d.id);
             };
@@ -93,7 +99,7 @@ pub async fn replay(a: ReplayArgs) -> anyhow::Result<()> {
     } else {
         vec![(REPLAY_HEADER.to_string(), d.id.clone())]
     };
-    let attempt = Forwarder::new(a.timeout, 256 << 10)
+    let attempt = Forwarder::new(a.timeout, 256 << 10, &options)
         .send(&target, &req, &extra, true)
         .await;
     if let Err(e) = store.add_attempt(&d.id, &attempt) {

@@ -91,6 +91,7 @@ pub fn show(a: ShowArgs) -> anyhow::Result<()> {
     writeln!(out, "\nattempts ({})", d.attempts.len())?;
     for (i, at) in d.attempts.iter().enumerate() {
         let kind = if at.replay { "replay" } else { "forward" };
+        let sent = at.sent_headers.as_ref();
         match &at.outcome {
             AttemptOutcome::Response {
                 status,
@@ -127,6 +128,17 @@ pub fn show(a: ShowArgs) -> anyhow::Result<()> {
                 display_safe(&at.target),
                 display_safe(message)
             )?,
+        }
+        if let Some(sent) = sent {
+            writeln!(out, "      sent with these headers (-H / --drop-header):")?;
+            for (n, v) in sent {
+                writeln!(
+                    out,
+                    "        {}: {}",
+                    display_safe(n),
+                    display_safe_bounded(v, 500)
+                )?;
+            }
         }
     }
     if let Some(r) = &reply {

@@ -219,6 +219,10 @@ pub struct Attempt {
     /// Milliseconds from sending to the end of the response head (or to the error).
     pub latency_ms: f64,
     pub outcome: AttemptOutcome,
+    /// The headers as sent, when `-H` / `--drop-header` changed them (none: the request's own,
+    /// minus hop-by-hop ones, as [`crate::headers::forwarded_headers`] says).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_headers: Option<Headers>,
 }
 
 /// What the target answered.
@@ -277,6 +281,7 @@ impl Attempt {
                     .into(),
                 error: ErrorKind::Interrupted,
             },
+            sent_headers: None,
         }
     }
 }

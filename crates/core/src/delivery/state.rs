@@ -80,6 +80,9 @@ pub enum ErrorKind {
     BrokenResponse,
     /// hookrelay stopped (crash, kill -9) while the target had the request.
     Interrupted,
+    /// The TLS handshake with an `https://` target failed (an untrusted certificate, ...): not
+    /// retried, the certificate will not change by itself.
+    Tls,
     #[default]
     Other,
 }
@@ -94,6 +97,7 @@ impl ErrorKind {
             ErrorKind::InvalidRequest => "invalid_request",
             ErrorKind::BrokenResponse => "broken_response",
             ErrorKind::Interrupted => "interrupted",
+            ErrorKind::Tls => "tls",
             ErrorKind::Other => "other",
         }
     }
@@ -107,6 +111,7 @@ impl ErrorKind {
             ErrorKind::InvalidRequest,
             ErrorKind::BrokenResponse,
             ErrorKind::Interrupted,
+            ErrorKind::Tls,
             ErrorKind::Other,
         ]
         .into_iter()
