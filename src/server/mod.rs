@@ -239,6 +239,16 @@ impl RelayServer {
     pub async fn start(cfg: ServerConfig) -> std::io::Result<RelayServer> {
         cfg.validate()?;
         let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
+        Self::start_on(cfg, listener).await
+    }
+
+    /// Serve on a listener bound by someone else (socket activation, `serve --listen-fd`);
+    /// `cfg.listen` is not used.
+    pub async fn start_on(
+        cfg: ServerConfig,
+        listener: tokio::net::TcpListener,
+    ) -> std::io::Result<RelayServer> {
+        cfg.validate()?;
         let local_addr = listener.local_addr()?;
         let memory = memory::Memory::new(cfg.memory_budget);
         let hub: Arc<dyn Backend> = match &cfg.redis {

@@ -46,16 +46,17 @@ pub struct Recorder {
 
 impl Recorder {
     pub async fn start() -> Recorder {
-        Self::start_on("127.0.0.1:0".parse().unwrap()).await
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(listener).await
     }
 
-    pub async fn start_on(addr: SocketAddr) -> Recorder {
+    /// A recorder serving on `listener` (e.g. a port the test held before the target was up).
+    pub async fn start_on(listener: tokio::net::TcpListener) -> Recorder {
         let shared = Shared::default();
         let app = Router::new()
             .fallback(record)
             .with_state(shared.clone())
             .layer(axum::extract::DefaultBodyLimit::disable());
-        let listener = bind_retrying(addr).await;
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -103,16 +104,6 @@ impl Drop for Recorder {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-async fn bind_retrying(addr: SocketAddr) -> tokio::net::TcpListener {
-    for _ in 0..100 {
-        if let Ok(l) = tokio::net::TcpListener::bind(addr).await {
-            return l;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("cannot bind {addr}");
 }
 
 async fn record(

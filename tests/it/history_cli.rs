@@ -8,7 +8,7 @@ use crate::common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use cli_support::{Output, forward, free_port, run, run_async, serve};
+use cli_support::{Output, forward, run, run_async, serve};
 use common::{Recorder, delivery, request};
 use hookrelay::delivery::{Attempt, AttemptOutcome, Delivery, now_ms};
 use hookrelay::store::Store;
@@ -135,9 +135,8 @@ fn wait_stored(store: &Path, id: &str, attempts: usize) -> Delivery {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarded_port_event_is_logged_stored_and_replayed() {
     let f = Fixture::new();
-    let port = free_port();
-    let channel = format!("http://127.0.0.1:{port}/history-channel");
-    let _server = serve(port);
+    let (_server, base) = serve();
+    let channel = format!("{base}/history-channel");
     let target = Recorder::start().await;
     let other = Recorder::start().await;
     let secret_flag = format!("port={SECRET}");
@@ -378,7 +377,8 @@ async fn replay_with_edit_sends_the_edited_body_signed_when_asked() {
         .await;
     assert!(!out.ok());
     assert!(out.stderr.contains("editor"), "{out:#?}");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // the command has exited, and a replay waits for the target's answer, which comes after
+    // the target recorded the request: anything it sent is already here
     assert_eq!(target.received().len(), 2);
 
     // the stored delivery is unchanged; the two replays are its attempts

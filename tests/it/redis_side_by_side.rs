@@ -24,10 +24,10 @@ use redis_support::{Instance, TestRedis};
 const BURST: usize = 600;
 const SMEE_SCRIPT: &str = "/work/shared/anchors/servers/run-smee-server.sh";
 
-/// One smee.io server process (node), on a fixed port so it can come back on it.
+/// One smee.io server process (node), on a port the test holds so it can come back on it.
 struct Smee {
     child: Option<Child>,
-    port: u16,
+    port: cli_support::HeldPort,
     redis_sock: PathBuf,
 }
 
@@ -35,8 +35,9 @@ impl Smee {
     fn start(redis_sock: &Path) -> Smee {
         let mut s = Smee {
             child: None,
-            // smee.io reads PORT=0 as its default 3000, so the port is picked here
-            port: cli_support::free_port(),
+            // smee.io reads PORT=0 as its default 3000: the test binds the port and a preload
+            // makes node listen on that socket, passed as descriptor 3
+            port: cli_support::HeldPort::new(),
             redis_sock: redis_sock.to_path_buf(),
         };
         s.run();
@@ -44,9 +45,15 @@ impl Smee {
     }
 
     fn run(&mut self) {
-        let mut child = Command::new("bash")
+        let mut cmd = Command::new("bash");
+        cli_support::pass_as_fd3(&mut cmd, &self.port);
+        let mut child = cmd
             .arg(SMEE_SCRIPT)
-            .env("PORT", self.port.to_string())
+            .env("PORT", self.port.port.to_string())
+            .env(
+                "NODE_OPTIONS",
+                format!("--require {}", common::fixture("listen-fd3.cjs").display()),
+            )
             // ioredis takes a socket path as its URL
             .env("REDIS_URL", &self.redis_sock)
             .stdin(Stdio::null())
@@ -76,7 +83,7 @@ impl Smee {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("{}{path}", self.port.base_url())
     }
 }
 

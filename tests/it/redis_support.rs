@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use crate::cli_support::{HeldPort, pass_as_fd3};
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_hookrelay");
 
 /// A `redis-server` of this test. Killed on drop.
@@ -90,7 +92,8 @@ pub struct Instance {
     child: Option<Child>,
     /// `http://127.0.0.1:PORT`
     pub base: String,
-    port: u16,
+    /// Held by the test for the instance's whole life, so a restart comes back on it.
+    port: HeldPort,
     redis_url: String,
     extra: Vec<String>,
     /// Every stderr line of every run.
@@ -98,12 +101,14 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// Start on a port the process binds itself (port 0), once it listens.
+    /// Start on a port of its own (held by the test, passed as `--listen-fd 3`), once it
+    /// listens.
     pub fn start(redis_url: &str, extra: &[&str]) -> Instance {
+        let port = HeldPort::new();
         let mut i = Instance {
             child: None,
-            base: String::new(),
-            port: 0,
+            base: port.base_url(),
+            port,
             redis_url: redis_url.to_string(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
             log: Arc::default(),
@@ -113,8 +118,10 @@ impl Instance {
     }
 
     fn run(&mut self) {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", &format!("127.0.0.1:{}", self.port)])
+        let mut cmd = Command::new(BIN);
+        pass_as_fd3(&mut cmd, &self.port);
+        let mut child = cmd
+            .args(["serve", "--listen-fd", "3"])
             .args(["--redis", &self.redis_url, "--rate", "0"])
             .args(["--shutdown-timeout", "1s"])
             .args(&self.extra)
@@ -130,22 +137,14 @@ impl Instance {
         let log = Arc::clone(&self.log);
         std::thread::spawn(move || {
             for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if let Some(i) = line.find("relay listening on http://") {
-                    let url = line[i + "relay listening on ".len()..]
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or("")
-                        .to_string();
-                    let _ = tx.send(url);
+                if line.contains("relay listening on http://") {
+                    let _ = tx.send(());
                 }
                 log.lock().unwrap().push(line);
             }
         });
-        let base = rx
-            .recv_timeout(Duration::from_secs(15))
+        rx.recv_timeout(Duration::from_secs(15))
             .expect("serve printed where it listens");
-        self.port = base.rsplit(':').next().unwrap().parse().unwrap();
-        self.base = base;
         self.child = Some(child);
     }
 
