@@ -303,10 +303,12 @@ async fn pacing_keeps_posts_apart() {
 
 #[tokio::test]
 async fn slack_down_is_recorded_and_later_messages_go_once_it_is_up() {
-    // A port with nothing listening.
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = probe.local_addr().unwrap();
-    drop(probe);
+    // A port held by the test with nothing listening: connections to it are refused.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
     let (notifier, mut results) = start(config(url(addr)));
 
     notifier.notify("while-down".into(), message(1));
@@ -321,11 +323,31 @@ async fn slack_down_is_recorded_and_later_messages_go_once_it_is_up() {
     assert!(result.explanation.contains("gave up after 3 tries"));
 
     // Slack comes back while the next message is being retried: it is delivered, not lost.
+    // Until then the port accepts connections and closes them at once (a connection error the
+    // notifier retries), counting them, so the test knows a try has failed.
+    socket.listen(16).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let listener = tokio::net::TcpListener::from_std(socket.into()).unwrap();
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let (tried, mut tries) = mpsc::channel::<()>(16);
+    let dropper = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = &mut stopped => return listener,
+                a = listener.accept() => {
+                    drop(a.unwrap());
+                    let _ = tried.try_send(());
+                }
+            }
+        }
+    });
     notifier.notify("comes-back".into(), message(2));
     notifier.notify("after".into(), message(3));
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-    let fake = serve_on(listener, vec![]).await;
+    timeout(Duration::from_secs(20), tries.recv())
+        .await
+        .expect("a first try of the next message");
+    stop.send(()).unwrap();
+    let fake = serve_on(dropper.await.unwrap(), vec![]).await;
     for expected in ["comes-back", "after"] {
         let (id, result) = next(&mut results).await;
         assert_eq!(id, expected);
