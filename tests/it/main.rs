@@ -5,6 +5,7 @@
 
 mod cli_support;
 mod common;
+mod nginx_support;
 mod redis_support;
 mod serve_support;
 mod server_support;

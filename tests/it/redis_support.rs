@@ -1,9 +1,8 @@
-//! A real `redis-server` per test (unix socket in a tempdir, no persistence) and real
+//! A real `redis-server` per test ([`TestRedis`], shared with the backend's unit tests) and real
 //! `hookrelay serve --redis` processes that can be killed with -9 and restarted on their port.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
@@ -12,80 +11,9 @@ use crate::cli_support::{HeldPort, pass_as_fd3};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_hookrelay");
 
-/// A `redis-server` of this test. Killed on drop.
-pub struct TestRedis {
-    child: Option<Child>,
-    pub sock: PathBuf,
-    dir: tempfile::TempDir,
-}
-
-impl TestRedis {
-    /// Start one, or `None` (with a visible SKIP) where `redis-server` is not installed;
-    /// under `CI=true` a missing `redis-server` fails the test.
-    pub fn start(test: &str) -> Option<TestRedis> {
-        if Command::new("redis-server")
-            .arg("--version")
-            .output()
-            .is_err()
-        {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "redis-server is missing under CI=true (.ci/run installs it)"
-            );
-            eprintln!("SKIP: {test}: redis-server is not installed (apt-get install redis-server)");
-            return None;
-        }
-        let dir = tempfile::tempdir().expect("tempdir");
-        let sock = dir.path().join("redis.sock");
-        let mut r = TestRedis {
-            child: None,
-            sock,
-            dir,
-        };
-        r.restart();
-        Some(r)
-    }
-
-    /// Start (again) on the same socket, with no data.
-    pub fn restart(&mut self) {
-        self.stop();
-        let child = Command::new("redis-server")
-            .args(["--port", "0", "--save", "", "--appendonly", "no"])
-            .arg("--unixsocket")
-            .arg(&self.sock)
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server");
-        self.child = Some(child);
-        let end = Instant::now() + Duration::from_secs(10);
-        while std::os::unix::net::UnixStream::connect(&self.sock).is_err() {
-            assert!(Instant::now() < end, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Kill it (its data is gone).
-    pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = std::fs::remove_file(&self.sock);
-    }
-
-    pub fn url(&self) -> String {
-        format!("unix://{}", self.sock.display())
-    }
-}
-
-impl Drop for TestRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+#[path = "../support/redis_server.rs"]
+mod redis_server;
+pub use redis_server::TestRedis;
 
 /// One `hookrelay serve --redis` process. Killed (-9) on drop.
 pub struct Instance {
