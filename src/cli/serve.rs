@@ -80,6 +80,10 @@ pub struct ServeArgs {
     /// Last-Event-ID).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
     pub write_timeout: Duration,
+    /// On SIGTERM or Ctrl-C, how long to keep serving with /readyz answering 503 (so a load
+    /// balancer stops sending here) before stopping to accept.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    pub drain: Duration,
     /// How long shutdown (SIGTERM, Ctrl-C) waits for connections to finish.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
     pub shutdown_timeout: Duration,
@@ -176,6 +180,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             body_min_rate: args.body_min_rate,
             write: args.write_timeout,
             shutdown: args.shutdown_timeout,
+            drain: args.drain,
         },
         per_client: ClientLimits {
             connections: args.max_connections_per_addr,

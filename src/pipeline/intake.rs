@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::Ctx;
 use crate::backoff::Backoff;
@@ -79,7 +80,7 @@ async fn pass_on(ctx: &Ctx, ev: SourceEvent) {
     match ev {
         SourceEvent::Conn(c) => ctx.out.emit(AppEvent::Conn(c)).await,
         SourceEvent::Gap(g) => {
-            tracing::warn!("relay gap: {g}");
+            tracing::warn!(gap = %g, "relay gap");
             ctx.out.emit(AppEvent::Gap(g)).await
         }
         SourceEvent::Problem(p) => ctx.out.problem(p).await,
@@ -195,7 +196,18 @@ async fn commit(
         .iter()
         .any(|r| r.delivery.state == DeliveryState::Pending);
     for r in burst.received {
-        ctx.out.received(&r.delivery, r.port.as_ref()).await;
+        let span = super::trace::delivery_span(&r.delivery.id);
+        async {
+            tracing::debug!(
+                event = r.delivery.event.as_deref().unwrap_or(""),
+                state = %r.delivery.state,
+                relay_event_id = r.delivery.relay_event_id.as_deref().unwrap_or(""),
+                "received"
+            );
+            ctx.out.received(&r.delivery, r.port.as_ref()).await;
+        }
+        .instrument(span)
+        .await;
         if let Some(q) = memory_queue
             && r.delivery.state == DeliveryState::Pending
         {

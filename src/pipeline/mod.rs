@@ -15,6 +15,7 @@ pub mod config;
 pub mod inbox;
 pub mod intake;
 pub mod outcomes;
+pub(crate) mod trace;
 pub mod worker;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 pub use config::{ForwardConfig, SlackOut};
 use inbox::DiskInbox;
@@ -311,11 +313,17 @@ async fn slack_results_loop(
             _ = cancel.cancelled() => return,
             r = rx.recv() => match r { Some(r) => r, None => return },
         };
-        if let Some(disk) = &ctx.disk {
-            let (id2, r) = (id.clone(), result.clone());
-            let _ = disk.call(move |s| s.set_slack(&id2, &r)).await;
+        let span = trace::delivery_span(&id);
+        async {
+            tracing::debug!(ok = result.ok, status = ?result.status, "Slack answered");
+            if let Some(disk) = &ctx.disk {
+                let (id2, r) = (id.clone(), result.clone());
+                let _ = disk.call(move |s| s.set_slack(&id2, &r)).await;
+            }
+            ctx.out.slack_result(id, result).await;
         }
-        ctx.out.slack_result(id, result).await;
+        .instrument(span)
+        .await;
     }
 }
 
@@ -327,9 +335,10 @@ async fn command_loop(ctx: Arc<Ctx>, mut cmds: mpsc::Receiver<Command>, cancel: 
         };
         match cmd {
             Command::Replay { id, resign, body } => {
+                let span = trace::delivery_span(&id);
                 tokio::select! {
                     _ = cancel.cancelled() => return,
-                    _ = replay(&ctx, id, resign, body) => {}
+                    _ = replay(&ctx, id, resign, body).instrument(span) => {}
                 }
             }
         }
@@ -377,6 +386,7 @@ async fn replay(ctx: &Ctx, id: String, resign: bool, body: Option<bytes::Bytes>)
         .forwarder
         .send(&ctx.cfg.target, &req, &extra, true)
         .await;
+    tracing::info!(resigned = resign, status = ?a.status(), "replayed");
     if let Some(disk) = &ctx.disk {
         let (id2, a2) = (d.id.clone(), a.clone());
         let _ = disk.call(move |s| s.add_attempt(&id2, &a2)).await;

@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::Ctx;
 use crate::backoff::Backoff;
@@ -31,7 +32,8 @@ pub(crate) async fn run(ctx: Arc<Ctx>, queue: Queue, cancel: CancellationToken) 
             }
         };
         let Some(d) = next else { return };
-        deliver(&ctx, d, &cancel).await;
+        let span = super::trace::delivery_span(&d.id);
+        deliver(&ctx, d, &cancel).instrument(span).await;
     }
 }
 
@@ -86,6 +88,7 @@ async fn deliver(ctx: &Ctx, d: Delivery, cancel: &CancellationToken) {
             started.elapsed() < ctx.cfg.retry_for,
             ctx.cfg.retry_for,
         );
+        tracing::debug!(status = ?attempt.status(), verdict = ?verdict, "attempt");
         let (state, reason) = match &verdict {
             Verdict::Delivered => (DeliveryState::Delivered, None),
             Verdict::Retry => (DeliveryState::Delivering, None),
@@ -152,8 +155,9 @@ impl Ctx {
             if self.disk.is_none() {
                 self.open.fetch_sub(1, Ordering::AcqRel);
             }
-            if let Some(why) = &reason {
-                tracing::warn!("{id} {state}: {why}");
+            match &reason {
+                Some(why) => tracing::warn!(%state, reason = %why, "delivery settled"),
+                None => tracing::debug!(%state, "delivery settled"),
             }
             self.out.state(id, state, reason).await;
         }

@@ -31,9 +31,11 @@ impl Proc {
     /// Spawn `cmd` (the hookrelay binary with its arguments) with the test environment. Its
     /// stderr is passed on to the test's, line by line, and kept for [`Proc::wait_stderr_line`].
     pub fn spawn_cmd(mut cmd: Command) -> Proc {
+        if !cmd.get_envs().any(|(k, _)| k == "HOOKRELAY_LOG") {
+            cmd.env("HOOKRELAY_LOG", "warn");
+        }
         let mut child = cmd
             .env("NO_COLOR", "1")
-            .env("HOOKRELAY_LOG", "warn")
             .env_remove("HOOKRELAY_STORE")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

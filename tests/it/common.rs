@@ -248,3 +248,45 @@ pub fn runs(program: &str, flag: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// The value of the metric line `NAME VALUE` in a relay's `/metrics` (at `base`), and the
+/// whole text (for a failure message).
+pub async fn metric(c: &reqwest::Client, base: &str, name: &str) -> (Option<u64>, String) {
+    let text = c
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefix = format!("{name} ");
+    let value = text
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok());
+    (value, text)
+}
+
+/// Wait (at most `within`) until the relay's metric `name` satisfies `ok`: an event the relay
+/// counts, not a time.
+pub async fn wait_metric(
+    c: &reqwest::Client,
+    base: &str,
+    name: &str,
+    within: Duration,
+    ok: impl Fn(u64) -> bool,
+) {
+    let end = Instant::now() + within;
+    loop {
+        let (value, text) = metric(c, base, name).await;
+        if value.is_some_and(&ok) {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "{name} never reached the awaited value in {within:?}:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

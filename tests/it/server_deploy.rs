@@ -11,7 +11,7 @@ use crate::serve_support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::nginx_support::{Proc, RECIPE, missing, nginx_path, start_nginx};
 
@@ -29,28 +29,13 @@ fn smee_client_path() -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
-/// `hookrelay_subscribers` of the relay.
-async fn subscribers(relay: &Serve) -> usize {
-    let m = client_from(HONEST)
-        .get(format!("{}/metrics", relay.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    m.lines()
-        .find_map(|l| l.strip_prefix("hookrelay_subscribers "))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 async fn wait_subscribers(relay: &Serve, n: usize) {
-    let end = Instant::now() + Duration::from_secs(30);
-    while subscribers(relay).await < n {
-        assert!(Instant::now() < end, "{n} subscribers never connected");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let c = client_from(HONEST);
+    let within = Duration::from_secs(30);
+    common::wait_metric(&c, &relay.url, "hookrelay_subscribers", within, |got| {
+        got >= n as u64
+    })
+    .await;
 }
 
 #[test]

@@ -147,30 +147,10 @@ async fn until_delivered(
     log: &Log,
     pred: impl Fn(&[Recorded]) -> bool,
 ) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let m = c
-            .get(format!("{relay}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let subscribers: usize = m
-            .lines()
-            .find_map(|l| l.strip_prefix("hookrelay_subscribers "))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
-        if subscribers >= n {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{n} peers never subscribed:\n{m}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::common::wait_metric(c, relay, "hookrelay_subscribers", WAIT, |got| {
+        got >= n as u64
+    })
+    .await;
     post_json(c, chan, r#"{"probe":1}"#).await;
     until_delivered_quietly(log, pred).await;
 }
