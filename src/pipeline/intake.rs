@@ -199,9 +199,9 @@ async fn commit(
         let span = super::trace::delivery_span(&r.delivery.id);
         async {
             tracing::debug!(
-                event = r.delivery.event.as_deref().unwrap_or(""),
+                event = r.delivery.event.as_deref(),
                 state = %r.delivery.state,
-                relay_event_id = r.delivery.relay_event_id.as_deref().unwrap_or(""),
+                relay_event_id = r.delivery.relay_event_id.as_deref(),
                 "received"
             );
             ctx.out.received(&r.delivery, r.port.as_ref()).await;

@@ -315,7 +315,7 @@ async fn slack_results_loop(
         };
         let span = trace::delivery_span(&id);
         async {
-            tracing::debug!(ok = result.ok, status = ?result.status, "Slack answered");
+            tracing::debug!(ok = result.ok, status = result.status, "Slack answered");
             if let Some(disk) = &ctx.disk {
                 let (id2, r) = (id.clone(), result.clone());
                 let _ = disk.call(move |s| s.set_slack(&id2, &r)).await;
@@ -386,7 +386,7 @@ async fn replay(ctx: &Ctx, id: String, resign: bool, body: Option<bytes::Bytes>)
         .forwarder
         .send(&ctx.cfg.target, &req, &extra, true)
         .await;
-    tracing::info!(resigned = resign, status = ?a.status(), "replayed");
+    tracing::info!(resigned = resign, status = a.status(), "replayed");
     if let Some(disk) = &ctx.disk {
         let (id2, a2) = (d.id.clone(), a.clone());
         let _ = disk.call(move |s| s.add_attempt(&id2, &a2)).await;

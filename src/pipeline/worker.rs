@@ -88,7 +88,12 @@ async fn deliver(ctx: &Ctx, d: Delivery, cancel: &CancellationToken) {
             started.elapsed() < ctx.cfg.retry_for,
             ctx.cfg.retry_for,
         );
-        tracing::debug!(status = ?attempt.status(), verdict = ?verdict, "attempt");
+        let judged = match &verdict {
+            Verdict::Delivered => "delivered",
+            Verdict::Retry => "retry",
+            Verdict::Failed(_) => "failed",
+        };
+        tracing::debug!(status = attempt.status(), verdict = judged, "attempt");
         let (state, reason) = match &verdict {
             Verdict::Delivered => (DeliveryState::Delivered, None),
             Verdict::Retry => (DeliveryState::Delivering, None),

@@ -70,18 +70,27 @@ impl Proc {
 
     /// Wait for a stderr line containing `needle` (panics after `timeout`).
     pub fn wait_stderr_line(&mut self, needle: &str, timeout: Duration) -> String {
+        self.wait_stderr_line_where(|l| l.contains(needle), timeout)
+    }
+
+    /// Wait for a stderr line for which `pred` holds (panics after `timeout`).
+    pub fn wait_stderr_line_where(
+        &mut self,
+        pred: impl Fn(&str) -> bool,
+        timeout: Duration,
+    ) -> String {
         let end = Instant::now() + timeout;
         loop {
             let left = end.saturating_duration_since(Instant::now());
             match self.err_lines.recv_timeout(left) {
                 Ok(l) => {
                     self.seen_stderr.push(l.clone());
-                    if l.contains(needle) {
+                    if pred(&l) {
                         return l;
                     }
                 }
                 Err(_) => panic!(
-                    "no stderr line with {needle:?} within {timeout:?}; lines so far: {:#?}",
+                    "no matching stderr line within {timeout:?}; lines so far: {:#?}",
                     self.seen_stderr
                 ),
             }

@@ -14,6 +14,7 @@ mod tui_common;
 mod backpressure;
 mod crash;
 mod curl_paste;
+mod delivery_spans;
 mod durable;
 mod export;
 mod faults;
