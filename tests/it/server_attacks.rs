@@ -205,14 +205,7 @@ async fn a_channel_flood_leaves_new_and_subscribe_working() {
     flood(&relay, 10_000).await;
     honest_new_channel_works(&relay).await;
     honest_user_is_served(&relay).await;
-    let metrics = client_from(HONEST)
-        .get(format!("{}/metrics", relay.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, metrics) = crate::common::metric(&client_from(HONEST), &relay.url, "").await;
     assert!(metrics.contains("reason=\"rate_limited\""), "{metrics}");
 
     // Without rate limits or sender quotas, a full relay still gives honest subscribers a

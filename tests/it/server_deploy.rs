@@ -9,25 +9,15 @@
 
 use crate::serve_support;
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::nginx_support::{Proc, RECIPE, missing, nginx_path, start_nginx};
+use crate::server_peers::smee_client_path;
 
 use serve_support::*;
 
 use crate::common;
-
-fn smee_client_path() -> Option<PathBuf> {
-    let p = std::env::var_os("HOOKRELAY_SMEE_CLIENT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/peers/node/node_modules/smee-client/bin/smee.js")
-        });
-    p.exists().then_some(p)
-}
 
 async fn wait_subscribers(relay: &Serve, n: usize) {
     let c = client_from(HONEST);

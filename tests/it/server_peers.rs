@@ -272,7 +272,8 @@ async fn until_delivered_quietly(log: &Log, pred: impl Fn(&[Recorded]) -> bool) 
     }
 }
 
-fn smee_client_path() -> Option<PathBuf> {
+/// smee-client's script (or `HOOKRELAY_SMEE_CLIENT`), when installed and node runs.
+pub(crate) fn smee_client_path() -> Option<PathBuf> {
     peer_path(
         "HOOKRELAY_SMEE_CLIENT",
         "tests/peers/node/node_modules/smee-client/bin/smee.js",
