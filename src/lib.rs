@@ -21,6 +21,7 @@
 //! - [`port`]: Port payloads and their property diffs.
 //! - [`slack`]: Slack incoming-webhook notifications.
 //! - [`private_files`]: owner-only files, directories and temporary files.
+//! - [`gap_notice`]: a relay's gap announcement in words (a loss only when one was counted).
 //! - [`sanitize`]: the one sanitizer for untrusted text shown on a screen or in a log.
 //! - [`tui`]: the terminal UI.
 
@@ -36,6 +37,7 @@ pub mod events;
 pub mod export;
 pub mod forward;
 pub mod forward_error;
+pub mod gap_notice;
 pub mod logline;
 pub mod pipeline;
 pub mod port;

@@ -83,7 +83,7 @@ impl<W: Write> LogSink<W> {
                 };
                 self.note("connection", &text)
             }
-            AppEvent::Gap(g) => self.note("gap", &format!("the relay says events were lost: {g}")),
+            AppEvent::Gap(g) => self.note("gap", &crate::gap_notice::describe(g)),
             AppEvent::Resumed {
                 pending,
                 interrupted,
@@ -413,5 +413,25 @@ mod tests {
         assert_eq!(vals[0]["path"], "/hook\u{1b}[31m?a=1");
         assert_eq!(vals[1]["type"], "problem");
         assert_eq!(vals.len(), 2);
+    }
+
+    #[test]
+    fn a_relay_restart_is_said_in_words_without_claiming_a_loss() {
+        let mut sink = LogSink::new(Vec::new(), false);
+        sink.handle(&AppEvent::Gap(
+            r#"{"reason":"relay_restarted","message":"events it held before the restart are gone","missed":null}"#
+                .into(),
+        ));
+        sink.handle(&AppEvent::Gap(
+            r#"{"reason":"not_retained","missed":2}"#.into(),
+        ));
+        let out = String::from_utf8(sink.into_inner()).unwrap();
+        let lines: Vec<_> = out.lines().collect();
+        assert!(lines[0].contains("gap: the relay restarted"), "{out}");
+        assert!(
+            !lines[0].contains("lost:") && !lines[0].contains('{'),
+            "{out}"
+        );
+        assert!(lines[1].contains("2 webhooks were lost"), "{out}");
     }
 }

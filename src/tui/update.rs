@@ -275,7 +275,7 @@ pub fn on_app_event(app: &mut App, ev: AppEvent) {
         AppEvent::Slack { id, result } => app.set_slack(&id, result),
         // the Slack tab builds the message from the body; nothing was sent
         AppEvent::SlackPreview { .. } => {}
-        AppEvent::Gap(msg) => app.complain(format!("relay gap: {msg}")),
+        AppEvent::Gap(msg) => app.complain(crate::gap_notice::describe(&msg)),
         AppEvent::State { id, state, reason } => {
             if let Some(reason) = reason {
                 app.complain(format!("{id} {state}: {reason}"))
