@@ -49,6 +49,13 @@ pub enum AppEvent {
         id: String,
         attempt: Attempt,
     },
+    /// A try failed and the delivery will be tried again: not failed (yet). `tries` counts the
+    /// tries of this run so far; the next is in `next_in_ms`.
+    Retrying {
+        id: String,
+        tries: u32,
+        next_in_ms: u64,
+    },
     /// Slack answered for a delivery.
     Slack {
         id: String,

@@ -33,6 +33,8 @@ pub struct LogSink<W: Write> {
     json: bool,
     seen: HashMap<String, Seen>,
     order: std::collections::VecDeque<String>,
+    /// Deliveries being retried, with the tries so far: their next attempt lines are short.
+    retrying: HashMap<String, u32>,
     /// Counters for the closing summary.
     pub received: u64,
     pub forwarded_ok: u64,
@@ -52,6 +54,7 @@ impl<W: Write> LogSink<W> {
             json,
             seen: HashMap::new(),
             order: Default::default(),
+            retrying: HashMap::new(),
             received: 0,
             forwarded_ok: 0,
             failed: 0,
@@ -110,16 +113,42 @@ impl<W: Write> LogSink<W> {
                     DeliveryState::Held => self.held += 1,
                     _ => {}
                 }
+                let retried = self.retrying.remove(id).is_some();
                 let Some(reason) = reason else { return Ok(()) };
                 if self.json {
                     let v = json!({"type": "state", "id": id, "state": state, "reason": reason});
                     writeln!(self.out, "{v}")
                 } else {
+                    let what = match state {
+                        DeliveryState::Failed if retried => "gave up, kept as failed".to_string(),
+                        DeliveryState::Failed => "failed, kept as failed (not retried)".to_string(),
+                        other => other.to_string(),
+                    };
                     writeln!(
                         self.out,
-                        "{}  {id}  {state}: {}",
+                        "{}  {id}  {what}: {}",
                         clock(crate::delivery::now_ms()),
                         display_safe(reason)
+                    )
+                }
+            }
+            AppEvent::Retrying {
+                id,
+                tries,
+                next_in_ms,
+            } => {
+                if self.retrying.len() < REMEMBERED || self.retrying.contains_key(id) {
+                    self.retrying.insert(id.clone(), *tries);
+                }
+                if self.json {
+                    let v = json!({"type": "retrying", "id": id, "tries": tries, "next_in_ms": next_in_ms});
+                    writeln!(self.out, "{v}")
+                } else {
+                    writeln!(
+                        self.out,
+                        "{}  {id}  retrying ({tries}/…, next in {})",
+                        clock(crate::delivery::now_ms()),
+                        seconds(*next_in_ms)
                     )
                 }
             }
@@ -217,6 +246,21 @@ impl<W: Write> LogSink<W> {
             } => (Some(*status), None, Some(*body_size)),
             AttemptOutcome::Error { message, .. } => (None, Some(message.clone()), None),
         };
+        // a retry: the facts were on the first try's line; say which try and what came of it
+        if let (false, false, Some(tries)) = (self.json, a.replay, self.retrying.get(id)) {
+            let result = match (status, &error) {
+                (Some(st), _) => format!("-> {st}"),
+                (None, Some(e)) => format!("-> error: {}", display_safe(e)),
+                _ => String::new(),
+            };
+            return writeln!(
+                self.out,
+                "{}  {id}  try {}  {result}  {:.1} ms",
+                clock(a.started_at_ms),
+                tries + 1,
+                a.latency_ms
+            );
+        }
         if self.json {
             let mut v = json!({
                 "type": "attempt",
@@ -305,6 +349,15 @@ pub fn human_size(n: u64) -> String {
         format!("{:.1} KiB", n as f64 / 1024.0)
     } else {
         format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0))
+    }
+}
+
+/// `2 s`, `0.5 s`: a wait as a person reads it.
+fn seconds(ms: u64) -> String {
+    if ms % 1000 == 0 || ms >= 10_000 {
+        format!("{} s", (ms + 500) / 1000)
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
     }
 }
 
@@ -433,5 +486,54 @@ mod tests {
             "{out}"
         );
         assert!(lines[1].contains("2 webhooks were lost"), "{out}");
+    }
+
+    #[test]
+    fn retries_say_which_try_and_when_the_next_is_then_a_clear_final_state() {
+        let mut sink = LogSink::new(Vec::new(), false);
+        sink.handle(&AppEvent::Delivery(Box::new(delivery())));
+        let id = "abcdefghij".to_string();
+        for (tries, next_in_ms) in [(1, 500), (2, 2000)] {
+            sink.handle(&AppEvent::Attempt {
+                id: id.clone(),
+                attempt: attempt(None),
+            });
+            sink.handle(&AppEvent::Retrying {
+                id: id.clone(),
+                tries,
+                next_in_ms,
+            });
+        }
+        sink.handle(&AppEvent::Attempt {
+            id: id.clone(),
+            attempt: attempt(None),
+        });
+        sink.handle(&AppEvent::State {
+            id: id.clone(),
+            state: DeliveryState::Failed,
+            reason: Some("connection refused (retried for 5m)".into()),
+        });
+        let out = String::from_utf8(sink.into_inner()).unwrap();
+        let lines: Vec<_> = out.lines().collect();
+        assert_eq!(lines.len(), 6, "{out}");
+        assert!(
+            lines[0].contains("POST /hook"),
+            "the first try has the facts: {out}"
+        );
+        assert!(lines[1].ends_with("retrying (1/…, next in 0.5 s)"), "{out}");
+        assert!(
+            lines[2].contains("try 2  -> error: connection refused"),
+            "{out}"
+        );
+        assert!(
+            !lines[2].contains("POST"),
+            "a retry is not the full line again: {out}"
+        );
+        assert!(lines[3].ends_with("retrying (2/…, next in 2 s)"), "{out}");
+        assert!(lines[4].contains("try 3"), "{out}");
+        assert!(
+            lines[5].contains("gave up, kept as failed: connection refused (retried for 5m)"),
+            "{out}"
+        );
     }
 }

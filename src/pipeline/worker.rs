@@ -58,7 +58,7 @@ pub fn judge(a: &Attempt, time_left: bool, retry_for: std::time::Duration) -> Ve
     match (a.retryable(), time_left) {
         (true, true) => Verdict::Retry,
         (true, false) => Verdict::Failed(format!(
-            "gave up after {} of retries: {what}",
+            "{what} (retried for {})",
             humantime::format_duration(retry_for)
         )),
         (false, _) => Verdict::Failed(what),
@@ -76,7 +76,9 @@ async fn deliver(ctx: &Ctx, d: Delivery, cancel: &CancellationToken) {
     ctx.set_state(&d.id, DeliveryState::Delivering, None).await;
     let started = Instant::now();
     let mut delays = Backoff::FORWARD.delays();
+    let mut tries = 0u32;
     loop {
+        tries += 1;
         let attempt = tokio::select! {
             biased;
             // stays `delivering`: the next start records it as interrupted and sends it again
@@ -104,6 +106,13 @@ async fn deliver(ctx: &Ctx, d: Delivery, cancel: &CancellationToken) {
             return;
         }
         let wait = delays.next().unwrap_or(Backoff::FORWARD.max);
+        ctx.out
+            .emit(crate::events::AppEvent::Retrying {
+                id: d.id.clone(),
+                tries,
+                next_in_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            })
+            .await;
         tokio::select! {
             _ = cancel.cancelled() => {
                 // the last attempt finished: nothing is in flight, it is simply still to do

@@ -276,7 +276,11 @@ pub fn on_app_event(app: &mut App, ev: AppEvent) {
         // the Slack tab builds the message from the body; nothing was sent
         AppEvent::SlackPreview { .. } => {}
         AppEvent::Gap(msg) => app.complain(crate::gap_notice::describe(&msg)),
+        AppEvent::Retrying { id, .. } => {
+            app.modify_row(&id, Row::retrying);
+        }
         AppEvent::State { id, state, reason } => {
+            app.modify_row(&id, Row::settled);
             if let Some(reason) = reason {
                 app.complain(format!("{id} {state}: {reason}"))
             }

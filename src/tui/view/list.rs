@@ -125,6 +125,7 @@ fn row_cells(app: &App, r: &Row, selected: bool, path_width: usize) -> TRow<'sta
         RowStatus::Pending => ("…".to_string(), dim),
         RowStatus::Code(c) => (c.to_string(), t.status(c)),
         RowStatus::Error => ("ERR".to_string(), t.err()),
+        RowStatus::Retrying(_) => ("retry".to_string(), dim),
     };
     let status = if r.attempts > 1 {
         format!("{status} ×{}", r.attempts)
