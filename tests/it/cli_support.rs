@@ -122,6 +122,23 @@ impl Proc {
         self.wait_line_where(|l| l.contains(needle), timeout)
     }
 
+    /// Kill it (-9) and return every stdout and stderr line it printed (read until its pipes
+    /// close, at most 10 s).
+    pub fn finish(&mut self) -> (Vec<String>, Vec<String>) {
+        self.kill9();
+        let end = Instant::now() + Duration::from_secs(10);
+        let drain = |rx: &mpsc::Receiver<String>, into: &mut Vec<String>| loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(l) => into.push(l),
+                Err(_) => break,
+            }
+        };
+        drain(&self.lines, &mut self.seen);
+        drain(&self.err_lines, &mut self.seen_stderr);
+        (self.seen.clone(), self.seen_stderr.clone())
+    }
+
     pub fn kill9(&mut self) {
         let _ = self.child.kill(); // SIGKILL
         let _ = self.child.wait();

@@ -21,6 +21,7 @@ mod faults;
 mod forward_errors;
 mod history_cli;
 mod hostile_relay;
+mod log_format;
 mod malformed_events;
 mod newcomer_cli;
 mod output_props;
