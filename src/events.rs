@@ -61,6 +61,11 @@ pub enum AppEvent {
         id: String,
         result: SlackResult,
     },
+    /// Slack's rate limit (429) makes the delivery's message wait this long before its next try.
+    SlackWaiting {
+        id: String,
+        wait_ms: u64,
+    },
     /// The Slack message a delivery would have produced (`--slack-preview`, no webhook).
     SlackPreview {
         id: String,

@@ -25,6 +25,10 @@ struct Seen {
     verification: Option<crate::verify::Verification>,
     size: usize,
     reserialized: Option<String>,
+    /// Whether its first attempt line is out: Slack's lines wait for it (plain log).
+    attempted: bool,
+    /// Slack lines waiting for the first attempt line.
+    waiting: Vec<String>,
 }
 
 /// Turns app events into log lines.
@@ -114,7 +118,9 @@ impl<W: Write> LogSink<W> {
                     _ => {}
                 }
                 let retried = self.retrying.remove(id).is_some();
-                let Some(reason) = reason else { return Ok(()) };
+                let Some(reason) = reason else {
+                    return self.release(id);
+                };
                 if self.json {
                     let v = json!({"type": "state", "id": id, "state": state, "reason": reason});
                     writeln!(self.out, "{v}")
@@ -129,7 +135,8 @@ impl<W: Write> LogSink<W> {
                         "{}  {id}  {what}: {}",
                         clock(crate::delivery::now_ms()),
                         display_safe(reason)
-                    )
+                    )?;
+                    self.release(id)
                 }
             }
             AppEvent::Retrying {
@@ -164,7 +171,8 @@ impl<W: Write> LogSink<W> {
                 } else {
                     self.failed += 1;
                 }
-                self.attempt_line(id, attempt)
+                self.attempt_line(id, attempt)?;
+                self.release(id)
             }
             AppEvent::SlackPreview { id, message } => {
                 if self.json {
@@ -172,15 +180,15 @@ impl<W: Write> LogSink<W> {
                     writeln!(self.out, "{}", json_text(&v))
                 } else {
                     let text = crate::slack::preview_text(message);
-                    writeln!(
-                        self.out,
+                    let mut lines = vec![format!(
                         "{}  {id}  slack preview (no webhook configured; this is what would be sent):",
                         clock(crate::delivery::now_ms())
-                    )?;
+                    )];
                     for line in text.lines() {
-                        writeln!(self.out, "    {}", display_safe(line))?;
+                        lines.push(format!("    {}", display_safe(line)));
                     }
-                    writeln!(self.out, "    block kit: {}", json_text(message))
+                    lines.push(format!("    block kit: {}", json_text(message)));
+                    self.after_attempt(id, lines)
                 }
             }
             AppEvent::Slack { id, result } => {
@@ -188,16 +196,57 @@ impl<W: Write> LogSink<W> {
                     let v = json!({"type": "slack", "id": id, "result": result});
                     writeln!(self.out, "{}", json_text(&v))
                 } else {
-                    let verdict = if result.ok { "sent" } else { "FAILED" };
-                    writeln!(
-                        self.out,
-                        "{}  {id}  slack {verdict}: {}",
+                    let said = match (result.ok, result.explanation.as_str()) {
+                        (true, "sent") => "slack: posted".to_string(),
+                        (true, more) => format!("slack: posted ({})", display_safe(more)),
+                        (false, why) => format!("slack: NOT posted: {}", display_safe(why)),
+                    };
+                    let line = format!("{}  {id}  {said}", clock(crate::delivery::now_ms()));
+                    self.after_attempt(id, vec![line])
+                }
+            }
+            AppEvent::SlackWaiting { id, wait_ms } => {
+                if self.json {
+                    let v = json!({"type": "slack_waiting", "id": id, "wait_ms": wait_ms});
+                    writeln!(self.out, "{v}")
+                } else {
+                    let line = format!(
+                        "{}  {id}  slack: rate limited by Slack (429), waiting {} before the next try",
                         clock(crate::delivery::now_ms()),
-                        display_safe(&result.explanation)
-                    )
+                        seconds(*wait_ms)
+                    );
+                    self.after_attempt(id, vec![line])
                 }
             }
         }
+    }
+
+    /// Print `lines` about delivery `id` (Slack's) after its first attempt line: now if that is
+    /// out (or the delivery is not remembered), else when it comes.
+    fn after_attempt(&mut self, id: &str, lines: Vec<String>) -> std::io::Result<()> {
+        if let Some(s) = self.seen.get_mut(id)
+            && !s.attempted
+            && s.waiting.len() < 64
+        {
+            s.waiting.extend(lines);
+            return Ok(());
+        }
+        for l in lines {
+            writeln!(self.out, "{l}")?;
+        }
+        Ok(())
+    }
+
+    /// The delivery's attempt line (or final state) is out: print what waited for it.
+    fn release(&mut self, id: &str) -> std::io::Result<()> {
+        let Some(s) = self.seen.get_mut(id) else {
+            return Ok(());
+        };
+        s.attempted = true;
+        for l in std::mem::take(&mut s.waiting) {
+            writeln!(self.out, "{l}")?;
+        }
+        Ok(())
     }
 
     fn note(&mut self, kind: &str, text: &str) -> std::io::Result<()> {
@@ -228,6 +277,8 @@ impl<W: Write> LogSink<W> {
                 crate::delivery::BodyOrigin::Exact => None,
                 crate::delivery::BodyOrigin::Reserialized { relay } => Some(relay.clone()),
             },
+            attempted: !d.attempts.is_empty(),
+            waiting: Vec::new(),
         };
         self.order.push_back(d.id.clone());
         self.seen.insert(d.id.clone(), seen);
@@ -535,5 +586,41 @@ mod tests {
             lines[5].contains("gave up, kept as failed: connection refused (retried for 5m)"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn slack_lines_follow_their_delivery_say_posted_and_show_a_429_wait() {
+        let mut sink = LogSink::new(Vec::new(), false);
+        sink.handle(&AppEvent::Delivery(Box::new(delivery())));
+        let id = "abcdefghij".to_string();
+        // Slack answers before the target does
+        sink.handle(&AppEvent::SlackWaiting {
+            id: id.clone(),
+            wait_ms: 3000,
+        });
+        sink.handle(&AppEvent::Slack {
+            id: id.clone(),
+            result: crate::slack::SlackResult {
+                ok: true,
+                status: Some(200),
+                error: None,
+                explanation: "sent".into(),
+            },
+        });
+        sink.handle(&AppEvent::Attempt {
+            id: id.clone(),
+            attempt: attempt(Some(200)),
+        });
+        let out = String::from_utf8(sink.into_inner()).unwrap();
+        let lines: Vec<_> = out.lines().collect();
+        assert_eq!(lines.len(), 3, "{out}");
+        assert!(lines[0].contains("-> 200"), "the delivery first: {out}");
+        assert!(
+            lines[1]
+                .ends_with("slack: rate limited by Slack (429), waiting 3 s before the next try"),
+            "{out}"
+        );
+        assert!(lines[2].ends_with("slack: posted"), "{out}");
+        assert!(!out.contains("sent: sent"), "{out}");
     }
 }

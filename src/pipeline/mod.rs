@@ -159,15 +159,21 @@ pub async fn start(cfg: ForwardConfig) -> Result<Pipeline, StoreError> {
         }
         None => (None, None),
     };
-    let (slack, slack_results) = match &cfg.slack {
+    let (slack, slack_results, slack_waits) = match &cfg.slack {
         SlackOut::Webhook(sc) => {
             let (tx, rx) = mpsc::channel(1024);
+            let (wtx, wrx) = mpsc::channel(64);
             (
-                Some(crate::slack::SlackNotifier::spawn(sc.clone(), tx)),
+                Some(crate::slack::SlackNotifier::spawn_with_waits(
+                    sc.clone(),
+                    tx,
+                    Some(wtx),
+                )),
                 Some(rx),
+                Some(wrx),
             )
         }
-        _ => (None, None),
+        _ => (None, None, None),
     };
     let recent = disk
         .is_none()
@@ -277,6 +283,13 @@ pub async fn start(cfg: ForwardConfig) -> Result<Pipeline, StoreError> {
         cmd_rx,
         cancel.clone(),
     )));
+    if let Some(rx) = slack_waits {
+        tasks.push(tokio::spawn(slack_waits_loop(
+            ctx.clone(),
+            rx,
+            cancel.clone(),
+        )));
+    }
     if let Some(rx) = slack_results {
         tasks.push(tokio::spawn(slack_results_loop(
             ctx.clone(),
@@ -300,6 +313,21 @@ async fn relay_problems(ctx: Arc<Ctx>, mut rx: mpsc::Receiver<String>, cancel: C
             _ = cancel.cancelled() => return,
             p = rx.recv() => match p { Some(p) => ctx.out.problem(p).await, None => return },
         }
+    }
+}
+
+async fn slack_waits_loop(
+    ctx: Arc<Ctx>,
+    mut rx: mpsc::Receiver<(String, Duration)>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let (id, wait) = tokio::select! {
+            _ = cancel.cancelled() => return,
+            w = rx.recv() => match w { Some(w) => w, None => return },
+        };
+        let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+        ctx.out.emit(AppEvent::SlackWaiting { id, wait_ms }).await;
     }
 }
 

@@ -13,7 +13,7 @@ pub mod redact;
 
 use serde::{Deserialize, Serialize};
 
-pub use client::{SlackConfig, SlackNotifier};
+pub use client::{SlackConfig, SlackNotifier, Waits};
 pub use errors::explain;
 pub use message::{build_message, check_limits, preview_text};
 pub use redact::redact_webhook_url;

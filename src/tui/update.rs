@@ -276,6 +276,10 @@ pub fn on_app_event(app: &mut App, ev: AppEvent) {
         // the Slack tab builds the message from the body; nothing was sent
         AppEvent::SlackPreview { .. } => {}
         AppEvent::Gap(msg) => app.complain(crate::gap_notice::describe(&msg)),
+        AppEvent::SlackWaiting { id, wait_ms } => app.say(format!(
+            "{id}: Slack is rate limiting; its message waits {} s",
+            wait_ms.div_ceil(1000)
+        )),
         AppEvent::Retrying { id, .. } => {
             app.modify_row(&id, Row::retrying);
         }

@@ -246,6 +246,24 @@ async fn rate_limit_honours_retry_after() {
     );
 }
 
+/// A 429 wait is told while it lasts (the log shows it), before the result.
+#[tokio::test]
+async fn a_rate_limit_wait_is_told_when_it_starts() {
+    let (_fake, url) = fake_slack(vec![Reply::RetryAfter("1")]).await;
+    let (tx, mut results) = mpsc::channel(64);
+    let (wtx, mut waits) = mpsc::channel(8);
+    let notifier = SlackNotifier::spawn_with_waits(config(url), tx, Some(wtx));
+    notifier.notify("d1".into(), message(1));
+    let (id, wait) = timeout(Duration::from_secs(10), waits.recv())
+        .await
+        .expect("a wait notice")
+        .unwrap();
+    assert_eq!((id.as_str(), wait), ("d1", Duration::from_secs(1)));
+    assert!(results.try_recv().is_err(), "told before the result");
+    let (_, result) = next(&mut results).await;
+    assert!(result.ok, "{result:?}");
+}
+
 #[tokio::test]
 async fn a_slow_answer_times_out_once_and_the_next_message_still_goes() {
     let (fake, url) = fake_slack(vec![Reply::Slow(Duration::from_secs(3))]).await;
