@@ -239,3 +239,14 @@ async fn serve_speaks_tls_with_a_certificate_and_key() {
         .await;
     assert!(plain.is_err() || !plain.unwrap().status().is_success());
 }
+
+/// `serve --listen-fd` refuses a descriptor that is not open, or not a TCP socket, and says so.
+#[test]
+fn listen_fd_refuses_what_is_not_an_inherited_socket() {
+    let out = crate::cli_support::run(&["serve", "--listen-fd", "77"]);
+    assert!(!out.ok(), "{out:#?}");
+    assert!(out.stderr.contains("77 is not open"), "{out:#?}");
+    let out = crate::cli_support::run(&["serve", "--listen-fd", "1"]);
+    assert!(!out.ok());
+    assert!(out.stderr.contains("above 2"), "{out:#?}");
+}

@@ -566,10 +566,18 @@ async fn without_a_tty_no_ui_plain_and_json_lines() {
                 "an escape sequence without a TTY: {l:?}"
             );
         }
+        // one human format on the terminal: tracing's own lines go to the log file
         assert!(
-            !home.path().join("data/hookrelay/hookrelay.log").exists(),
-            "without the UI the log stays on stderr"
+            home.path().join("data/hookrelay/hookrelay.log").exists(),
+            "without the UI, tracing's lines go to hookrelay.log"
         );
+        for l in &err_seen {
+            let level = l.split_whitespace().nth(1).unwrap_or("");
+            assert!(
+                !["DEBUG", "INFO", "WARN", "ERROR"].contains(&level),
+                "a tracing line on stderr: {l:?}"
+            );
+        }
     }
 }
 
