@@ -405,7 +405,7 @@ pub fn human_size(n: u64) -> String {
 
 /// `2 s`, `0.5 s`: a wait as a person reads it.
 fn seconds(ms: u64) -> String {
-    if ms % 1000 == 0 || ms >= 10_000 {
+    if ms.is_multiple_of(1000) || ms >= 10_000 {
         format!("{} s", (ms + 500) / 1000)
     } else {
         format!("{:.1} s", ms as f64 / 1000.0)
