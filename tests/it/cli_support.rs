@@ -79,42 +79,18 @@ impl Proc {
         pred: impl Fn(&str) -> bool,
         timeout: Duration,
     ) -> String {
-        let end = Instant::now() + timeout;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.err_lines.recv_timeout(left) {
-                Ok(l) => {
-                    self.seen_stderr.push(l.clone());
-                    if pred(&l) {
-                        return l;
-                    }
-                }
-                Err(_) => panic!(
-                    "no matching stderr line within {timeout:?}; lines so far: {:#?}",
-                    self.seen_stderr
-                ),
-            }
-        }
+        wait_on(
+            &self.err_lines,
+            &mut self.seen_stderr,
+            pred,
+            timeout,
+            "stderr",
+        )
     }
 
     /// Wait for a stdout line for which `pred` holds (panics after `timeout`).
     pub fn wait_line_where(&mut self, pred: impl Fn(&str) -> bool, timeout: Duration) -> String {
-        let end = Instant::now() + timeout;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) => {
-                    self.seen.push(l.clone());
-                    if pred(&l) {
-                        return l;
-                    }
-                }
-                Err(_) => panic!(
-                    "no matching line within {timeout:?}; lines so far: {:#?}",
-                    self.seen
-                ),
-            }
-        }
+        wait_on(&self.lines, &mut self.seen, pred, timeout, "stdout")
     }
 
     /// Wait for a stdout line containing `needle`.
@@ -142,6 +118,30 @@ impl Proc {
     pub fn kill9(&mut self) {
         let _ = self.child.kill(); // SIGKILL
         let _ = self.child.wait();
+    }
+}
+
+/// The next line from `rx` for which `pred` holds, keeping every line read in `seen`; panics
+/// with what was seen after `timeout`.
+pub fn wait_on(
+    rx: &mpsc::Receiver<String>,
+    seen: &mut Vec<String>,
+    pred: impl Fn(&str) -> bool,
+    timeout: Duration,
+    what: &str,
+) -> String {
+    let end = Instant::now() + timeout;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) => {
+                seen.push(l.clone());
+                if pred(&l) {
+                    return l;
+                }
+            }
+            Err(_) => panic!("no matching {what} line within {timeout:?}; lines so far: {seen:#?}"),
+        }
     }
 }
 

@@ -480,19 +480,7 @@ fn wait_line(
     seen: &mut Vec<String>,
     ok: impl Fn(&str) -> bool,
 ) -> String {
-    let end = Instant::now() + WAIT;
-    loop {
-        let left = end.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(l) => {
-                seen.push(l.clone());
-                if ok(&l) {
-                    return l;
-                }
-            }
-            Err(_) => panic!("no such line in {WAIT:?}; got {seen:#?}"),
-        }
-    }
+    crate::cli_support::wait_on(rx, seen, ok, WAIT, "output")
 }
 
 /// Without a terminal (stdout piped) `forward` logs plain lines and never draws the UI.
