@@ -48,6 +48,7 @@ fn delivery(i: usize) -> Delivery {
             body: Bytes::from_static(b"ok"),
             body_size: 2,
         },
+        sent: None,
     });
     d
 }

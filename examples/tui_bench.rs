@@ -48,6 +48,7 @@ fn delivery(i: usize) -> Delivery {
                 body: Bytes::new(),
                 body_size: 0,
             },
+            sent: None,
         }],
         slack: None,
         state: Default::default(),

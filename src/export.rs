@@ -87,6 +87,14 @@ fn attempt_json(a: &Attempt) -> Value {
         }
         AttemptOutcome::Error { message, .. } => v["error"] = json!(message),
     }
+    if let Some(s) = &a.sent {
+        // a replay as it was sent
+        v["sent"] = json!({
+            "headers": headers_json(&s.headers),
+            "resigned": s.resigned,
+            "body_edited": s.body.is_some(),
+        });
+    }
     v
 }
 
@@ -185,7 +193,8 @@ fn har_response(a: Option<&Attempt>) -> Value {
     }
 }
 
-/// A HAR 1.2 log with one entry per attempt (the request as received, the target's answer). A
+/// A HAR 1.2 log with one entry per attempt (the request as received, or for a replay as sent,
+/// and the target's answer). A
 /// delivery never forwarded gives one entry with status 0 and its channel URL as the URL; an
 /// attempt without a response has status 0 and its error in `_error`.
 pub fn har(d: &Delivery) -> Value {
@@ -202,10 +211,16 @@ pub fn har(d: &Delivery) -> Value {
                 0.0,
             ),
         };
+        // a replay's request as it was sent (re-signed, marked, the target's host)
+        let sent = a.and_then(|a| a.sent.as_deref()).map(|s| WebhookRequest {
+            headers: s.headers.clone(),
+            body: s.body.clone().unwrap_or_else(|| d.request.body.clone()),
+            ..d.request.clone()
+        });
         let mut e = json!({
             "startedDateTime": iso_time(started),
             "time": latency,
-            "request": har_request(&d.request, &url),
+            "request": har_request(sent.as_ref().unwrap_or(&d.request), &url),
             "response": har_response(a),
             "cache": {},
             "timings": { "send": 0, "wait": latency, "receive": 0 },
@@ -213,6 +228,9 @@ pub fn har(d: &Delivery) -> Value {
         });
         if let Some(a) = a {
             e["_replay"] = json!(a.replay);
+            if let Some(s) = &a.sent {
+                e["_resigned"] = json!(s.resigned);
+            }
         }
         e
     };

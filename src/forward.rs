@@ -15,7 +15,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::delivery::{Attempt, AttemptOutcome, Headers, WebhookRequest, now_ms};
+use crate::delivery::{Attempt, AttemptOutcome, Headers, SentRequest, WebhookRequest, now_ms};
 pub use crate::forward_error::ForwardError;
 use crate::forward_error::describe_client_error;
 
@@ -177,6 +177,22 @@ pub fn forwarded_headers(req: &WebhookRequest) -> Headers {
         .collect()
 }
 
+/// The headers a request to `url` carries as sent: `host` (the target's, which the client sets
+/// from the URL), then the forwarded ones and `extra`, in order.
+pub fn sent_headers(url: &str, req: &WebhookRequest, extra: &[(String, String)]) -> Headers {
+    let mut h: Headers = Vec::new();
+    if let Some(authority) = url
+        .parse::<hyper::Uri>()
+        .ok()
+        .and_then(|u| u.authority().map(|a| a.to_string()))
+    {
+        h.push(("host".into(), authority));
+    }
+    h.extend(forwarded_headers(req));
+    h.extend(extra.iter().cloned());
+    h
+}
+
 /// Sends requests to the target.
 #[derive(Clone)]
 pub struct Forwarder {
@@ -225,12 +241,21 @@ impl Forwarder {
                 Ok(Err(e)) => e.into(),
                 Err(_) => ForwardError::Timeout(self.timeout).into(),
             };
+        // a replay records what it sent (the stored request is what the relay delivered)
+        let sent = replay.then(|| {
+            Box::new(SentRequest {
+                headers: sent_headers(&url, req, extra),
+                body: None,
+                resigned: false,
+            })
+        });
         Attempt {
             target: url,
             started_at_ms,
             replay,
             latency_ms: start.elapsed().as_secs_f64() * 1000.0,
             outcome,
+            sent,
         }
     }
 

@@ -467,6 +467,7 @@ mod tests {
                     error: crate::delivery::ErrorKind::Refused,
                 },
             },
+            sent: None,
         }
     }
 

@@ -410,10 +410,16 @@ async fn replay(ctx: &Ctx, id: String, resign: bool, body: Option<bytes::Bytes>)
     } else {
         vec![]
     };
-    let a = ctx
+    let mut a = ctx
         .forwarder
         .send(&ctx.cfg.target, &req, &extra, true)
         .await;
+    if let Some(sent) = a.sent.as_mut() {
+        sent.resigned = resign;
+        if req.body != d.request.body {
+            sent.body = Some(req.body.clone());
+        }
+    }
     tracing::info!(resigned = resign, status = a.status(), "replayed");
     if let Some(disk) = &ctx.disk {
         let (id2, a2) = (d.id.clone(), a.clone());

@@ -77,8 +77,15 @@ CREATE TABLE cursors (
 );
 ";
 
+/// Version 4: a replay's request as it was sent (headers, an edited body, re-signed or not).
+const V4: &str = "
+ALTER TABLE attempts ADD COLUMN sent_headers TEXT;   -- JSON header list; NULL: not a replay
+ALTER TABLE attempts ADD COLUMN sent_body BLOB;      -- NULL: the stored request's body
+ALTER TABLE attempts ADD COLUMN resigned INTEGER NOT NULL DEFAULT 0;
+";
+
 /// Every migration, in order. `MIGRATIONS.len()` is the current schema version.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -185,6 +185,7 @@ pub fn response(status: u16, body: &[u8]) -> Attempt {
             body: Bytes::copy_from_slice(body),
             body_size: body.len() as u64,
         },
+        sent: None,
     }
 }
 
@@ -198,6 +199,7 @@ pub fn error(message: &str) -> Attempt {
             message: message.into(),
             error: hookrelay::delivery::ErrorKind::from_message(message),
         },
+        sent: None,
     }
 }
 

@@ -110,6 +110,7 @@ fn response_attempt(target: &str, status: u16, at_ms: i64) -> Attempt {
             body: bytes::Bytes::from_static(b"ok"),
             body_size: 2,
         },
+        sent: None,
     }
 }
 
@@ -439,6 +440,52 @@ async fn replay_with_a_short_tolerance_reports_stale_and_resign_fixes_it() {
     let got = target.wait_for(2, Duration::from_secs(10)).await;
     assert_fresh_valid_port(&got[1]);
     assert_eq!(&got[1].body[..], &body[..]);
+
+    // the history records what was sent: the re-signed headers, the replay mark, the target's
+    // host (issue 15 item 8)
+    let d = f.get("tol0000001");
+    let sent = d.attempts[1]
+        .sent
+        .as_ref()
+        .expect("the replay's request as sent");
+    assert!(sent.resigned);
+    assert!(!d.attempts[0].sent.as_ref().unwrap().resigned);
+    let har = f.run(&["export", "tol0000001", "--har"]).expect_ok();
+    let har: serde_json::Value = serde_json::from_str(&har.stdout).unwrap();
+    let entries = har["log"]["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{har:#}");
+    let header = |e: &serde_json::Value, name: &str| -> Option<String> {
+        e["request"]["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"].as_str().unwrap().eq_ignore_ascii_case(name))
+            .map(|h| h["value"].as_str().unwrap().to_string())
+    };
+    let resigned = &entries[1];
+    assert_eq!(resigned["_resigned"], true, "{resigned:#}");
+    for name in [
+        "x-port-timestamp",
+        "x-port-signature",
+        "x-hookrelay-replay-of",
+    ] {
+        assert_eq!(
+            header(resigned, name).as_deref(),
+            got[1].header(name),
+            "{name} as the target got it: {resigned:#}"
+        );
+    }
+    assert_eq!(
+        header(resigned, "x-hookrelay-replay-of").as_deref(),
+        Some("tol0000001")
+    );
+    assert_eq!(
+        header(resigned, "host"),
+        Some(target.addr.to_string()),
+        "the target's host, not the relay's"
+    );
+    // the first replay went out as stored: the old signature
+    assert_eq!(header(&entries[0], "x-port-signature"), Some(sig.clone()));
 }
 
 // ---- list ----

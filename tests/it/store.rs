@@ -353,11 +353,11 @@ fn an_empty_file_is_migrated_to_the_current_version() {
     std::fs::write(&path, b"").unwrap();
     let store = Store::open(&path).unwrap();
     assert_eq!(store.schema_version().unwrap(), schema::CURRENT_VERSION);
-    assert_eq!(schema::CURRENT_VERSION, 3);
+    assert_eq!(schema::CURRENT_VERSION, 4);
     assert!(store.list(&ListFilter::default(), 10).unwrap().is_empty());
     // Opening again does not migrate twice.
     drop(store);
-    assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 3);
+    assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 4);
 }
 
 #[test]
@@ -381,7 +381,7 @@ fn a_version_1_store_is_migrated_and_keeps_its_data() {
         .unwrap();
     }
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(store.schema_version().unwrap(), 4);
     let d = store.get("v1").unwrap();
     // it got a 2xx before delivery states existed: delivered
     assert_eq!(d.state, DeliveryState::Delivered);

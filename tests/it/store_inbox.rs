@@ -43,7 +43,7 @@ fn a_v2_store_is_migrated_and_what_never_got_an_attempt_is_pending() {
         .unwrap();
     }
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(store.schema_version().unwrap(), 4);
     let state = |id: &str| store.get(id).unwrap().state;
     assert_eq!(state("never0001"), DeliveryState::Pending);
     assert_eq!(state("ok0000001"), DeliveryState::Delivered);
