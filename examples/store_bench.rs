@@ -48,7 +48,7 @@ fn delivery(i: usize) -> Delivery {
             body: Bytes::from_static(b"ok"),
             body_size: 2,
         },
-        sent_headers: None,
+        sent: None,
     });
     d
 }

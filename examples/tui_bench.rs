@@ -48,7 +48,7 @@ fn delivery(i: usize) -> Delivery {
                 body: Bytes::new(),
                 body_size: 0,
             },
-            sent_headers: None,
+            sent: None,
         }],
         slack: None,
         state: Default::default(),

@@ -49,10 +49,22 @@ pub enum AppEvent {
         id: String,
         attempt: Attempt,
     },
+    /// A try failed and the delivery will be tried again: not failed (yet). `tries` counts the
+    /// tries of this run so far; the next is in `next_in_ms`.
+    Retrying {
+        id: String,
+        tries: u32,
+        next_in_ms: u64,
+    },
     /// Slack answered for a delivery.
     Slack {
         id: String,
         result: SlackResult,
+    },
+    /// Slack's rate limit (429) makes the delivery's message wait this long before its next try.
+    SlackWaiting {
+        id: String,
+        wait_ms: u64,
     },
     /// The Slack message a delivery would have produced (`--slack-preview`, no webhook).
     SlackPreview {

@@ -81,8 +81,13 @@ fn attempt_json(a: &Attempt) -> Value {
         }
         AttemptOutcome::Error { message, .. } => v["error"] = json!(message),
     }
-    if let Some(sent) = &a.sent_headers {
-        v["sent_headers"] = headers_json(sent);
+    if let Some(s) = &a.sent {
+        // the request as it was sent (a replay; -H / --drop-header)
+        v["sent"] = json!({
+            "headers": headers_json(&s.headers),
+            "resigned": s.resigned,
+            "body_edited": s.body.is_some(),
+        });
     }
     v
 }
@@ -182,7 +187,8 @@ fn har_response(a: Option<&Attempt>) -> Value {
     }
 }
 
-/// A HAR 1.2 log with one entry per attempt (the request as received, the target's answer). A
+/// A HAR 1.2 log with one entry per attempt (the request as received, or for a replay as sent,
+/// and the target's answer). A
 /// delivery never forwarded gives one entry with status 0 and its channel URL as the URL; an
 /// attempt without a response has status 0 and its error in `_error`.
 pub fn har(d: &Delivery) -> Value {
@@ -199,13 +205,12 @@ pub fn har(d: &Delivery) -> Value {
                 0.0,
             ),
         };
-        // the request as sent: with the headers -H / --drop-header made, when they changed any
-        let sent = a
-            .and_then(|a| a.sent_headers.as_ref())
-            .map(|h| WebhookRequest {
-                headers: h.clone(),
-                ..d.request.clone()
-            });
+        // the request as it was sent (a replay: re-signed, marked, the target's host; -H)
+        let sent = a.and_then(|a| a.sent.as_deref()).map(|s| WebhookRequest {
+            headers: s.headers.clone(),
+            body: s.body.clone().unwrap_or_else(|| d.request.body.clone()),
+            ..d.request.clone()
+        });
         let mut e = json!({
             "startedDateTime": crate::human::iso_utc(started),
             "time": latency,
@@ -217,6 +222,9 @@ pub fn har(d: &Delivery) -> Value {
         });
         if let Some(a) = a {
             e["_replay"] = json!(a.replay);
+            if let Some(s) = &a.sent {
+                e["_resigned"] = json!(s.resigned);
+            }
         }
         e
     };

@@ -26,7 +26,7 @@ pub use headers::HeaderRules;
 pub use options::TargetOptions;
 pub use routes::Routes;
 
-use crate::delivery::{Attempt, AttemptOutcome, Headers, WebhookRequest, now_ms};
+use crate::delivery::{Attempt, AttemptOutcome, Headers, SentRequest, WebhookRequest, now_ms};
 pub use crate::forward_error::ForwardError;
 use crate::forward_error::describe_client_error;
 use quick_ack::QuickAckConnector;
@@ -159,6 +159,22 @@ impl std::fmt::Display for Target {
 
 pub use crate::headers::forwarded_headers;
 
+/// The headers a request to `url` carries as sent: `host` (the target's, which the client sets
+/// from the URL, unless `-H` set one), then `headers` in order.
+pub fn sent_headers(url: &str, headers: &Headers) -> Headers {
+    let mut h: Headers = Vec::with_capacity(headers.len() + 1);
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host"))
+        && let Some(authority) = url
+            .parse::<hyper::Uri>()
+            .ok()
+            .and_then(|u| u.authority().map(|a| a.to_string()))
+    {
+        h.push(("host".into(), authority));
+    }
+    h.extend(headers.iter().cloned());
+    h
+}
+
 /// Sends requests to the target.
 #[derive(Clone)]
 pub struct Forwarder {
@@ -229,13 +245,22 @@ impl Forwarder {
                 Ok(Err(e)) => e.into(),
                 Err(_) => ForwardError::Timeout(self.timeout).into(),
             };
+        // what went out, when it is not the stored request (what the relay delivered): a
+        // replay's marker and target host, or the headers `-H` / `--drop-header` changed
+        let sent = (replay || !self.options.headers.is_empty()).then(|| {
+            Box::new(SentRequest {
+                headers: sent_headers(&url, &headers),
+                body: None,
+                resigned: false,
+            })
+        });
         Attempt {
             target: url,
             started_at_ms,
             replay,
             latency_ms: start.elapsed().as_secs_f64() * 1000.0,
             outcome,
-            sent_headers: (!self.options.headers.is_empty()).then_some(headers),
+            sent,
         }
     }
 

@@ -33,6 +33,15 @@ pub fn size(n: u64) -> String {
     }
 }
 
+/// `2 s`, `0.5 s`: a wait as a person reads it.
+pub fn seconds(ms: u64) -> String {
+    if ms.is_multiple_of(1000) || ms >= 10_000 {
+        format!("{} s", (ms + 500) / 1000)
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
+}
+
 /// A time of day in the local zone with milliseconds, `15:04:05.123` (log lines).
 pub fn local_clock(ms: i64) -> String {
     local(ms, "%H:%M:%S%.3f")

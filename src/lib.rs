@@ -36,6 +36,7 @@
 //!
 //! The faces:
 //! - [`human`]: times, sizes and verdict words as a person reads them.
+//! - [`gap_notice`]: a relay's gap announcement in words (a loss only when one was counted).
 //! - [`logline`]: the plain and JSON log of a forward job.
 //! - [`export`]: a stored delivery as a curl command, JSON or HAR.
 //! - [`tui`]: the terminal UI.
@@ -50,6 +51,7 @@ pub mod events;
 pub mod export;
 pub mod forward;
 pub mod forward_error;
+pub mod gap_notice;
 pub mod human;
 pub mod logline;
 pub mod pipeline;

@@ -31,7 +31,8 @@ pub struct Cli {
     /// With no command, hookrelay forwards (`hookrelay URL TARGET` works like `forward`).
     #[command(flatten)]
     pub forward: ForwardArgs,
-    /// Log level for the diagnostic log on stderr (or HOOKRELAY_LOG / RUST_LOG).
+    /// Log level for the diagnostic log (or HOOKRELAY_LOG / RUST_LOG). On stderr; for forward
+    /// and demo, in hookrelay.log unless the level is debug or trace or the variable is set.
     #[arg(long, global = true, default_value = "info")]
     pub log: String,
 }
@@ -266,7 +267,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(a) => !a.json && !a.no_tui,
         _ => false,
     } && crate::tui::tty_available();
-    init_logging(&cli.log, ui);
+    // forward and demo speak for themselves (the UI, or the plain / JSON log on stdout):
+    // tracing's own lines go to the log file unless asked for (debug level or HOOKRELAY_LOG)
+    let speaks = matches!(&command, Command::Forward(_) | Command::Demo(_));
+    let asked = std::env::var_os("HOOKRELAY_LOG").is_some()
+        || std::env::var_os("RUST_LOG").is_some()
+        || matches!(cli.log.as_str(), "debug" | "trace");
+    init_logging(&cli.log, ui || (speaks && !asked));
     match command {
         Command::Forward(a) => forward::run(a).await,
         Command::Serve(a) => serve::serve(a).await,
@@ -284,9 +291,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// Diagnostics go to stderr without colour codes and through the sanitizer
 /// ([`crate::sanitize::SafeLines`]), so logged input can never drive the terminal
-/// (tracing-subscriber ≥ 0.3.20 escapes ESC too; RUSTSEC-2025-0055). While the UI owns
-/// the screen they go to `hookrelay.log` in the data directory instead.
-fn init_logging(level: &str, ui: bool) {
+/// (tracing-subscriber ≥ 0.3.20 escapes ESC too; RUSTSEC-2025-0055). With `to_file` (the UI
+/// owns the screen, or forward's own log speaks on stdout in one human format) they go to
+/// `hookrelay.log` in the data directory instead.
+fn init_logging(level: &str, to_file: bool) {
     let filter = std::env::var("HOOKRELAY_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| format!("hookrelay={level},warn"));
@@ -294,7 +302,7 @@ fn init_logging(level: &str, ui: bool) {
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_ansi(false)
         .with_target(false);
-    if ui {
+    if to_file {
         let file = log_file_path().and_then(|p| crate::private_files::open_append(&p).ok());
         match file {
             Some(f) => {

@@ -20,6 +20,11 @@ pub struct ServeArgs {
     /// Address to listen on (default 127.0.0.1:$PORT, or 127.0.0.1:3300).
     #[arg(long)]
     pub listen: Option<SocketAddr>,
+    /// Serve on an inherited, already bound TCP socket (this file descriptor, e.g. 3 under
+    /// systemd socket activation) instead of binding --listen. The socket may be bound but
+    /// not yet listening: the relay starts listening on it.
+    #[arg(long, value_name = "FD", conflicts_with = "listen")]
+    pub listen_fd: Option<i32>,
     /// Largest webhook body accepted (413 beyond).
     #[arg(long, default_value = "25MiB", value_parser = parse_size)]
     pub max_body: usize,
@@ -87,6 +92,10 @@ pub struct ServeArgs {
     /// Last-Event-ID).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
     pub write_timeout: Duration,
+    /// On SIGTERM or Ctrl-C, how long to keep serving with /readyz answering 503 (so a load
+    /// balancer stops sending here) before stopping to accept.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    pub drain: Duration,
     /// How long shutdown (SIGTERM, Ctrl-C) waits for connections to finish.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
     pub shutdown_timeout: Duration,
@@ -183,6 +192,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             body_min_rate: args.body_min_rate,
             write: args.write_timeout,
             shutdown: args.shutdown_timeout,
+            drain: args.drain,
         },
         per_client: ClientLimits {
             connections: args.max_connections_per_addr,
@@ -203,9 +213,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         ..ServerConfig::default()
     };
-    let server = RelayServer::start(cfg)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    let server = match args.listen_fd {
+        None => RelayServer::start(cfg)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?,
+        Some(fd) => {
+            let listener = inherited_listener(fd)
+                .with_context(|| format!("cannot listen on the inherited socket {fd}"))?;
+            RelayServer::start_on(cfg, listener).await?
+        }
+    };
     eprintln!(
         "hookrelay: relay listening on {} (GET {}/new for a channel)",
         server.base_url(),
@@ -216,6 +233,28 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     server.shutdown().await;
     eprintln!("hookrelay: stopped");
     Ok(())
+}
+
+/// The TCP socket at file descriptor `fd`, inherited from whoever started the relay, as a
+/// listener. Refuses a descriptor that is not open or not a TCP socket.
+fn inherited_listener(fd: i32) -> anyhow::Result<tokio::net::TcpListener> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    anyhow::ensure!(fd > 2, "--listen-fd must name a descriptor above 2 (stdio)");
+    // SAFETY: fcntl(F_GETFD) only reads the descriptor's flags; -1 means it is not open.
+    let open = unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1;
+    anyhow::ensure!(open, "file descriptor {fd} is not open");
+    // SAFETY: the descriptor is open and nothing else in this process uses it: it was
+    // inherited for this purpose and is named once, on the command line; it is owned from here.
+    let socket = socket2::Socket::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let addr = socket.local_addr()?;
+    anyhow::ensure!(
+        addr.as_socket().is_some() && socket.r#type()? == socket2::Type::STREAM,
+        "file descriptor {fd} is not a TCP socket"
+    );
+    socket.set_cloexec(true)?;
+    socket.set_nonblocking(true)?;
+    socket.listen(1024)?;
+    Ok(tokio::net::TcpListener::from_std(socket.into())?)
 }
 
 /// glibc's malloc raises its mmap threshold (up to 32 MiB) after large frees, so the

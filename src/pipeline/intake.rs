@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::Ctx;
 use crate::backoff::Backoff;
@@ -81,7 +82,7 @@ async fn pass_on(ctx: &Ctx, ev: SourceEvent) {
     match ev {
         SourceEvent::Conn(c) => ctx.out.emit(AppEvent::Conn(c)).await,
         SourceEvent::Gap(g) => {
-            tracing::warn!("relay gap: {g}");
+            tracing::warn!(gap = %g, "relay gap");
             ctx.out.emit(AppEvent::Gap(g)).await
         }
         SourceEvent::Problem(p) => ctx.out.problem(p).await,
@@ -205,7 +206,18 @@ async fn commit(
         .iter()
         .any(|r| r.delivery.state == DeliveryState::Pending);
     for r in burst.received {
-        ctx.out.received(&r.delivery, r.port.as_ref()).await;
+        let span = super::trace::delivery_span(&r.delivery.id);
+        async {
+            tracing::debug!(
+                event = r.delivery.event.as_deref(),
+                state = %r.delivery.state,
+                relay_event_id = r.delivery.relay_event_id.as_deref(),
+                "received"
+            );
+            ctx.out.received(&r.delivery, r.port.as_ref()).await;
+        }
+        .instrument(span)
+        .await;
         if r.delivery.state == DeliveryState::Held {
             let reason = r.delivery.state_reason.clone().unwrap_or_default();
             let outcome = crate::reply::ReplyOutcome::Held { reason };

@@ -16,6 +16,7 @@ pub mod inbox;
 pub mod intake;
 pub mod outcomes;
 pub mod reply;
+pub(crate) mod trace;
 pub mod worker;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 pub use config::{ForwardConfig, SlackOut};
 use inbox::DiskInbox;
@@ -160,15 +162,21 @@ pub async fn start(cfg: ForwardConfig) -> Result<Pipeline, StoreError> {
         }
         None => (None, None),
     };
-    let (slack, slack_results) = match &cfg.slack {
+    let (slack, slack_results, slack_waits) = match &cfg.slack {
         SlackOut::Webhook(sc) => {
             let (tx, rx) = mpsc::channel(1024);
+            let (wtx, wrx) = mpsc::channel(64);
             (
-                Some(crate::slack::SlackNotifier::spawn(sc.clone(), tx)),
+                Some(crate::slack::SlackNotifier::spawn_with_waits(
+                    sc.clone(),
+                    tx,
+                    Some(wtx),
+                )),
                 Some(rx),
+                Some(wrx),
             )
         }
-        _ => (None, None),
+        _ => (None, None, None),
     };
     let recent = disk
         .is_none()
@@ -288,6 +296,13 @@ pub async fn start(cfg: ForwardConfig) -> Result<Pipeline, StoreError> {
         cmd_rx,
         cancel.clone(),
     )));
+    if let Some(rx) = slack_waits {
+        tasks.push(tokio::spawn(slack_waits_loop(
+            ctx.clone(),
+            rx,
+            cancel.clone(),
+        )));
+    }
     if let Some(rx) = slack_results {
         tasks.push(tokio::spawn(slack_results_loop(
             ctx.clone(),
@@ -314,6 +329,21 @@ async fn relay_problems(ctx: Arc<Ctx>, mut rx: mpsc::Receiver<String>, cancel: C
     }
 }
 
+async fn slack_waits_loop(
+    ctx: Arc<Ctx>,
+    mut rx: mpsc::Receiver<(String, Duration)>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let (id, wait) = tokio::select! {
+            _ = cancel.cancelled() => return,
+            w = rx.recv() => match w { Some(w) => w, None => return },
+        };
+        let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+        ctx.out.emit(AppEvent::SlackWaiting { id, wait_ms }).await;
+    }
+}
+
 async fn slack_results_loop(
     ctx: Arc<Ctx>,
     mut rx: mpsc::Receiver<(String, crate::slack::SlackResult)>,
@@ -324,11 +354,17 @@ async fn slack_results_loop(
             _ = cancel.cancelled() => return,
             r = rx.recv() => match r { Some(r) => r, None => return },
         };
-        if let Some(disk) = &ctx.disk {
-            let (id2, r) = (id.clone(), result.clone());
-            let _ = disk.call(move |s| s.set_slack(&id2, &r)).await;
+        let span = trace::delivery_span(&id);
+        async {
+            tracing::debug!(ok = result.ok, status = result.status, "Slack answered");
+            if let Some(disk) = &ctx.disk {
+                let (id2, r) = (id.clone(), result.clone());
+                let _ = disk.call(move |s| s.set_slack(&id2, &r)).await;
+            }
+            ctx.out.slack_result(id, result).await;
         }
-        ctx.out.slack_result(id, result).await;
+        .instrument(span)
+        .await;
     }
 }
 
@@ -340,9 +376,10 @@ async fn command_loop(ctx: Arc<Ctx>, mut cmds: mpsc::Receiver<Command>, cancel: 
         };
         match cmd {
             Command::Replay { id, resign, body } => {
+                let span = trace::delivery_span(&id);
                 tokio::select! {
                     _ = cancel.cancelled() => return,
-                    _ = replay(&ctx, id, resign, body) => {}
+                    _ = replay(&ctx, id, resign, body).instrument(span) => {}
                 }
             }
         }
@@ -386,10 +423,17 @@ async fn replay(ctx: &Ctx, id: String, resign: bool, body: Option<bytes::Bytes>)
     } else {
         vec![]
     };
-    let a = ctx
+    let mut a = ctx
         .forwarder
         .send(&ctx.cfg.target, &req, &extra, true)
         .await;
+    if let Some(sent) = a.sent.as_mut() {
+        sent.resigned = resign;
+        if req.body != d.request.body {
+            sent.body = Some(req.body.clone());
+        }
+    }
+    tracing::info!(resigned = resign, status = a.status(), "replayed");
     if let Some(disk) = &ctx.disk {
         let (id2, a2) = (d.id.clone(), a.clone());
         let _ = disk.call(move |s| s.add_attempt(&id2, &a2)).await;

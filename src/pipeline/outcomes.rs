@@ -69,7 +69,7 @@ impl Outcomes {
         self.emit(AppEvent::Delivery(Box::new(d.clone()))).await;
         if d.state == DeliveryState::Held {
             let reason = d.state_reason.clone().unwrap_or_default();
-            tracing::warn!("not forwarded {}: {reason}", d.id);
+            tracing::warn!(reason = %reason, "not forwarded");
             self.emit(AppEvent::Problem(format!(
                 "{} not forwarded: {reason}",
                 d.id
@@ -95,10 +95,7 @@ impl Outcomes {
             self.verify_mode,
             self.slack_all,
         ) else {
-            tracing::info!(
-                "Slack: not told about {}: its signature did not check out",
-                d.id
-            );
+            tracing::info!("Slack not told: the signature did not check out");
             return;
         };
         match &self.slack {

@@ -191,7 +191,7 @@ mod tests {
             replay: false,
             latency_ms: 1.0,
             outcome,
-            sent_headers: None,
+            sent: None,
         }
     }
 

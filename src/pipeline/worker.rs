@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::Ctx;
 use crate::backoff::Backoff;
@@ -31,7 +32,8 @@ pub(crate) async fn run(ctx: Arc<Ctx>, queue: Queue, cancel: CancellationToken) 
             }
         };
         let Some(d) = next else { return };
-        deliver(&ctx, d, &cancel).await;
+        let span = super::trace::delivery_span(&d.id);
+        deliver(&ctx, d, &cancel).instrument(span).await;
     }
 }
 
@@ -56,7 +58,7 @@ pub fn judge(a: &Attempt, time_left: bool, retry_for: std::time::Duration) -> Ve
     match (a.retryable(), time_left) {
         (true, true) => Verdict::Retry,
         (true, false) => Verdict::Failed(format!(
-            "gave up after {} of retries: {what}",
+            "{what} (retried for {})",
             humantime::format_duration(retry_for)
         )),
         (false, _) => Verdict::Failed(what),
@@ -76,7 +78,9 @@ async fn deliver(ctx: &Ctx, d: Delivery, cancel: &CancellationToken) {
     ctx.set_state(&d.id, DeliveryState::Delivering, None).await;
     let started = Instant::now();
     let mut delays = Backoff::FORWARD.delays();
+    let mut tries = 0u32;
     loop {
+        tries += 1;
         let attempt = tokio::select! {
             biased;
             // stays `delivering`: the next start records it as interrupted and sends it again
@@ -88,6 +92,12 @@ async fn deliver(ctx: &Ctx, d: Delivery, cancel: &CancellationToken) {
             started.elapsed() < ctx.cfg.retry_for,
             ctx.cfg.retry_for,
         );
+        let judged = match &verdict {
+            Verdict::Delivered => "delivered",
+            Verdict::Retry => "retry",
+            Verdict::Failed(_) => "failed",
+        };
+        tracing::debug!(status = attempt.status(), verdict = judged, "attempt");
         let (state, reason) = match &verdict {
             Verdict::Delivered => (DeliveryState::Delivered, None),
             Verdict::Retry => (DeliveryState::Delivering, None),
@@ -106,6 +116,13 @@ async fn deliver(ctx: &Ctx, d: Delivery, cancel: &CancellationToken) {
         }
         ctx.settle(&d.id, Some(attempt), state, reason).await;
         let wait = delays.next().unwrap_or(Backoff::FORWARD.max);
+        ctx.out
+            .emit(crate::events::AppEvent::Retrying {
+                id: d.id.clone(),
+                tries,
+                next_in_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            })
+            .await;
         tokio::select! {
             _ = cancel.cancelled() => {
                 // the last attempt finished: nothing is in flight, it is simply still to do
@@ -162,8 +179,9 @@ impl Ctx {
             if self.disk.is_none() {
                 self.open.fetch_sub(1, Ordering::AcqRel);
             }
-            if let Some(why) = &reason {
-                tracing::warn!("{id} {state}: {why}");
+            match &reason {
+                Some(why) => tracing::warn!(%state, reason = %why, "delivery settled"),
+                None => tracing::debug!(%state, "delivery settled"),
             }
             self.out.state(id, state, reason).await;
         }

@@ -129,6 +129,9 @@ pub struct Timeouts {
     pub write: Duration,
     /// How long shutdown waits for connections to finish. Default 10 s.
     pub shutdown: Duration,
+    /// Before that, how long the relay keeps serving with `/readyz` answering `503`, so a load
+    /// balancer takes it out of rotation before it stops accepting. Default 0 (none).
+    pub drain: Duration,
 }
 
 impl Default for Timeouts {
@@ -139,6 +142,7 @@ impl Default for Timeouts {
             body_min_rate: 16 * 1024,
             write: Duration::from_secs(30),
             shutdown: Duration::from_secs(10),
+            drain: Duration::ZERO,
         }
     }
 }
@@ -221,6 +225,8 @@ pub(crate) struct AppState {
     pub local_addr: SocketAddr,
     /// Flips to `true` on shutdown: streams end.
     pub shutdown: watch::Receiver<bool>,
+    /// Set when shutdown begins, before the drain time: `/readyz` answers `503`.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// The memory budget's shares.
     pub memory: memory::Memory,
     /// Slots for encoding large events (see [`stream::LARGE_ENCODES`]).
@@ -237,6 +243,8 @@ pub struct RelayServer {
     scheme: &'static str,
     local_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
+    draining: Arc<std::sync::atomic::AtomicBool>,
+    drain: Duration,
     /// The serve task (taken by [`RelayServer::shutdown`]).
     task: Option<JoinHandle<()>>,
     janitor: JoinHandle<()>,
@@ -258,6 +266,16 @@ impl RelayServer {
     pub async fn start(cfg: ServerConfig) -> std::io::Result<RelayServer> {
         cfg.validate()?;
         let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
+        Self::start_on(cfg, listener).await
+    }
+
+    /// Serve on a listener bound by someone else (socket activation, `serve --listen-fd`);
+    /// `cfg.listen` is not used.
+    pub async fn start_on(
+        cfg: ServerConfig,
+        listener: tokio::net::TcpListener,
+    ) -> std::io::Result<RelayServer> {
+        cfg.validate()?;
         let local_addr = listener.local_addr()?;
         let memory = memory::Memory::new(cfg.memory_budget);
         let hub: Arc<dyn Backend> = match &cfg.redis {
@@ -290,7 +308,9 @@ impl RelayServer {
             cfg.trust_proxy.clone(),
         ));
         let (tx, rx) = watch::channel(false);
+        let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let state = Arc::new(AppState {
+            draining: Arc::clone(&draining),
             hub: Arc::clone(&hub),
             cfg: cfg.clone(),
             local_addr,
@@ -331,6 +351,8 @@ impl RelayServer {
             scheme,
             local_addr,
             shutdown: tx,
+            draining,
+            drain: cfg.timeouts.drain,
             task: Some(task),
             janitor,
             hub,
@@ -368,10 +390,17 @@ impl RelayServer {
         format!("{}/{}", self.base_url(), new_channel_name())
     }
 
-    /// Stop accepting, tell every subscriber (`event: shutdown`) and end its stream, let
-    /// in-flight requests get their answer, and wait (at most the shutdown timeout) for
-    /// connections to close. (Dropping the server also stops it, without waiting.)
+    /// Answer `/readyz` with `503` and keep serving for the drain time; then stop accepting,
+    /// tell every subscriber (`event: shutdown`) and end its stream, let in-flight requests get
+    /// their answer, and wait (at most the shutdown timeout) for connections to close.
+    /// (Dropping the server also stops it, without draining or waiting.)
     pub async fn shutdown(mut self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Release);
+        if !self.drain.is_zero() {
+            tracing::info!(drain = ?self.drain, "relay draining: /readyz answers 503");
+            tokio::time::sleep(self.drain).await;
+        }
         let _ = self.shutdown.send(true);
         self.janitor.abort();
         let Some(mut task) = self.task.take() else {

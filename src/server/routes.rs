@@ -178,7 +178,7 @@ fn has_dot_segment(path: &str) -> bool {
 /// `GET /readyz`: 200 while accepting, 503 once shutting down or while the event store
 /// (Redis) is unreachable.
 fn ready(st: &AppState) -> Resp {
-    if *st.shutdown.borrow() {
+    if *st.shutdown.borrow() || st.draining.load(std::sync::atomic::Ordering::Acquire) {
         text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
     } else if !st.hub.ready() {
         text(StatusCode::SERVICE_UNAVAILABLE, "event store unreachable\n")

@@ -79,6 +79,8 @@ struct Job {
 }
 
 type Results = mpsc::Sender<(String, SlackResult)>;
+/// (delivery id, wait): Slack answered 429 and the next try waits this long.
+pub type Waits = mpsc::Sender<(String, Duration)>;
 
 /// The handle the relay holds: queues notifications for the sender task.
 #[derive(Clone)]
@@ -99,8 +101,18 @@ impl SlackNotifier {
     /// Spawns the sender task (needs a tokio runtime). Results come back on `results` as
     /// (delivery id, SlackResult).
     pub fn spawn(cfg: SlackConfig, results: Results) -> SlackNotifier {
+        Self::spawn_with_waits(cfg, results, None)
+    }
+
+    /// [`SlackNotifier::spawn`], also telling `waits` each time Slack's rate limit (429) makes
+    /// a message wait, so the wait can be shown while it lasts.
+    pub fn spawn_with_waits(
+        cfg: SlackConfig,
+        results: Results,
+        waits: Option<Waits>,
+    ) -> SlackNotifier {
         let (jobs, rx) = mpsc::channel(cfg.queue.max(1));
-        tokio::spawn(run(cfg, rx, results.clone()));
+        tokio::spawn(run(cfg, rx, results.clone(), waits));
         SlackNotifier { jobs, results }
     }
 
@@ -157,7 +169,12 @@ fn failure(explanation: String) -> SlackResult {
     }
 }
 
-async fn run(cfg: SlackConfig, mut jobs: mpsc::Receiver<Job>, results: Results) {
+async fn run(
+    cfg: SlackConfig,
+    mut jobs: mpsc::Receiver<Job>,
+    results: Results,
+    waits: Option<Waits>,
+) {
     crate::tls::install_provider();
     let client = reqwest::Client::builder()
         .timeout(cfg.timeout)
@@ -166,10 +183,11 @@ async fn run(cfg: SlackConfig, mut jobs: mpsc::Receiver<Job>, results: Results) 
     let mut sender = Sender {
         cfg: &cfg,
         last_post: None,
+        waits,
     };
     while let Some(job) = jobs.recv().await {
         let result = match &client {
-            Ok(client) => sender.deliver(client, &job.message).await,
+            Ok(client) => sender.deliver(client, &job.id, &job.message).await,
             Err(why) => failure(format!("not sent: no HTTP client ({why})")),
         };
         if result.ok {
@@ -185,6 +203,7 @@ async fn run(cfg: SlackConfig, mut jobs: mpsc::Receiver<Job>, results: Results) 
 struct Sender<'a> {
     cfg: &'a SlackConfig,
     last_post: Option<Instant>,
+    waits: Option<Waits>,
 }
 
 /// One try's outcome.
@@ -199,7 +218,12 @@ enum Answer {
 }
 
 impl Sender<'_> {
-    async fn deliver(&mut self, client: &reqwest::Client, message: &Value) -> SlackResult {
+    async fn deliver(
+        &mut self,
+        client: &reqwest::Client,
+        id: &str,
+        message: &Value,
+    ) -> SlackResult {
         if let Err(e) = check_limits(message) {
             return SlackResult {
                 ok: false,
@@ -228,9 +252,14 @@ impl Sender<'_> {
                         return with_tries(explain(Some(status), &body), tries, retryable);
                     }
                     if status == 429 {
-                        retry_after
+                        let wait = retry_after
                             .unwrap_or(DEFAULT_RETRY_AFTER)
-                            .min(MAX_RETRY_AFTER)
+                            .min(MAX_RETRY_AFTER);
+                        if let Some(w) = &self.waits {
+                            // shown while it lasts; a full channel only loses the notice
+                            let _ = w.try_send((id.to_string(), wait));
+                        }
+                        wait
                     } else {
                         backoff(tries)
                     }

@@ -12,7 +12,7 @@ pub mod message;
 pub mod redact;
 
 pub use crate::delivery::SlackResult;
-pub use client::{SlackConfig, SlackNotifier};
+pub use client::{SlackConfig, SlackNotifier, Waits};
 pub use errors::explain;
 pub use message::{build_message, check_limits, preview_text};
 pub use redact::redact_webhook_url;

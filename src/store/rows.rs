@@ -7,8 +7,8 @@ use serde::de::DeserializeOwned;
 
 use super::StoreError;
 use crate::delivery::{
-    Attempt, AttemptOutcome, Delivery, DeliveryState, ErrorKind, Headers, WebhookRequest,
-    event_label,
+    Attempt, AttemptOutcome, Delivery, DeliveryState, ErrorKind, Headers, SentRequest,
+    WebhookRequest, event_label,
 };
 
 fn to_json<T: serde::Serialize>(v: &T) -> String {
@@ -115,8 +115,9 @@ pub(super) fn insert_attempt(
     };
     conn.prepare_cached(
         "INSERT INTO attempts (delivery_id, started_at_ms, target, replay, latency_ms, status,
-             response_headers, response_body, response_size, error, error_kind, sent_headers)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             response_headers, response_body, response_size, error, error_kind,
+             sent_headers, sent_body, resigned)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         delivery_id,
@@ -130,7 +131,9 @@ pub(super) fn insert_attempt(
         size,
         error,
         kind,
-        a.sent_headers.as_ref().map(to_json),
+        a.sent.as_ref().map(|s| to_json(&s.headers)),
+        a.sent.as_ref().and_then(|s| s.body.as_deref()),
+        a.sent.as_ref().is_some_and(|s| s.resigned),
     ])?;
     Ok(())
 }
@@ -184,7 +187,8 @@ pub(super) fn load_delivery(conn: &Connection, id: &str) -> Result<Delivery, Sto
 pub(super) fn load_attempts(conn: &Connection, id: &str) -> Result<Vec<Attempt>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT started_at_ms, target, replay, latency_ms, status, response_headers,
-                response_body, response_size, error, error_kind, sent_headers
+                response_body, response_size, error, error_kind, sent_headers, sent_body,
+                resigned
          FROM attempts WHERE delivery_id = ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map([id], raw_attempt)?;
@@ -207,6 +211,8 @@ struct RawAttempt {
     error: Option<String>,
     error_kind: Option<String>,
     sent_headers: Option<String>,
+    sent_body: Option<Vec<u8>>,
+    resigned: bool,
 }
 
 fn raw_attempt(row: &Row<'_>) -> rusqlite::Result<RawAttempt> {
@@ -222,6 +228,8 @@ fn raw_attempt(row: &Row<'_>) -> rusqlite::Result<RawAttempt> {
         error: row.get(8)?,
         error_kind: row.get(9)?,
         sent_headers: row.get(10)?,
+        sent_body: row.get(11)?,
+        resigned: row.get(12)?,
     })
 }
 
@@ -253,13 +261,21 @@ impl RawAttempt {
                 }
             }
         };
+        let sent = match from_json_opt("sent header list", self.sent_headers)? {
+            Some(headers) => Some(Box::new(SentRequest {
+                headers,
+                body: self.sent_body.map(Bytes::from),
+                resigned: self.resigned,
+            })),
+            None => None,
+        };
         Ok(Attempt {
             target: self.target,
             started_at_ms: self.started_at_ms,
             replay: self.replay,
             latency_ms: self.latency_ms,
             outcome,
-            sent_headers: from_json_opt("sent header list", self.sent_headers)?,
+            sent,
         })
     }
 }

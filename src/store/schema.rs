@@ -89,11 +89,14 @@ CREATE TABLE replies (
 );
 ";
 
-/// Migration 5: the headers an attempt was sent with, when `-H` / `--drop-header` changed them
-/// (`show` and HAR show the request as sent); small settings a project keeps between runs (the
+/// Migration 5: an attempt's request as it was sent, when that differs from the stored one (a
+/// replay: the target's host, re-signed headers, an edited body; `-H` / `--drop-header`), so
+/// `show` and HAR show what went out; and small settings a project keeps between runs (the
 /// embedded relay's channel, so its URL stays the same).
 const V5: &str = "
-ALTER TABLE attempts ADD COLUMN sent_headers TEXT;   -- JSON array of [name, value], or NULL
+ALTER TABLE attempts ADD COLUMN sent_headers TEXT;   -- JSON header list; NULL: as stored
+ALTER TABLE attempts ADD COLUMN sent_body BLOB;      -- NULL: the stored request's body
+ALTER TABLE attempts ADD COLUMN resigned INTEGER NOT NULL DEFAULT 0;
 CREATE TABLE settings (
     key    TEXT PRIMARY KEY NOT NULL,
     value  TEXT NOT NULL

@@ -119,7 +119,7 @@ fn term_matches(t: &Term, row: &Row) -> bool {
             (StatusTerm::Class(c), RowStatus::Code(code)) => code / 100 == *c,
             (StatusTerm::Exact(c), RowStatus::Code(code)) => code == *c,
             (StatusTerm::Error, RowStatus::Error) => true,
-            (StatusTerm::Pending, RowStatus::Pending) => true,
+            (StatusTerm::Pending, RowStatus::Pending | RowStatus::Retrying(_)) => true,
             _ => false,
         },
         Term::Text(x) => {

@@ -18,6 +18,9 @@ pub enum RowStatus {
     Error,
     /// Not forwarded: `--only` / `--skip` filtered it out.
     Skipped,
+    /// A try failed (with this answer, if any) and the delivery will be tried again: not
+    /// failed yet, so not counted as failed.
+    Retrying(Option<u16>),
 }
 
 /// What the list shows for one delivery: small, no body.
@@ -71,10 +74,32 @@ impl Row {
         row
     }
 
+    /// The worker will try again: the last failed try does not count as failed.
+    pub fn retrying(&mut self) {
+        if let RowStatus::Code(c) = self.status {
+            self.status = RowStatus::Retrying(Some(c));
+        } else if self.status == RowStatus::Error {
+            self.status = RowStatus::Retrying(None);
+        }
+    }
+
+    /// The delivery reached its final state: a retried one shows its last answer.
+    pub fn settled(&mut self) {
+        if let RowStatus::Retrying(last) = self.status {
+            self.status = last.map_or(RowStatus::Error, RowStatus::Code);
+        }
+    }
+
     /// Record a finished attempt (the row shows the latest).
     pub fn apply_attempt(&mut self, a: &Attempt) {
         self.attempts += 1;
-        self.status = a.status().map_or(RowStatus::Error, RowStatus::Code);
+        self.status = match self.status {
+            // another failed try of a delivery being retried: still retrying
+            RowStatus::Retrying(_) if !a.is_success() && !a.replay => {
+                RowStatus::Retrying(a.status())
+            }
+            _ => a.status().map_or(RowStatus::Error, RowStatus::Code),
+        };
         self.latency_ms = Some(a.latency_ms);
     }
 }

@@ -237,8 +237,16 @@ pub fn on_app_event(app: &mut App, ev: AppEvent) {
         AppEvent::Slack { id, result } => app.set_slack(&id, result),
         // the Slack tab builds the message from the body; nothing was sent
         AppEvent::SlackPreview { .. } => {}
-        AppEvent::Gap(msg) => app.complain(format!("relay gap: {msg}")),
+        AppEvent::Gap(msg) => app.complain(crate::gap_notice::describe(&msg)),
+        AppEvent::SlackWaiting { id, wait_ms } => app.say(format!(
+            "{id}: Slack is rate limiting; its message waits {} s",
+            wait_ms.div_ceil(1000)
+        )),
+        AppEvent::Retrying { id, .. } => {
+            app.modify_row(&id, Row::retrying);
+        }
         AppEvent::State { id, state, reason } => {
+            app.modify_row(&id, Row::settled);
             if let Some(reason) = reason {
                 app.complain(format!("{id} {state}: {reason}"))
             }

@@ -14,24 +14,36 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_hookrelay");
 pub struct Proc {
     pub child: Child,
     lines: mpsc::Receiver<String>,
+    err_lines: mpsc::Receiver<String>,
     /// Every stdout line read so far by `wait_line`.
     pub seen: Vec<String>,
+    /// Every stderr line read so far by `wait_stderr_line`.
+    pub seen_stderr: Vec<String>,
 }
 
 impl Proc {
     pub fn spawn(args: &[&str]) -> Proc {
-        let mut child = Command::new(BIN)
-            .args(args)
+        let mut cmd = Command::new(BIN);
+        cmd.args(args);
+        Proc::spawn_cmd(cmd)
+    }
+
+    /// Spawn `cmd` (the hookrelay binary with its arguments) with the test environment. Its
+    /// stderr is passed on to the test's, line by line, and kept for [`Proc::wait_stderr_line`].
+    pub fn spawn_cmd(mut cmd: Command) -> Proc {
+        if !cmd.get_envs().any(|(k, _)| k == "HOOKRELAY_LOG") {
+            cmd.env("HOOKRELAY_LOG", "warn");
+        }
+        let mut child = cmd
             .env("NO_COLOR", "1")
-            .env("HOOKRELAY_LOG", "warn")
             .env_remove("HOOKRELAY_STORE")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn hookrelay");
-        let out = child.stdout.take().unwrap();
         let (tx, lines) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
                 if tx.send(line).is_err() {
@@ -39,31 +51,46 @@ impl Proc {
                 }
             }
         });
+        let (tx, err_lines) = mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                let _ = tx.send(line);
+            }
+        });
         Proc {
             child,
             lines,
+            err_lines,
             seen: Vec::new(),
+            seen_stderr: Vec::new(),
         }
+    }
+
+    /// Wait for a stderr line containing `needle` (panics after `timeout`).
+    pub fn wait_stderr_line(&mut self, needle: &str, timeout: Duration) -> String {
+        self.wait_stderr_line_where(|l| l.contains(needle), timeout)
+    }
+
+    /// Wait for a stderr line for which `pred` holds (panics after `timeout`).
+    pub fn wait_stderr_line_where(
+        &mut self,
+        pred: impl Fn(&str) -> bool,
+        timeout: Duration,
+    ) -> String {
+        wait_on(
+            &self.err_lines,
+            &mut self.seen_stderr,
+            pred,
+            timeout,
+            "stderr",
+        )
     }
 
     /// Wait for a stdout line for which `pred` holds (panics after `timeout`).
     pub fn wait_line_where(&mut self, pred: impl Fn(&str) -> bool, timeout: Duration) -> String {
-        let end = Instant::now() + timeout;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) => {
-                    self.seen.push(l.clone());
-                    if pred(&l) {
-                        return l;
-                    }
-                }
-                Err(_) => panic!(
-                    "no matching line within {timeout:?}; lines so far: {:#?}",
-                    self.seen
-                ),
-            }
-        }
+        wait_on(&self.lines, &mut self.seen, pred, timeout, "stdout")
     }
 
     /// Wait for a stdout line containing `needle`.
@@ -71,9 +98,50 @@ impl Proc {
         self.wait_line_where(|l| l.contains(needle), timeout)
     }
 
+    /// Kill it (-9) and return every stdout and stderr line it printed (read until its pipes
+    /// close, at most 10 s).
+    pub fn finish(&mut self) -> (Vec<String>, Vec<String>) {
+        self.kill9();
+        let end = Instant::now() + Duration::from_secs(10);
+        let drain = |rx: &mpsc::Receiver<String>, into: &mut Vec<String>| loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(l) => into.push(l),
+                Err(_) => break,
+            }
+        };
+        drain(&self.lines, &mut self.seen);
+        drain(&self.err_lines, &mut self.seen_stderr);
+        (self.seen.clone(), self.seen_stderr.clone())
+    }
+
     pub fn kill9(&mut self) {
         let _ = self.child.kill(); // SIGKILL
         let _ = self.child.wait();
+    }
+}
+
+/// The next line from `rx` for which `pred` holds, keeping every line read in `seen`; panics
+/// with what was seen after `timeout`.
+pub fn wait_on(
+    rx: &mpsc::Receiver<String>,
+    seen: &mut Vec<String>,
+    pred: impl Fn(&str) -> bool,
+    timeout: Duration,
+    what: &str,
+) -> String {
+    let end = Instant::now() + timeout;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) => {
+                seen.push(l.clone());
+                if pred(&l) {
+                    return l;
+                }
+            }
+            Err(_) => panic!("no matching {what} line within {timeout:?}; lines so far: {seen:#?}"),
+        }
     }
 }
 
@@ -83,23 +151,84 @@ impl Drop for Proc {
     }
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A TCP port held by the test: a socket bound to 127.0.0.1:0 and not listening, so
+/// connections to it are refused until a relay started with [`serve_on`] listens on it. The
+/// test keeps it for its whole life, so a relay can be killed and another started on the same
+/// port without the port ever being free for someone else to take.
+pub struct HeldPort {
+    socket: socket2::Socket,
+    pub port: u16,
 }
 
-/// `hookrelay serve` on `port`, once it listens.
-pub fn serve(port: u16) -> Proc {
-    let p = Proc::spawn(&["serve", "--listen", &format!("127.0.0.1:{port}")]);
-    let end = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < end, "nothing listening on {port}");
-        std::thread::sleep(Duration::from_millis(20));
+impl HeldPort {
+    pub fn new() -> HeldPort {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        socket
+            .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .unwrap();
+        let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+        HeldPort { socket, port }
     }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The socket as a tokio listener (listening from now on) for a test server of its own.
+    pub fn listen(&self) -> tokio::net::TcpListener {
+        let s = self.socket.try_clone().unwrap();
+        s.listen(1024).unwrap();
+        s.set_nonblocking(true).unwrap();
+        tokio::net::TcpListener::from_std(s.into()).unwrap()
+    }
+}
+
+/// Give the process `cmd` starts `port`'s socket as its file descriptor 3.
+pub fn pass_as_fd3(cmd: &mut Command, port: &HeldPort) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let fd = port.socket.as_raw_fd();
+    // SAFETY: between fork and exec only async-signal-safe calls (dup2, fcntl). dup2 onto 3
+    // clears close-on-exec there; when the socket already is 3, the flag is cleared directly.
+    unsafe {
+        cmd.pre_exec(move || {
+            if fd == 3 {
+                let flags = libc::fcntl(3, libc::F_GETFD);
+                if flags == -1 || libc::fcntl(3, libc::F_SETFD, flags & !libc::FD_CLOEXEC) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::dup2(fd, 3) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// `hookrelay serve --listen-fd 3`, with `port`'s socket as its descriptor 3, once it listens.
+pub fn serve_on(port: &HeldPort) -> Proc {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--listen-fd", "3"]);
+    pass_as_fd3(&mut cmd, port);
+    let mut p = Proc::spawn_cmd(cmd);
+    p.wait_stderr_line("relay listening on", Duration::from_secs(15));
     p
+}
+
+/// `hookrelay serve --listen 127.0.0.1:0`, once it listens, and its base URL (read from the
+/// line it prints).
+pub fn serve() -> (Proc, String) {
+    let mut p = Proc::spawn(&["serve", "--listen", "127.0.0.1:0"]);
+    let line = p.wait_stderr_line("relay listening on", Duration::from_secs(15));
+    let url = line
+        .split("relay listening on ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("the relay's URL")
+        .to_string();
+    (p, url)
 }
 
 /// `hookrelay forward CHANNEL TARGET --json --store STORE EXTRA...`, once connected.

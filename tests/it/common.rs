@@ -46,16 +46,17 @@ pub struct Recorder {
 
 impl Recorder {
     pub async fn start() -> Recorder {
-        Self::start_on("127.0.0.1:0".parse().unwrap()).await
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(listener).await
     }
 
-    pub async fn start_on(addr: SocketAddr) -> Recorder {
+    /// A recorder serving on `listener` (e.g. a port the test held before the target was up).
+    pub async fn start_on(listener: tokio::net::TcpListener) -> Recorder {
         let shared = Shared::default();
         let app = Router::new()
             .fallback(record)
             .with_state(shared.clone())
             .layer(axum::extract::DefaultBodyLimit::disable());
-        let listener = bind_retrying(addr).await;
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -103,16 +104,6 @@ impl Drop for Recorder {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-async fn bind_retrying(addr: SocketAddr) -> tokio::net::TcpListener {
-    for _ in 0..100 {
-        if let Ok(l) = tokio::net::TcpListener::bind(addr).await {
-            return l;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("cannot bind {addr}");
 }
 
 async fn record(
@@ -194,7 +185,7 @@ pub fn response(status: u16, body: &[u8]) -> Attempt {
             body: Bytes::copy_from_slice(body),
             body_size: body.len() as u64,
         },
-        sent_headers: None,
+        sent: None,
     }
 }
 
@@ -208,7 +199,7 @@ pub fn error(message: &str) -> Attempt {
             message: message.into(),
             error: hookrelay::delivery::ErrorKind::from_message(message),
         },
-        sent_headers: None,
+        sent: None,
     }
 }
 
@@ -258,4 +249,46 @@ pub fn runs(program: &str, flag: &str) -> bool {
         .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// The value of the metric line `NAME VALUE` in a relay's `/metrics` (at `base`), and the
+/// whole text (for a failure message).
+pub async fn metric(c: &reqwest::Client, base: &str, name: &str) -> (Option<u64>, String) {
+    let text = c
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefix = format!("{name} ");
+    let value = text
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok());
+    (value, text)
+}
+
+/// Wait (at most `within`) until the relay's metric `name` satisfies `ok`: an event the relay
+/// counts, not a time.
+pub async fn wait_metric(
+    c: &reqwest::Client,
+    base: &str,
+    name: &str,
+    within: Duration,
+    ok: impl Fn(u64) -> bool,
+) {
+    let end = Instant::now() + within;
+    loop {
+        let (value, text) = metric(c, base, name).await;
+        if value.is_some_and(&ok) {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "{name} never reached the awaited value in {within:?}:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -8,7 +8,7 @@ use crate::common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use cli_support::{forward, free_port, serve};
+use cli_support::{forward, serve};
 use common::Recorder;
 use hookrelay::store::{ListFilter, Store};
 
@@ -55,9 +55,8 @@ fn integrity(path: &std::path::Path) -> String {
 async fn kill_9_mid_burst_loses_nothing_the_target_saw() {
     let dir = tempfile::tempdir().unwrap();
     let store_path = dir.path().join("x.sqlite");
-    let port = free_port();
-    let channel = format!("http://127.0.0.1:{port}/crash-channel");
-    let _server = serve(port);
+    let (_server, base) = serve();
+    let channel = format!("{base}/crash-channel");
     let target = Recorder::start().await;
     let mut client = forward(&channel, &target.url("/hook"), &store_path, &[]);
 

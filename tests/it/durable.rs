@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use cli_support::{Proc, forward, free_port, serve};
+use cli_support::{Proc, forward, serve};
 
 /// A target that takes 30–50 ms a request (or answers 503 while `down`), recording `x-seq`.
 #[derive(Clone, Default)]
@@ -166,9 +166,8 @@ const WHILE_DOWN: usize = 50;
 async fn restart_loses_nothing(how: Ending) {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("inbox.sqlite");
-    let port = free_port();
-    let channel = format!("http://127.0.0.1:{port}/durable-{how:?}");
-    let _relay = serve(port);
+    let (_relay, base) = serve();
+    let channel = format!("{base}/durable-{how:?}");
     let target = SlowTarget::start(true).await;
     let mut client = forward(&channel, &target.url, &store, &["--no-tui"]);
 
@@ -293,9 +292,8 @@ async fn a_long_backlog_waits_on_disk_and_memory_stays_bounded() {
         .unwrap_or(2048);
     let dir = tempfile::tempdir().unwrap();
     let store_path = dir.path().join("backlog.sqlite");
-    let port = free_port();
-    let channel = format!("http://127.0.0.1:{port}/backlog");
-    let _relay = serve(port);
+    let (_relay, base) = serve();
+    let channel = format!("{base}/backlog");
     // the backlog an earlier run left (as its intake committed it)
     {
         let store = hookrelay::store::Store::open(&store_path).unwrap();
@@ -366,9 +364,8 @@ async fn replay_pending_sends_what_a_killed_run_left_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("left.sqlite");
     let s = store.to_str().unwrap().to_string();
-    let port = free_port();
-    let channel = format!("http://127.0.0.1:{port}/left-behind");
-    let _relay = serve(port);
+    let (_relay, base) = serve();
+    let channel = format!("{base}/left-behind");
     let target = SlowTarget::start(true).await;
     let mut client = forward(&channel, &target.url, &store, &["--no-tui"]);
     let http = common::http();
@@ -428,9 +425,8 @@ async fn the_exit_line_counts_what_is_still_pending() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("exit.sqlite");
     let s = store.to_str().unwrap().to_string();
-    let port = free_port();
-    let channel = format!("http://127.0.0.1:{port}/exit-line");
-    let _relay = serve(port);
+    let (_relay, base) = serve();
+    let channel = format!("{base}/exit-line");
     let target = SlowTarget::start(true).await;
     let mut child = Command::new(cli_support::BIN)
         .args([

@@ -4,10 +4,9 @@
 
 use crate::common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use cli_support::{Proc, free_port, serve};
+use cli_support::{HeldPort, Proc, serve, serve_on};
 use common::Recorder;
 
 use crate::cli_support;
@@ -46,10 +45,21 @@ fn assert_exactly_once_in_order(got: &[common::Received], n: usize) {
     assert_eq!(seqs, (0..n).collect::<Vec<_>>());
 }
 
+/// Once `0..n` arrived: post seq `n` as a sentinel and wait for it. Deliveries go out in order,
+/// so a late duplicate of an earlier event would arrive before the sentinel; then every seq in
+/// `0..=n` arrived exactly once, in order.
+async fn settle_and_check(channel: &str, target: &Recorder, n: usize) {
+    target.wait_for(n, Duration::from_secs(30)).await;
+    post(channel, n).await;
+    target.wait_for(n + 1, Duration::from_secs(20)).await;
+    assert_exactly_once_in_order(&target.received(), n + 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_started_before_the_server() {
-    let port = free_port();
-    let channel = format!("http://127.0.0.1:{port}/early-bird-channel");
+    // held, not listening: the client's first connections are refused
+    let port = HeldPort::new();
+    let channel = format!("{}/early-bird-channel", port.base_url());
     let target = Recorder::start().await;
     let mut client = forward(&channel, &target.url("/hook"));
     let first = client.wait_line("connection lost", Duration::from_secs(10));
@@ -57,24 +67,20 @@ async fn client_started_before_the_server() {
         first.contains("cannot connect") || first.contains("refused"),
         "{first}"
     );
-    std::thread::sleep(Duration::from_millis(800));
-    let _server = serve(port);
+    let _server = serve_on(&port);
     client.wait_line("connected to the relay", Duration::from_secs(15));
     for i in 0..20 {
         post(&channel, i).await;
     }
-    let got = target.wait_for(20, Duration::from_secs(20)).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_exactly_once_in_order(&target.received(), 20);
-    assert_eq!(got.len(), 20);
+    settle_and_check(&channel, &target, 20).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_killed_and_restarted_mid_stream() {
-    let port = free_port();
-    let channel = format!("http://127.0.0.1:{port}/restart-channel");
+    let port = HeldPort::new();
+    let channel = format!("{}/restart-channel", port.base_url());
     let target = Recorder::start().await;
-    let mut server = serve(port);
+    let mut server = serve_on(&port);
     let mut client = forward(&channel, &target.url("/hook"));
     client.wait_line("connected to the relay", Duration::from_secs(15));
     for i in 0..10 {
@@ -83,47 +89,43 @@ async fn server_killed_and_restarted_mid_stream() {
     target.wait_for(10, Duration::from_secs(20)).await;
     server.kill9();
     client.wait_line("connection lost", Duration::from_secs(10));
-    let _server = serve(port);
+    let _server = serve_on(&port);
     // posted at once, before the client is back: the new relay must hand them over on resume
     for i in 10..20 {
         post(&channel, i).await;
     }
-    target.wait_for(20, Duration::from_secs(20)).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_exactly_once_in_order(&target.received(), 20);
+    settle_and_check(&channel, &target, 20).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_answering_503_for_a_while() {
-    let port = free_port();
-    let channel = format!("http://127.0.0.1:{port}/busy-channel");
+    let port = HeldPort::new();
+    let channel = format!("{}/busy-channel", port.base_url());
     let target = Recorder::start().await;
     // a stub that answers every request with 503, like a relay behind a restarting proxy
-    let stub = Recorder::start_on(SocketAddr::from(([127, 0, 0, 1], port))).await;
+    let stub = Recorder::start_on(port.listen()).await;
     stub.script(&[503; 1000]);
     let mut client = forward(&channel, &target.url("/hook"));
     let lost = client.wait_line("connection lost", Duration::from_secs(10));
     assert!(lost.contains("503"), "{lost}");
     client.wait_line("connection lost", Duration::from_secs(10)); // still trying
     stub.stop();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let _server = serve(port);
+    // the same socket: connections made meanwhile wait in its backlog for the relay
+    let _server = serve_on(&port);
     client.wait_line("connected to the relay", Duration::from_secs(20));
     for i in 0..10 {
         post(&channel, i).await;
     }
-    target.wait_for(10, Duration::from_secs(20)).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_exactly_once_in_order(&target.received(), 10);
+    settle_and_check(&channel, &target, 10).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn target_down_for_a_while() {
-    let port = free_port();
-    let channel = format!("http://127.0.0.1:{port}/patient-channel");
-    let _server = serve(port);
-    let target_port = free_port();
-    let target_url = format!("http://127.0.0.1:{target_port}/hook");
+    let (_server, base) = serve();
+    let channel = format!("{base}/patient-channel");
+    // held, not listening: deliveries are refused until the target starts on it
+    let target_port = HeldPort::new();
+    let target_url = format!("{}/hook", target_port.base_url());
     let mut client = forward(&channel, &target_url);
     client.wait_line("connected to the relay", Duration::from_secs(15));
     for i in 0..5 {
@@ -132,17 +134,17 @@ async fn target_down_for_a_while() {
     // the first delivery fails (refused) and is retried; the rest wait their turn
     let refused = client.wait_line("\"error\"", Duration::from_secs(10));
     assert!(refused.contains("refused"), "{refused}");
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let target = Recorder::start_on(SocketAddr::from(([127, 0, 0, 1], target_port))).await;
-    target.wait_for(5, Duration::from_secs(30)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_exactly_once_in_order(&target.received(), 5);
+    // and is retried: a second refusal (the target is still down)
+    client.wait_line("\"error\"", Duration::from_secs(10));
+    let target = Recorder::start_on(target_port.listen()).await;
+    settle_and_check(&channel, &target, 5).await;
 }
 
 /// With the embedded relay the client resumes from the relay's start, so a webhook sent before
 /// the subscription is up (a script POSTing the moment the URL is printed) is not lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_sent_before_the_embedded_subscription_are_delivered() {
+    use hookrelay::events::{AppEvent, ConnState};
     use hookrelay::pipeline::{self, ForwardConfig};
     let server = common::relay().await;
     let channel = server.new_channel();
@@ -161,12 +163,26 @@ async fn webhooks_sent_before_the_embedded_subscription_are_delivered() {
     // a plain fresh subscriber (smee.io's semantics) would not have had them
     let other = Recorder::start().await;
     let cfg = ForwardConfig::new(
-        channel,
+        channel.clone(),
         hookrelay::forward::Target::parse(&other.url("/")).unwrap(),
     );
-    let p = pipeline::start(cfg).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(other.received().is_empty());
+    let mut p = pipeline::start(cfg).await.unwrap();
+    // once it is subscribed, a sentinel posted now must arrive; the early ones must not have
+    // come before it
+    let end = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let ev = tokio::time::timeout_at(end, p.events.recv())
+            .await
+            .expect("the second subscriber never connected")
+            .expect("the pipeline stopped");
+        if matches!(ev, AppEvent::Conn(ConnState::Connected)) {
+            break;
+        }
+    }
+    post(&channel, 99).await;
+    let got = other.wait_for(1, Duration::from_secs(10)).await;
+    let seqs: Vec<&str> = got.iter().map(|r| r.header("x-seq").unwrap()).collect();
+    assert_eq!(seqs, ["99"], "a fresh subscriber got events from before it");
     p.shutdown().await;
     server.shutdown().await;
 }

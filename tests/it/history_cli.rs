@@ -8,7 +8,7 @@ use crate::common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use cli_support::{Output, forward, free_port, run, run_async, serve};
+use cli_support::{Output, forward, run, run_async, serve};
 use common::{Recorder, delivery, request};
 use hookrelay::delivery::{Attempt, AttemptOutcome, Delivery, now_ms};
 use hookrelay::store::Store;
@@ -110,7 +110,7 @@ fn response_attempt(target: &str, status: u16, at_ms: i64) -> Attempt {
             body: bytes::Bytes::from_static(b"ok"),
             body_size: 2,
         },
-        sent_headers: None,
+        sent: None,
     }
 }
 
@@ -136,9 +136,8 @@ fn wait_stored(store: &Path, id: &str, attempts: usize) -> Delivery {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarded_port_event_is_logged_stored_and_replayed() {
     let f = Fixture::new();
-    let port = free_port();
-    let channel = format!("http://127.0.0.1:{port}/history-channel");
-    let _server = serve(port);
+    let (_server, base) = serve();
+    let channel = format!("{base}/history-channel");
     let target = Recorder::start().await;
     let other = Recorder::start().await;
     let secret_flag = format!("port={SECRET}");
@@ -379,7 +378,8 @@ async fn replay_with_edit_sends_the_edited_body_signed_when_asked() {
         .await;
     assert!(!out.ok());
     assert!(out.stderr.contains("editor"), "{out:#?}");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // the command has exited, and a replay waits for the target's answer, which comes after
+    // the target recorded the request: anything it sent is already here
     assert_eq!(target.received().len(), 2);
 
     // the stored delivery is unchanged; the two replays are its attempts
@@ -440,6 +440,52 @@ async fn replay_with_a_short_tolerance_reports_stale_and_resign_fixes_it() {
     let got = target.wait_for(2, Duration::from_secs(10)).await;
     assert_fresh_valid_port(&got[1]);
     assert_eq!(&got[1].body[..], &body[..]);
+
+    // the history records what was sent: the re-signed headers, the replay mark, the target's
+    // host (issue 15 item 8)
+    let d = f.get("tol0000001");
+    let sent = d.attempts[1]
+        .sent
+        .as_ref()
+        .expect("the replay's request as sent");
+    assert!(sent.resigned);
+    assert!(!d.attempts[0].sent.as_ref().unwrap().resigned);
+    let har = f.run(&["export", "tol0000001", "--har"]).expect_ok();
+    let har: serde_json::Value = serde_json::from_str(&har.stdout).unwrap();
+    let entries = har["log"]["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{har:#}");
+    let header = |e: &serde_json::Value, name: &str| -> Option<String> {
+        e["request"]["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"].as_str().unwrap().eq_ignore_ascii_case(name))
+            .map(|h| h["value"].as_str().unwrap().to_string())
+    };
+    let resigned = &entries[1];
+    assert_eq!(resigned["_resigned"], true, "{resigned:#}");
+    for name in [
+        "x-port-timestamp",
+        "x-port-signature",
+        "x-hookrelay-replay-of",
+    ] {
+        assert_eq!(
+            header(resigned, name).as_deref(),
+            got[1].header(name),
+            "{name} as the target got it: {resigned:#}"
+        );
+    }
+    assert_eq!(
+        header(resigned, "x-hookrelay-replay-of").as_deref(),
+        Some("tol0000001")
+    );
+    assert_eq!(
+        header(resigned, "host"),
+        Some(target.addr.to_string()),
+        "the target's host, not the relay's"
+    );
+    // the first replay went out as stored: the old signature
+    assert_eq!(header(&entries[0], "x-port-signature"), Some(sig.clone()));
 }
 
 // ---- list ----

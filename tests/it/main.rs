@@ -5,6 +5,7 @@
 
 mod cli_support;
 mod common;
+mod nginx_support;
 mod redis_support;
 mod serve_support;
 mod server_support;
@@ -13,12 +14,14 @@ mod tui_common;
 mod backpressure;
 mod crash;
 mod curl_paste;
+mod delivery_spans;
 mod durable;
 mod export;
 mod faults;
 mod forward_errors;
 mod history_cli;
 mod hostile_relay;
+mod log_format;
 mod malformed_events;
 mod newcomer_cli;
 mod output_props;

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cli_support::{BIN, Output, forward, free_port, run, run_env, serve};
+use cli_support::{BIN, Output, forward, run, run_env, serve};
 use common::{Recorder, delivery, request};
 use hookrelay::delivery::now_ms;
 use hookrelay::store::Store;
@@ -67,9 +67,8 @@ fn a_mistyped_command_fails_at_once_with_a_suggestion() {
 async fn a_target_without_a_scheme_is_http_and_json_output_starts_with_the_session() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("x.sqlite");
-    let port = free_port();
-    let channel = format!("http://127.0.0.1:{port}/newcomer");
-    let _server = serve(port);
+    let (_server, base) = serve();
+    let channel = format!("{base}/newcomer");
     let target = Recorder::start().await;
     let bare = format!("{}/api/slack", target.addr); // 127.0.0.1:PORT/api/slack
     let mut client = forward(&channel, &bare, &store, &[]);

@@ -29,10 +29,10 @@ fn smee_script() -> String {
         .unwrap_or_else(|_| "../shared/anchors/servers/run-smee-server.sh".into())
 }
 
-/// One smee.io server process (node), on a fixed port so it can come back on it.
+/// One smee.io server process (node), on a port the test holds so it can come back on it.
 struct Smee {
     child: Option<Child>,
-    port: u16,
+    port: cli_support::HeldPort,
     redis_sock: PathBuf,
 }
 
@@ -40,8 +40,9 @@ impl Smee {
     fn start(redis_sock: &Path) -> Smee {
         let mut s = Smee {
             child: None,
-            // smee.io reads PORT=0 as its default 3000, so the port is picked here
-            port: cli_support::free_port(),
+            // smee.io reads PORT=0 as its default 3000: the test binds the port and a preload
+            // makes node listen on that socket, passed as descriptor 3
+            port: cli_support::HeldPort::new(),
             redis_sock: redis_sock.to_path_buf(),
         };
         s.run();
@@ -49,9 +50,15 @@ impl Smee {
     }
 
     fn run(&mut self) {
-        let mut child = Command::new("bash")
+        let mut cmd = Command::new("bash");
+        cli_support::pass_as_fd3(&mut cmd, &self.port);
+        let mut child = cmd
             .arg(smee_script())
-            .env("PORT", self.port.to_string())
+            .env("PORT", self.port.port.to_string())
+            .env(
+                "NODE_OPTIONS",
+                format!("--require {}", common::fixture("listen-fd3.cjs").display()),
+            )
             // ioredis takes a socket path as its URL
             .env("REDIS_URL", &self.redis_sock)
             .stdin(Stdio::null())
@@ -81,7 +88,7 @@ impl Smee {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("{}{path}", self.port.base_url())
     }
 }
 

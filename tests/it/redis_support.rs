@@ -1,96 +1,27 @@
-//! A real `redis-server` per test (unix socket in a tempdir, no persistence) and real
+//! A real `redis-server` per test ([`TestRedis`], shared with the backend's unit tests) and real
 //! `hookrelay serve --redis` processes that can be killed with -9 and restarted on their port.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use crate::cli_support::{HeldPort, pass_as_fd3};
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_hookrelay");
 
-/// A `redis-server` of this test. Killed on drop.
-pub struct TestRedis {
-    child: Option<Child>,
-    pub sock: PathBuf,
-    dir: tempfile::TempDir,
-}
-
-impl TestRedis {
-    /// Start one, or `None` (with a visible SKIP) where `redis-server` is not installed;
-    /// under `CI=true` a missing `redis-server` fails the test.
-    pub fn start(test: &str) -> Option<TestRedis> {
-        if Command::new("redis-server")
-            .arg("--version")
-            .output()
-            .is_err()
-        {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "redis-server is missing under CI=true (.ci/run installs it)"
-            );
-            eprintln!("SKIP: {test}: redis-server is not installed (apt-get install redis-server)");
-            return None;
-        }
-        let dir = tempfile::tempdir().expect("tempdir");
-        let sock = dir.path().join("redis.sock");
-        let mut r = TestRedis {
-            child: None,
-            sock,
-            dir,
-        };
-        r.restart();
-        Some(r)
-    }
-
-    /// Start (again) on the same socket, with no data.
-    pub fn restart(&mut self) {
-        self.stop();
-        let child = Command::new("redis-server")
-            .args(["--port", "0", "--save", "", "--appendonly", "no"])
-            .arg("--unixsocket")
-            .arg(&self.sock)
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server");
-        self.child = Some(child);
-        let end = Instant::now() + Duration::from_secs(10);
-        while std::os::unix::net::UnixStream::connect(&self.sock).is_err() {
-            assert!(Instant::now() < end, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Kill it (its data is gone).
-    pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = std::fs::remove_file(&self.sock);
-    }
-
-    pub fn url(&self) -> String {
-        format!("unix://{}", self.sock.display())
-    }
-}
-
-impl Drop for TestRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+#[path = "../support/redis_server.rs"]
+mod redis_server;
+pub use redis_server::TestRedis;
 
 /// One `hookrelay serve --redis` process. Killed (-9) on drop.
 pub struct Instance {
     child: Option<Child>,
     /// `http://127.0.0.1:PORT`
     pub base: String,
-    port: u16,
+    /// Held by the test for the instance's whole life, so a restart comes back on it.
+    port: HeldPort,
     redis_url: String,
     extra: Vec<String>,
     /// Every stderr line of every run.
@@ -98,12 +29,14 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// Start on a port the process binds itself (port 0), once it listens.
+    /// Start on a port of its own (held by the test, passed as `--listen-fd 3`), once it
+    /// listens.
     pub fn start(redis_url: &str, extra: &[&str]) -> Instance {
+        let port = HeldPort::new();
         let mut i = Instance {
             child: None,
-            base: String::new(),
-            port: 0,
+            base: port.base_url(),
+            port,
             redis_url: redis_url.to_string(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
             log: Arc::default(),
@@ -113,8 +46,10 @@ impl Instance {
     }
 
     fn run(&mut self) {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", &format!("127.0.0.1:{}", self.port)])
+        let mut cmd = Command::new(BIN);
+        pass_as_fd3(&mut cmd, &self.port);
+        let mut child = cmd
+            .args(["serve", "--listen-fd", "3"])
             .args(["--redis", &self.redis_url, "--rate", "0"])
             .args(["--shutdown-timeout", "1s"])
             .args(&self.extra)
@@ -130,22 +65,14 @@ impl Instance {
         let log = Arc::clone(&self.log);
         std::thread::spawn(move || {
             for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if let Some(i) = line.find("relay listening on http://") {
-                    let url = line[i + "relay listening on ".len()..]
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or("")
-                        .to_string();
-                    let _ = tx.send(url);
+                if line.contains("relay listening on http://") {
+                    let _ = tx.send(());
                 }
                 log.lock().unwrap().push(line);
             }
         });
-        let base = rx
-            .recv_timeout(Duration::from_secs(15))
+        rx.recv_timeout(Duration::from_secs(15))
             .expect("serve printed where it listens");
-        self.port = base.rsplit(':').next().unwrap().parse().unwrap();
-        self.base = base;
         self.child = Some(child);
     }
 

@@ -193,25 +193,9 @@ async fn stuck_subscribers_of_large_events_stay_within_the_memory_budget() {
         OVERHEAD >> 20
     );
     // Subscribers that cannot keep up are disconnected by the write timeout.
-    let end = Instant::now() + Duration::from_secs(60);
-    loop {
-        let m = client_from(HONEST)
-            .get(format!("{}/metrics", relay.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if m.lines().any(|l| l == "hookrelay_subscribers 0") {
-            break;
-        }
-        assert!(
-            Instant::now() < end,
-            "stuck subscribers still connected:\n{m}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let c = client_from(HONEST);
+    let within = Duration::from_secs(60);
+    crate::common::wait_metric(&c, &relay.url, "hookrelay_subscribers", within, |n| n == 0).await;
     drop(stuck);
 }
 
@@ -221,14 +205,7 @@ async fn a_channel_flood_leaves_new_and_subscribe_working() {
     flood(&relay, 10_000).await;
     honest_new_channel_works(&relay).await;
     honest_user_is_served(&relay).await;
-    let metrics = client_from(HONEST)
-        .get(format!("{}/metrics", relay.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, metrics) = crate::common::metric(&client_from(HONEST), &relay.url, "").await;
     assert!(metrics.contains("reason=\"rate_limited\""), "{metrics}");
 
     // Without rate limits or sender quotas, a full relay still gives honest subscribers a

@@ -244,24 +244,8 @@ async fn a_subscriber_that_cannot_keep_up_is_cut_off_and_resumes_with_last_event
     // the relay cuts it off (write timeout / no room for its frames): wait for that without
     // reading (reading would let it catch up), then read what the socket still holds
     let end = tokio::time::Instant::now() + WAIT;
-    loop {
-        let m = c
-            .get(format!("{}/metrics", server.base_url()))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if m.lines().any(|l| l == "hookrelay_subscribers 0") {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < end,
-            "never disconnected:\n{m}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let base = server.base_url();
+    crate::common::wait_metric(&c, &base, "hookrelay_subscribers", WAIT, |n| n == 0).await;
     loop {
         match tokio::time::timeout_at(end, stuck.read(&mut buf)).await {
             Ok(Ok(0)) | Ok(Err(_)) => break,

@@ -5,6 +5,7 @@
 //! `HOOKRELAY_SMEE_CLIENT` (smee.js or an executable) and `HOOKRELAY_PYSMEE` at them.
 //! Each missing peer is skipped with a visible `SKIP:` line.
 
+use crate::cli_support::HeldPort;
 use crate::server_support;
 
 use std::path::{Path, PathBuf};
@@ -136,28 +137,22 @@ fn node_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Wait until `pred` holds for the target's log, posting a probe webhook now and then so the
-/// peers (whose connection time is unknown) get something to deliver once they are connected.
+/// Wait until `n` subscribers are connected to `relay` (its `/metrics`), then post a probe
+/// and wait until `pred` holds for the target's log.
 async fn until_delivered(
     c: &reqwest::Client,
+    relay: &str,
+    n: usize,
     chan: &str,
     log: &Log,
     pred: impl Fn(&[Recorded]) -> bool,
 ) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let mut n = 0;
-    loop {
-        if pred(&log.lock().unwrap()) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "peers never delivered a probe"
-        );
-        n += 1;
-        post_json(c, chan, &format!(r#"{{"probe":{n}}}"#)).await;
-        tokio::time::sleep(Duration::from_millis(400)).await;
-    }
+    crate::common::wait_metric(c, relay, "hookrelay_subscribers", WAIT, |got| {
+        got >= n as u64
+    })
+    .await;
+    post_json(c, chan, r#"{"probe":1}"#).await;
+    until_delivered_quietly(log, pred).await;
 }
 
 #[tokio::test]
@@ -200,7 +195,7 @@ async fn smee_client_and_pysmee_deliver_through_our_relay() {
         guards.push(PeerGuard::spawn("pysmee", p, &args));
     }
 
-    until_delivered(&c, &chan, &log, |recs| {
+    until_delivered(&c, &server.base_url(), peers.len(), &chan, &log, |recs| {
         peers.iter().all(|p| recs.iter().any(|r| r.path == *p))
     })
     .await;
@@ -277,7 +272,8 @@ async fn until_delivered_quietly(log: &Log, pred: impl Fn(&[Recorded]) -> bool) 
     }
 }
 
-fn smee_client_path() -> Option<PathBuf> {
+/// smee-client's script (or `HOOKRELAY_SMEE_CLIENT`), when installed and node runs.
+pub(crate) fn smee_client_path() -> Option<PathBuf> {
     peer_path(
         "HOOKRELAY_SMEE_CLIENT",
         "tests/peers/node/node_modules/smee-client/bin/smee.js",
@@ -292,16 +288,19 @@ async fn restart_scenario(
     program: &Path,
     args: impl Fn(&str, &str) -> Vec<String>,
 ) -> Vec<Recorded> {
-    let first = start(|_| {}).await;
-    let addr = first.local_addr();
+    let port = HeldPort::new();
+    let first = start_on(&port, |_| {}).await;
     let chan = first.new_channel();
     let (target, log) = recording_target().await;
     let c = client();
     let _guard = PeerGuard::spawn(name, program, &args(&chan, &target));
-    until_delivered(&c, &chan, &log, |recs| !recs.is_empty()).await;
+    until_delivered(&c, &first.base_url(), 1, &chan, &log, |recs| {
+        !recs.is_empty()
+    })
+    .await;
 
     first.shutdown().await;
-    let second = start(|cfg| cfg.listen = addr).await;
+    let second = start_on(&port, |_| {}).await;
     // Posted before the peer is back (smee-client retries every 3 s): kept in the new ring.
     post_json(&c, &chan, r#"{"while_away":true}"#).await;
     until_delivered_quietly(&log, |recs| recs.iter().any(|r| body_has(r, "while_away"))).await;

@@ -33,25 +33,8 @@ async fn sigterm_tells_subscribers_answers_senders_and_exits() {
     sender.write_all(head.as_bytes()).await.unwrap();
     sender.write_all(b"{\"in\":\"fl").await.unwrap();
     // wait until the relay holds those bytes (its body gauge), not for a time
-    let end = Instant::now() + Duration::from_secs(20);
-    loop {
-        let m = c
-            .get(format!("{}/metrics", relay.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if m.lines().any(|l| l == "hookrelay_body_bytes 9") {
-            break;
-        }
-        assert!(
-            Instant::now() < end,
-            "the relay never saw the body start:\n{m}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let within = Duration::from_secs(20);
+    crate::common::wait_metric(&c, &relay.url, "hookrelay_body_bytes", within, |n| n == 9).await;
 
     let terminated = Instant::now();
     relay.terminate();
@@ -98,4 +81,50 @@ async fn sigterm_tells_subscribers_answers_senders_and_exits() {
         log.contains("client=127.0.0.1"),
         "access log has the client address: {log}"
     );
+}
+
+/// With `--drain`, SIGTERM first makes `/readyz` answer 503 while the relay keeps serving
+/// (`/healthz` answers, webhooks are still taken), so a load balancer takes it out of rotation
+/// before it stops accepting; then it exits within the drain and shutdown bounds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drain_says_not_ready_while_healthz_still_answers() {
+    let mut relay = Serve::start(&["--drain", "5s", "--shutdown-timeout", "2s"]);
+    let c = client_from(HONEST);
+    let get = |path: &str| {
+        let c = c.clone();
+        let url = format!("{}{path}", relay.url);
+        async move { c.get(url).send().await.map(|r| r.status().as_u16()) }
+    };
+    assert_eq!(get("/readyz").await.unwrap(), 200, "ready before SIGTERM");
+
+    relay.terminate();
+    let end = Instant::now() + Duration::from_secs(5);
+    loop {
+        let ready = get("/readyz")
+            .await
+            .expect("still accepting while draining");
+        if ready == 503 {
+            break;
+        }
+        assert!(Instant::now() < end, "/readyz never answered 503");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(get("/healthz").await.unwrap(), 200, "alive while draining");
+    let posted = c
+        .post(relay.channel())
+        .header("content-type", "application/json")
+        .body(r#"{"while":"draining"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        posted.status(),
+        200,
+        "webhooks are still taken while draining"
+    );
+
+    let status = relay
+        .wait_exit(Duration::from_secs(15))
+        .expect("exited after the drain");
+    assert!(status.success(), "{status:?}");
 }

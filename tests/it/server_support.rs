@@ -19,6 +19,19 @@ pub async fn start(tweak: impl FnOnce(&mut ServerConfig)) -> RelayServer {
     RelayServer::start(cfg).await.expect("server starts")
 }
 
+/// A server on `port`'s socket (the test holds it, so a server started on it after another
+/// was shut down comes back on the same port, which nobody else could take meanwhile).
+pub async fn start_on(
+    port: &crate::cli_support::HeldPort,
+    tweak: impl FnOnce(&mut ServerConfig),
+) -> RelayServer {
+    let mut cfg = ServerConfig::default();
+    tweak(&mut cfg);
+    RelayServer::start_on(cfg, port.listen())
+        .await
+        .expect("server starts")
+}
+
 pub fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()

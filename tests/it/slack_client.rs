@@ -246,6 +246,24 @@ async fn rate_limit_honours_retry_after() {
     );
 }
 
+/// A 429 wait is told while it lasts (the log shows it), before the result.
+#[tokio::test]
+async fn a_rate_limit_wait_is_told_when_it_starts() {
+    let (_fake, url) = fake_slack(vec![Reply::RetryAfter("1")]).await;
+    let (tx, mut results) = mpsc::channel(64);
+    let (wtx, mut waits) = mpsc::channel(8);
+    let notifier = SlackNotifier::spawn_with_waits(config(url), tx, Some(wtx));
+    notifier.notify("d1".into(), message(1));
+    let (id, wait) = timeout(Duration::from_secs(10), waits.recv())
+        .await
+        .expect("a wait notice")
+        .unwrap();
+    assert_eq!((id.as_str(), wait), ("d1", Duration::from_secs(1)));
+    assert!(results.try_recv().is_err(), "told before the result");
+    let (_, result) = next(&mut results).await;
+    assert!(result.ok, "{result:?}");
+}
+
 #[tokio::test]
 async fn a_slow_answer_times_out_once_and_the_next_message_still_goes() {
     let (fake, url) = fake_slack(vec![Reply::Slow(Duration::from_secs(3))]).await;
@@ -303,10 +321,12 @@ async fn pacing_keeps_posts_apart() {
 
 #[tokio::test]
 async fn slack_down_is_recorded_and_later_messages_go_once_it_is_up() {
-    // A port with nothing listening.
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = probe.local_addr().unwrap();
-    drop(probe);
+    // A port held by the test with nothing listening: connections to it are refused.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
     let (notifier, mut results) = start(config(url(addr)));
 
     notifier.notify("while-down".into(), message(1));
@@ -321,11 +341,31 @@ async fn slack_down_is_recorded_and_later_messages_go_once_it_is_up() {
     assert!(result.explanation.contains("gave up after 3 tries"));
 
     // Slack comes back while the next message is being retried: it is delivered, not lost.
+    // Until then the port accepts connections and closes them at once (a connection error the
+    // notifier retries), counting them, so the test knows a try has failed.
+    socket.listen(16).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let listener = tokio::net::TcpListener::from_std(socket.into()).unwrap();
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let (tried, mut tries) = mpsc::channel::<()>(16);
+    let dropper = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = &mut stopped => return listener,
+                a = listener.accept() => {
+                    drop(a.unwrap());
+                    let _ = tried.try_send(());
+                }
+            }
+        }
+    });
     notifier.notify("comes-back".into(), message(2));
     notifier.notify("after".into(), message(3));
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-    let fake = serve_on(listener, vec![]).await;
+    timeout(Duration::from_secs(20), tries.recv())
+        .await
+        .expect("a first try of the next message");
+    stop.send(()).unwrap();
+    let fake = serve_on(dropper.await.unwrap(), vec![]).await;
     for expected in ["comes-back", "after"] {
         let (id, result) = next(&mut results).await;
         assert_eq!(id, expected);

@@ -12,7 +12,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
-use cli_support::{forward, free_port, serve};
+use cli_support::{forward, serve};
 
 const SECRET: &str = "port-s3cret";
 
@@ -77,9 +77,8 @@ async fn run(
     expected_posts: usize,
 ) -> (Vec<serde_json::Value>, serde_json::Value, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let channel = format!("http://127.0.0.1:{port}/slack-gate");
-    let _relay = serve(port);
+    let (_relay, base) = serve();
+    let channel = format!("{base}/slack-gate");
     let target = common::Recorder::start().await;
     let (slack, slack_url) = fake_slack().await;
     let secret = format!("port={SECRET}");

@@ -72,7 +72,7 @@ pub fn response(n: i64, status: u16, latency: f64, replay: bool, body: &str) -> 
             body: Bytes::copy_from_slice(body.as_bytes()),
             body_size: body.len() as u64,
         },
-        sent_headers: None,
+        sent: None,
     }
 }
 
@@ -86,7 +86,7 @@ pub fn refused(n: i64) -> Attempt {
             message: "connection refused (is the local server running?)".into(),
             error: hookrelay::delivery::ErrorKind::Refused,
         },
-        sent_headers: None,
+        sent: None,
     }
 }
 

@@ -178,6 +178,26 @@ fn response_tab_shows_a_new_replay_first_without_zooming() {
     }
 }
 
+/// A re-signed replay says so on the Response tab (issue 15 item 8).
+#[test]
+fn a_resigned_replay_is_marked_on_the_response_tab() {
+    let d = delivery("rs00000001", 0, req("POST", "/hook", &[], b"{}"));
+    let mut h = Harness::with(vec![d]);
+    h.key(KeyCode::Char('2'));
+    let mut a = response(1, 200, 4.0, true, "ok");
+    a.sent = Some(Box::new(hookrelay::delivery::SentRequest {
+        headers: vec![("host".into(), "127.0.0.1:9".into())],
+        body: None,
+        resigned: true,
+    }));
+    h.event(AppEvent::Attempt {
+        id: "rs00000001".into(),
+        attempt: a,
+    });
+    let screen = render_to_string(&h.app, 120, 30);
+    assert!(screen.contains("#1 replay (re-signed) 200"), "{screen}");
+}
+
 /// An attempt line at 120 columns: the target URL is whole, on its own line when it must be.
 #[test]
 fn attempt_lines_never_cut_the_target_url() {

@@ -480,19 +480,7 @@ fn wait_line(
     seen: &mut Vec<String>,
     ok: impl Fn(&str) -> bool,
 ) -> String {
-    let end = Instant::now() + WAIT;
-    loop {
-        let left = end.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(l) => {
-                seen.push(l.clone());
-                if ok(&l) {
-                    return l;
-                }
-            }
-            Err(_) => panic!("no such line in {WAIT:?}; got {seen:#?}"),
-        }
-    }
+    crate::cli_support::wait_on(rx, seen, ok, WAIT, "output")
 }
 
 /// Without a terminal (stdout piped) `forward` logs plain lines and never draws the UI.
@@ -566,10 +554,18 @@ async fn without_a_tty_no_ui_plain_and_json_lines() {
                 "an escape sequence without a TTY: {l:?}"
             );
         }
+        // one human format on the terminal: tracing's own lines go to the log file
         assert!(
-            !home.path().join("data/hookrelay/hookrelay.log").exists(),
-            "without the UI the log stays on stderr"
+            home.path().join("data/hookrelay/hookrelay.log").exists(),
+            "without the UI, tracing's lines go to hookrelay.log"
         );
+        for l in &err_seen {
+            let level = l.split_whitespace().nth(1).unwrap_or("");
+            assert!(
+                !["DEBUG", "INFO", "WARN", "ERROR"].contains(&level),
+                "a tracing line on stderr: {l:?}"
+            );
+        }
     }
 }
 

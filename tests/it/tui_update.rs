@@ -383,3 +383,39 @@ fn messages_go_after_a_while_problems_stay() {
     h.key(KeyCode::Esc);
     assert_eq!(h.app.current_status(), None);
 }
+
+/// A delivery whose try failed and that will be tried again is not counted as failed until
+/// the worker gives up on it; the row says `retry` meanwhile.
+#[test]
+fn a_delivery_being_retried_is_not_counted_failed_until_it_gives_up() {
+    use hookrelay::delivery::DeliveryState;
+    use hookrelay::tui::model::RowStatus;
+    let mut h = Harness::with(vec![]);
+    let d = delivery("rt00000001", 1, req("POST", "/hook", &[], b"{}"));
+    h.event(AppEvent::Delivery(Box::new(d)));
+    for n in 0..3 {
+        h.event(AppEvent::Attempt {
+            id: "rt00000001".into(),
+            attempt: refused(2 + n),
+        });
+        h.event(AppEvent::Retrying {
+            id: "rt00000001".into(),
+            tries: n as u32 + 1,
+            next_in_ms: 500,
+        });
+        assert_eq!(h.app.counts.failed, 0, "counted failed while retrying");
+        assert_eq!(h.app.rows[0].status, RowStatus::Retrying(None));
+    }
+    h.event(AppEvent::Attempt {
+        id: "rt00000001".into(),
+        attempt: response(9, 503, 1.0, false, ""),
+    });
+    assert_eq!(h.app.counts.failed, 0);
+    h.event(AppEvent::State {
+        id: "rt00000001".into(),
+        state: DeliveryState::Failed,
+        reason: Some("the target answered 503 (retried for 5m)".into()),
+    });
+    assert_eq!(h.app.counts.failed, 1, "failed once it gave up");
+    assert_eq!(h.app.rows[0].status, RowStatus::Code(503));
+}

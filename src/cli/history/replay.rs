@@ -99,9 +99,15 @@ pub async fn replay(a: ReplayArgs) -> anyhow::Result<()> {
     } else {
         vec![(REPLAY_HEADER.to_string(), d.id.clone())]
     };
-    let attempt = Forwarder::new(a.timeout, 256 << 10, &options)
+    let mut attempt = Forwarder::new(a.timeout, 256 << 10, &options)
         .send(&target, &req, &extra, true)
         .await;
+    if let Some(sent) = attempt.sent.as_mut() {
+        sent.resigned = a.resign;
+        if req.body != d.request.body {
+            sent.body = Some(req.body.clone());
+        }
+    }
     if let Err(e) = store.add_attempt(&d.id, &attempt) {
         eprintln!("warning: the replay was not recorded: {e}");
     }

@@ -91,7 +91,7 @@ pub fn show(a: ShowArgs) -> anyhow::Result<()> {
     writeln!(out, "\nattempts ({})", d.attempts.len())?;
     for (i, at) in d.attempts.iter().enumerate() {
         let kind = if at.replay { "replay" } else { "forward" };
-        let sent = at.sent_headers.as_ref();
+        let sent = at.sent.as_deref().map(|s| &s.headers);
         match &at.outcome {
             AttemptOutcome::Response {
                 status,

@@ -3,8 +3,6 @@
 //! `redis-server` is missing, failed under `CI=true`).
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,84 +18,13 @@ const IP: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 /// Retention asked of both backends (Redis trims approximately, so it may keep more).
 const KEEP: usize = 3;
 
-/// A `redis-server` of this test: its own dir and socket, no persistence. Killed on drop.
-pub(crate) struct TestRedis {
-    child: Option<Child>,
-    pub sock: PathBuf,
-    _dir: tempfile::TempDir,
-}
+#[path = "../../../tests/support/redis_server.rs"]
+mod redis_server;
+use redis_server::TestRedis;
 
-impl TestRedis {
-    /// Start one, or `None` (with a visible SKIP) where `redis-server` is not installed.
-    pub fn start(test: &str) -> Option<TestRedis> {
-        if Command::new("redis-server")
-            .arg("--version")
-            .output()
-            .is_err()
-        {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "redis-server is missing under CI=true (.ci/run installs it)"
-            );
-            eprintln!("SKIP: {test}: redis-server is not installed (apt-get install redis-server)");
-            return None;
-        }
-        let dir = tempfile::tempdir().expect("tempdir");
-        let sock = dir.path().join("redis.sock");
-        let mut r = TestRedis {
-            child: None,
-            sock,
-            _dir: dir,
-        };
-        r.restart();
-        Some(r)
-    }
-
-    /// Start (again) on the same socket, with no data.
-    pub fn restart(&mut self) {
-        self.stop();
-        let dir = self._dir.path();
-        let child = Command::new("redis-server")
-            .args(["--port", "0", "--save", "", "--appendonly", "no"])
-            .arg("--unixsocket")
-            .arg(&self.sock)
-            .arg("--dir")
-            .arg(dir)
-            // small stream nodes, so approximate trimming trims small streams too
-            .args(["--stream-node-max-entries", "2"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server");
-        self.child = Some(child);
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::os::unix::net::UnixStream::connect(&self.sock).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "redis-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Kill it (its data is gone: no persistence).
-    pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = std::fs::remove_file(&self.sock);
-    }
-
-    pub fn url(&self) -> String {
-        format!("unix://{}", self.sock.display())
-    }
-}
-
-impl Drop for TestRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
+/// A `redis-server` with small stream nodes, so approximate trimming trims small streams too.
+fn start_redis(test: &str) -> Option<TestRedis> {
+    TestRedis::start_with(test, &["--stream-node-max-entries", "2"])
 }
 
 fn memory() -> Arc<dyn Backend> {
@@ -187,8 +114,7 @@ macro_rules! both {
 
             #[tokio::test]
             async fn redis_backend() {
-                let Some(r) = TestRedis::start(concat!(stringify!($name), "::redis_backend"))
-                else {
+                let Some(r) = start_redis(concat!(stringify!($name), "::redis_backend")) else {
                     return;
                 };
                 $scenario(redis(&r).await, redis(&r).await).await;
@@ -285,7 +211,7 @@ async fn limit_scenario(_a: Arc<dyn Backend>, b: Arc<dyn Backend>) {
 
 #[tokio::test]
 async fn redis_down_refuses_publishes_and_recovers() {
-    let Some(mut r) = TestRedis::start("redis_down_refuses_publishes_and_recovers") else {
+    let Some(mut r) = start_redis("redis_down_refuses_publishes_and_recovers") else {
         return;
     };
     let b = redis(&r).await;
@@ -315,7 +241,7 @@ async fn redis_down_refuses_publishes_and_recovers() {
 
 #[tokio::test]
 async fn redis_lost_its_data_a_resuming_subscriber_is_told() {
-    let Some(mut r) = TestRedis::start("redis_lost_its_data_a_resuming_subscriber_is_told") else {
+    let Some(mut r) = start_redis("redis_lost_its_data_a_resuming_subscriber_is_told") else {
         return;
     };
     let b = redis(&r).await;
@@ -343,7 +269,7 @@ async fn redis_lost_its_data_a_resuming_subscriber_is_told() {
 
 #[tokio::test]
 async fn redis_channels_nobody_subscribed_to_expire_sooner() {
-    let Some(r) = TestRedis::start("redis_channels_nobody_subscribed_to_expire_sooner") else {
+    let Some(r) = start_redis("redis_channels_nobody_subscribed_to_expire_sooner") else {
         return;
     };
     let b = redis(&r).await;
@@ -382,7 +308,7 @@ async fn redis_channels_nobody_subscribed_to_expire_sooner() {
 
 #[tokio::test]
 async fn redis_stream_without_its_metadata_continues_after_its_newest_entry() {
-    let Some(r) = TestRedis::start("redis_stream_without_its_metadata") else {
+    let Some(r) = start_redis("redis_stream_without_its_metadata") else {
         return;
     };
     let b = redis(&r).await;

@@ -164,7 +164,11 @@ fn attempt_head(app: &App, i: usize, a: &Attempt, width: usize) -> Vec<Line<'sta
     } else {
         "  "
     };
-    let kind = if a.replay { "replay" } else { "forward" };
+    let kind = match (a.replay, a.sent.as_ref().is_some_and(|s| s.resigned)) {
+        (true, true) => "replay (re-signed)",
+        (true, false) => "replay",
+        (false, _) => "forward",
+    };
     let (status, style, message) = match &a.outcome {
         AttemptOutcome::Response { status, .. } => (status.to_string(), t.status(*status), None),
         AttemptOutcome::Error { message, .. } => (

@@ -219,10 +219,46 @@ pub struct Attempt {
     /// Milliseconds from sending to the end of the response head (or to the error).
     pub latency_ms: f64,
     pub outcome: AttemptOutcome,
-    /// The headers as sent, when `-H` / `--drop-header` changed them (none: the request's own,
-    /// minus hop-by-hop ones, as [`crate::headers::forwarded_headers`] says).
+    /// The request as it was sent, when that differs from the stored one (what the relay
+    /// delivered): a replay's, or one that `-H` / `--drop-header` changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sent_headers: Option<Headers>,
+    pub sent: Option<Box<SentRequest>>,
+}
+
+/// What was actually sent, where it differs from the stored request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SentRequest {
+    /// The headers as sent: the target's `host`, `-H` headers, re-signed signatures,
+    /// `x-hookrelay-replay-of`.
+    pub headers: Headers,
+    /// The body, when it was edited (otherwise the stored one).
+    #[serde(
+        default,
+        with = "opt_body_b64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub body: Option<Bytes>,
+    /// Signed again with a current timestamp.
+    pub resigned: bool,
+}
+
+mod opt_body_b64 {
+    use super::*;
+    pub fn serialize<S: serde::Serializer>(b: &Option<Bytes>, s: S) -> Result<S::Ok, S::Error> {
+        match b {
+            Some(b) => s.serialize_some(&B64.encode(b)),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Bytes>, D::Error> {
+        let s: Option<String> = Option::deserialize(d)?;
+        s.map(|s| {
+            B64.decode(s)
+                .map(Bytes::from)
+                .map_err(serde::de::Error::custom)
+        })
+        .transpose()
+    }
 }
 
 /// What the target answered.
@@ -281,7 +317,7 @@ impl Attempt {
                     .into(),
                 error: ErrorKind::Interrupted,
             },
-            sent_headers: None,
+            sent: None,
         }
     }
 }

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::delivery::{Attempt, AttemptOutcome, Delivery, DeliveryState};
 use crate::events::{AppEvent, ConnState};
-use crate::human::{iso_utc, local_clock, outcome_word, size};
+use crate::human::{iso_utc, local_clock, outcome_word, seconds, size};
 use crate::sanitize::{display_safe, json_text};
 
 /// What the log remembers of a delivery until its attempts are printed.
@@ -26,6 +26,10 @@ struct Seen {
     verification: Option<crate::verify::Verification>,
     size: usize,
     reserialized: Option<String>,
+    /// Whether its first attempt line is out: Slack's lines wait for it (plain log).
+    attempted: bool,
+    /// Slack lines waiting for the first attempt line.
+    waiting: Vec<String>,
 }
 
 /// Turns app events into log lines.
@@ -34,6 +38,8 @@ pub struct LogSink<W: Write> {
     json: bool,
     seen: HashMap<String, Seen>,
     order: std::collections::VecDeque<String>,
+    /// Deliveries being retried, with the tries so far: their next attempt lines are short.
+    retrying: HashMap<String, u32>,
     /// Counters for the closing summary.
     pub received: u64,
     pub forwarded_ok: u64,
@@ -53,6 +59,7 @@ impl<W: Write> LogSink<W> {
             json,
             seen: HashMap::new(),
             order: Default::default(),
+            retrying: HashMap::new(),
             received: 0,
             forwarded_ok: 0,
             failed: 0,
@@ -84,7 +91,7 @@ impl<W: Write> LogSink<W> {
                 };
                 self.note("connection", &text)
             }
-            AppEvent::Gap(g) => self.note("gap", &format!("the relay says events were lost: {g}")),
+            AppEvent::Gap(g) => self.note("gap", &crate::gap_notice::describe(g)),
             AppEvent::Resumed {
                 pending,
                 interrupted,
@@ -111,16 +118,45 @@ impl<W: Write> LogSink<W> {
                     DeliveryState::Held => self.held += 1,
                     _ => {}
                 }
-                let Some(reason) = reason else { return Ok(()) };
+                let retried = self.retrying.remove(id).is_some();
+                let Some(reason) = reason else {
+                    return self.release(id);
+                };
                 if self.json {
                     let v = json!({"type": "state", "id": id, "state": state, "reason": reason});
                     writeln!(self.out, "{v}")
                 } else {
+                    let what = match state {
+                        DeliveryState::Failed if retried => "gave up, kept as failed".to_string(),
+                        DeliveryState::Failed => "failed, kept as failed (not retried)".to_string(),
+                        other => other.to_string(),
+                    };
                     writeln!(
                         self.out,
-                        "{}  {id}  {state}: {}",
+                        "{}  {id}  {what}: {}",
                         local_clock(crate::delivery::now_ms()),
                         display_safe(reason)
+                    )?;
+                    self.release(id)
+                }
+            }
+            AppEvent::Retrying {
+                id,
+                tries,
+                next_in_ms,
+            } => {
+                if self.retrying.len() < REMEMBERED || self.retrying.contains_key(id) {
+                    self.retrying.insert(id.clone(), *tries);
+                }
+                if self.json {
+                    let v = json!({"type": "retrying", "id": id, "tries": tries, "next_in_ms": next_in_ms});
+                    writeln!(self.out, "{v}")
+                } else {
+                    writeln!(
+                        self.out,
+                        "{}  {id}  retrying ({tries}/…, next in {})",
+                        local_clock(crate::delivery::now_ms()),
+                        seconds(*next_in_ms)
                     )
                 }
             }
@@ -136,7 +172,8 @@ impl<W: Write> LogSink<W> {
                 } else {
                     self.failed += 1;
                 }
-                self.attempt_line(id, attempt)
+                self.attempt_line(id, attempt)?;
+                self.release(id)
             }
             AppEvent::SlackPreview { id, message } => {
                 if self.json {
@@ -144,15 +181,15 @@ impl<W: Write> LogSink<W> {
                     writeln!(self.out, "{}", json_text(&v))
                 } else {
                     let text = crate::slack::preview_text(message);
-                    writeln!(
-                        self.out,
+                    let mut lines = vec![format!(
                         "{}  {id}  slack preview (no webhook configured; this is what would be sent):",
                         local_clock(crate::delivery::now_ms())
-                    )?;
+                    )];
                     for line in text.lines() {
-                        writeln!(self.out, "    {}", display_safe(line))?;
+                        lines.push(format!("    {}", display_safe(line)));
                     }
-                    writeln!(self.out, "    block kit: {}", json_text(message))
+                    lines.push(format!("    block kit: {}", json_text(message)));
+                    self.after_attempt(id, lines)
                 }
             }
             AppEvent::Replied { id, record } => {
@@ -175,16 +212,57 @@ impl<W: Write> LogSink<W> {
                     let v = json!({"type": "slack", "id": id, "result": result});
                     writeln!(self.out, "{}", json_text(&v))
                 } else {
-                    let verdict = if result.ok { "sent" } else { "FAILED" };
-                    writeln!(
-                        self.out,
-                        "{}  {id}  slack {verdict}: {}",
+                    let said = match (result.ok, result.explanation.as_str()) {
+                        (true, "sent") => "slack: posted".to_string(),
+                        (true, more) => format!("slack: posted ({})", display_safe(more)),
+                        (false, why) => format!("slack: NOT posted: {}", display_safe(why)),
+                    };
+                    let line = format!("{}  {id}  {said}", local_clock(crate::delivery::now_ms()));
+                    self.after_attempt(id, vec![line])
+                }
+            }
+            AppEvent::SlackWaiting { id, wait_ms } => {
+                if self.json {
+                    let v = json!({"type": "slack_waiting", "id": id, "wait_ms": wait_ms});
+                    writeln!(self.out, "{v}")
+                } else {
+                    let line = format!(
+                        "{}  {id}  slack: rate limited by Slack (429), waiting {} before the next try",
                         local_clock(crate::delivery::now_ms()),
-                        display_safe(&result.explanation)
-                    )
+                        seconds(*wait_ms)
+                    );
+                    self.after_attempt(id, vec![line])
                 }
             }
         }
+    }
+
+    /// Print `lines` about delivery `id` (Slack's) after its first attempt line: now if that is
+    /// out (or the delivery is not remembered), else when it comes.
+    fn after_attempt(&mut self, id: &str, lines: Vec<String>) -> std::io::Result<()> {
+        if let Some(s) = self.seen.get_mut(id)
+            && !s.attempted
+            && s.waiting.len() < 64
+        {
+            s.waiting.extend(lines);
+            return Ok(());
+        }
+        for l in lines {
+            writeln!(self.out, "{l}")?;
+        }
+        Ok(())
+    }
+
+    /// The delivery's attempt line (or final state) is out: print what waited for it.
+    fn release(&mut self, id: &str) -> std::io::Result<()> {
+        let Some(s) = self.seen.get_mut(id) else {
+            return Ok(());
+        };
+        s.attempted = true;
+        for l in std::mem::take(&mut s.waiting) {
+            writeln!(self.out, "{l}")?;
+        }
+        Ok(())
     }
 
     fn note(&mut self, kind: &str, text: &str) -> std::io::Result<()> {
@@ -216,6 +294,8 @@ impl<W: Write> LogSink<W> {
                 crate::delivery::BodyOrigin::Exact => None,
                 crate::delivery::BodyOrigin::Reserialized { relay } => Some(relay.clone()),
             },
+            attempted: !d.attempts.is_empty(),
+            waiting: Vec::new(),
         };
         self.order.push_back(d.id.clone());
         self.seen.insert(d.id.clone(), seen);
@@ -234,6 +314,21 @@ impl<W: Write> LogSink<W> {
             } => (Some(*status), None, Some(*body_size)),
             AttemptOutcome::Error { message, .. } => (None, Some(message.clone()), None),
         };
+        // a retry: the facts were on the first try's line; say which try and what came of it
+        if let (false, false, Some(tries)) = (self.json, a.replay, self.retrying.get(id)) {
+            let result = match (status, &error) {
+                (Some(st), _) => format!("-> {st}"),
+                (None, Some(e)) => format!("-> error: {}", display_safe(e)),
+                _ => String::new(),
+            };
+            return writeln!(
+                self.out,
+                "{}  {id}  try {}  {result}  {:.1} ms",
+                local_clock(a.started_at_ms),
+                tries + 1,
+                a.latency_ms
+            );
+        }
         if self.json {
             let mut v = json!({
                 "type": "attempt",
@@ -298,94 +393,4 @@ impl<W: Write> LogSink<W> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::delivery::{BodyOrigin, WebhookRequest};
-    use bytes::Bytes;
-
-    fn delivery() -> Delivery {
-        let req = WebhookRequest {
-            method: "POST".into(),
-            path: "/hook\u{1b}[31m".into(),
-            query: "a=1".into(),
-            headers: vec![("X-GitHub-Event".into(), "push".into())],
-            body: Bytes::from_static(b"{}"),
-        };
-        let mut d = Delivery::new("http://relay/ch", req, BodyOrigin::Exact);
-        d.id = "abcdefghij".into();
-        // as intake derives it
-        d.event = crate::delivery::event_label(&d.request);
-        d
-    }
-
-    fn attempt(status: Option<u16>) -> Attempt {
-        Attempt {
-            target: "http://127.0.0.1:1/hook".into(),
-            started_at_ms: 0,
-            replay: false,
-            latency_ms: 1.25,
-            outcome: match status {
-                Some(s) => AttemptOutcome::Response {
-                    status: s,
-                    headers: vec![],
-                    body: Bytes::new(),
-                    body_size: 0,
-                },
-                None => AttemptOutcome::Error {
-                    message: "connection refused".into(),
-                    error: crate::delivery::ErrorKind::Refused,
-                },
-            },
-            sent_headers: None,
-        }
-    }
-
-    #[test]
-    fn plain_line_has_the_facts_and_no_escape_bytes() {
-        let mut sink = LogSink::new(Vec::new(), false);
-        sink.handle(&AppEvent::Delivery(Box::new(delivery())));
-        sink.handle(&AppEvent::Attempt {
-            id: "abcdefghij".into(),
-            attempt: attempt(Some(200)),
-        });
-        sink.handle(&AppEvent::Attempt {
-            id: "abcdefghij".into(),
-            attempt: attempt(None),
-        });
-        let out = String::from_utf8(sink.into_inner()).unwrap();
-        let lines: Vec<_> = out.lines().collect();
-        assert_eq!(lines.len(), 2);
-        assert!(lines[0].contains("abcdefghij  POST /hook"), "{out}");
-        assert!(
-            lines[0].contains("[push]")
-                && lines[0].contains("-> 200")
-                && lines[0].contains("1.2 ms")
-        );
-        assert!(lines[1].contains("-> error: connection refused"));
-        assert!(
-            !out.contains('\u{1b}'),
-            "escape byte reached the log: {out:?}"
-        );
-    }
-
-    #[test]
-    fn json_lines_parse() {
-        let mut sink = LogSink::new(Vec::new(), true);
-        sink.handle(&AppEvent::Delivery(Box::new(delivery())));
-        sink.handle(&AppEvent::Attempt {
-            id: "abcdefghij".into(),
-            attempt: attempt(Some(503)),
-        });
-        sink.handle(&AppEvent::Problem("bad event".into()));
-        let out = String::from_utf8(sink.into_inner()).unwrap();
-        let vals: Vec<serde_json::Value> = out
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        assert_eq!(vals[0]["status"], 503);
-        assert_eq!(vals[0]["event"], "push");
-        assert_eq!(vals[0]["path"], "/hook\u{1b}[31m?a=1");
-        assert_eq!(vals[1]["type"], "problem");
-        assert_eq!(vals.len(), 2);
-    }
-}
+mod tests;
