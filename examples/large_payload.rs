@@ -22,21 +22,9 @@ use anyhow::Context;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
+use hookrelay::bench::mem_kib;
 use hookrelay::server::{RelayServer, ServerConfig};
 use tokio::sync::watch;
-
-fn mem_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
 
 fn json_array() -> Vec<u8> {
     let items: Vec<String> = (0..200_000)

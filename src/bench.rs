@@ -93,7 +93,9 @@ async fn wait_for(s: &Shared, seq: i64, timeout: Duration) -> Option<Instant> {
     }
 }
 
-fn mem_kib(pid: u32) -> (u64, u64) {
+/// A process's resident memory now and its high-water mark, in KiB (VmRSS, VmHWM); zeros when
+/// /proc cannot tell.
+pub fn mem_kib(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         status
