@@ -76,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let target_url = format!("http://{}/hook", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });
+    hookrelay::tls::install_provider();
     let http = reqwest::Client::new();
 
     let json = json_array();
