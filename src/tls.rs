@@ -3,13 +3,14 @@
 //! configuration for `https://` targets ([`client_config`]).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 /// The crypto provider every client and server here uses.
 pub fn provider() -> Arc<CryptoProvider> {
@@ -61,22 +62,28 @@ pub fn client_config(trust: &TrustOptions) -> Result<rustls::ClientConfig, TlsSe
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
             .with_no_client_auth()
     } else {
-        let mut roots = RootCertStore::empty();
-        // unreadable system certificates are not fatal: --ca-cert may be all that is needed
-        let system = rustls_native_certs::load_native_certs();
-        for e in &system.errors {
-            tracing::debug!("system root certificates: {e}");
-        }
-        roots.add_parsable_certificates(system.certs);
+        // the --ca-cert files are read now, so a bad one is an error at start
+        let mut extra = Vec::new();
         for path in &trust.ca_certs {
             for cert in read_pem_certificates(path)? {
-                roots.add(cert).map_err(|e| TlsSetupError::Unusable {
-                    path: path.clone(),
-                    why: e.to_string(),
-                })?;
+                // a certificate that cannot be a trust anchor is refused now, too
+                RootCertStore::empty()
+                    .add(cert.clone())
+                    .map_err(|e| TlsSetupError::Unusable {
+                        path: path.clone(),
+                        why: e.to_string(),
+                    })?;
+                extra.push((path.clone(), cert));
             }
         }
-        builder.with_root_certificates(roots).with_no_client_auth()
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(LazyRoots {
+                extra,
+                provider,
+                verifier: OnceLock::new(),
+            }))
+            .with_no_client_auth()
     };
     Ok(config)
 }
@@ -99,6 +106,101 @@ fn read_pem_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Tl
         });
     }
     Ok(certs)
+}
+
+/// The usual verification (the system's roots plus `--ca-cert`), with the system's roots loaded
+/// at the first `https://` handshake rather than at start: a forward to `http://` targets never
+/// holds them (about 1.4 MiB resident). rustls verifies with a fixed root store, so the
+/// deferral is this wrapper around its own `WebPkiServerVerifier`.
+#[derive(Debug)]
+struct LazyRoots {
+    /// The `--ca-cert` certificates, read at start (with the file each came from).
+    extra: Vec<(PathBuf, CertificateDer<'static>)>,
+    provider: Arc<CryptoProvider>,
+    /// Built at the first handshake; `None` when no root at all could be trusted.
+    verifier: OnceLock<Option<Arc<WebPkiServerVerifier>>>,
+}
+
+impl LazyRoots {
+    fn verifier(&self) -> Result<&Arc<WebPkiServerVerifier>, rustls::Error> {
+        let built = self.verifier.get_or_init(|| {
+            let mut roots = RootCertStore::empty();
+            // unreadable system certificates are not fatal: --ca-cert may be all that is needed
+            let system = rustls_native_certs::load_native_certs();
+            for e in &system.errors {
+                tracing::debug!("system root certificates: {e}");
+            }
+            roots.add_parsable_certificates(system.certs);
+            for (path, cert) in &self.extra {
+                if let Err(e) = roots.add(cert.clone()) {
+                    tracing::warn!(
+                        "--ca-cert {}: not a usable CA certificate: {e}",
+                        path.display()
+                    );
+                }
+            }
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
+                .build()
+                .ok()
+        });
+        // no root to trust: every certificate is from an unknown issuer
+        built.as_ref().ok_or(rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer,
+        ))
+    }
+}
+
+impl ServerCertVerifier for LazyRoots {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.verifier()?.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 /// `--insecure`: any certificate is accepted (the handshake's signatures are still checked, so
