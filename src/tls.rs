@@ -56,35 +56,29 @@ pub fn client_config(trust: &TrustOptions) -> Result<rustls::ClientConfig, TlsSe
     let provider = provider();
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?;
-    let config = if trust.insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
-            .with_no_client_auth()
+    let check = if trust.insecure {
+        CertCheck::AnyCertificate
     } else {
-        // the --ca-cert files are read now, so a bad one is an error at start
-        let mut extra = Vec::new();
+        // the --ca-cert files are read and turned into trust anchors now, so a bad one is an
+        // error at start
+        let mut ca_certs = RootCertStore::empty();
         for path in &trust.ca_certs {
             for cert in read_pem_certificates(path)? {
-                // a certificate that cannot be a trust anchor is refused now, too
-                RootCertStore::empty()
-                    .add(cert.clone())
-                    .map_err(|e| TlsSetupError::Unusable {
-                        path: path.clone(),
-                        why: e.to_string(),
-                    })?;
-                extra.push((path.clone(), cert));
+                ca_certs.add(cert).map_err(|e| TlsSetupError::Unusable {
+                    path: path.clone(),
+                    why: e.to_string(),
+                })?;
             }
         }
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(LazyRoots {
-                extra,
-                provider,
-                verifier: OnceLock::new(),
-            }))
-            .with_no_client_auth()
+        CertCheck::Roots {
+            ca_certs,
+            verifier: OnceLock::new(),
+        }
     };
+    let config = builder
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(TargetVerifier { provider, check }))
+        .with_no_client_auth();
     Ok(config)
 }
 
@@ -108,22 +102,40 @@ fn read_pem_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Tl
     Ok(certs)
 }
 
-/// The usual verification (the system's roots plus `--ca-cert`), with the system's roots loaded
-/// at the first `https://` handshake rather than at start: a forward to `http://` targets never
-/// holds them (about 1.4 MiB resident). rustls verifies with a fixed root store, so the
-/// deferral is this wrapper around its own `WebPkiServerVerifier`.
+/// How an `https://` target's certificate is checked. The handshake's signatures are checked
+/// the same way in both cases.
 #[derive(Debug)]
-struct LazyRoots {
-    /// The `--ca-cert` certificates, read at start (with the file each came from).
-    extra: Vec<(PathBuf, CertificateDer<'static>)>,
-    provider: Arc<CryptoProvider>,
-    /// Built at the first handshake; `None` when no root at all could be trusted.
-    verifier: OnceLock<Option<Arc<WebPkiServerVerifier>>>,
+enum CertCheck {
+    /// `--insecure`: any certificate is accepted (the connection is encrypted, just not
+    /// authenticated). rustls has no such verifier built in, on purpose.
+    AnyCertificate,
+    /// The usual verification against the system's roots plus `--ca-cert`. The system's roots
+    /// load at the first `https://` handshake, not at start, so a forward to `http://` targets
+    /// never holds them (about 1.4 MiB resident): rustls verifies with a fixed root store, and
+    /// this defers building its `WebPkiServerVerifier`.
+    Roots {
+        /// The `--ca-cert` trust anchors, read at start.
+        ca_certs: RootCertStore,
+        /// Built at the first handshake; `None` when no root at all could be trusted.
+        verifier: OnceLock<Option<Arc<WebPkiServerVerifier>>>,
+    },
 }
 
-impl LazyRoots {
-    fn verifier(&self) -> Result<&Arc<WebPkiServerVerifier>, rustls::Error> {
-        let built = self.verifier.get_or_init(|| {
+/// The forwarder's certificate verifier (see [`CertCheck`]).
+#[derive(Debug)]
+struct TargetVerifier {
+    provider: Arc<CryptoProvider>,
+    check: CertCheck,
+}
+
+impl TargetVerifier {
+    /// The roots verifier, built on first use.
+    fn roots(
+        &self,
+        ca_certs: &RootCertStore,
+        verifier: &OnceLock<Option<Arc<WebPkiServerVerifier>>>,
+    ) -> Result<Arc<WebPkiServerVerifier>, rustls::Error> {
+        let built = verifier.get_or_init(|| {
             let mut roots = RootCertStore::empty();
             // unreadable system certificates are not fatal: --ca-cert may be all that is needed
             let system = rustls_native_certs::load_native_certs();
@@ -131,26 +143,19 @@ impl LazyRoots {
                 tracing::debug!("system root certificates: {e}");
             }
             roots.add_parsable_certificates(system.certs);
-            for (path, cert) in &self.extra {
-                if let Err(e) = roots.add(cert.clone()) {
-                    tracing::warn!(
-                        "--ca-cert {}: not a usable CA certificate: {e}",
-                        path.display()
-                    );
-                }
-            }
+            roots.extend(ca_certs.roots.iter().cloned());
             WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
                 .build()
                 .ok()
         });
         // no root to trust: every certificate is from an unknown issuer
-        built.as_ref().ok_or(rustls::Error::InvalidCertificate(
+        built.clone().ok_or(rustls::Error::InvalidCertificate(
             CertificateError::UnknownIssuer,
         ))
     }
 }
 
-impl ServerCertVerifier for LazyRoots {
+impl ServerCertVerifier for TargetVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -159,13 +164,12 @@ impl ServerCertVerifier for LazyRoots {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.verifier()?.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        )
+        match &self.check {
+            CertCheck::AnyCertificate => Ok(ServerCertVerified::assertion()),
+            CertCheck::Roots { ca_certs, verifier } => self
+                .roots(ca_certs, verifier)?
+                .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now),
+        }
     }
 
     fn verify_tls12_signature(
@@ -200,57 +204,6 @@ impl ServerCertVerifier for LazyRoots {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
-    }
-}
-
-/// `--insecure`: any certificate is accepted (the handshake's signatures are still checked, so
-/// the connection is encrypted, just not authenticated). rustls has no such verifier built in
-/// on purpose; this is the usual few lines.
-#[derive(Debug)]
-struct AcceptAnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
