@@ -215,19 +215,20 @@ async fn commit(
                 "received"
             );
             ctx.out.received(&r.delivery, r.port.as_ref()).await;
+            if r.delivery.state == DeliveryState::Held {
+                // a held sender learns why at once (`--verify strict`)
+                let reason = r.delivery.state_reason.clone().unwrap_or_default();
+                let outcome = crate::reply::ReplyOutcome::Held { reason };
+                ctx.reply(
+                    &r.delivery.id,
+                    r.delivery.relay_event_id.as_deref(),
+                    outcome,
+                )
+                .await;
+            }
         }
         .instrument(span)
         .await;
-        if r.delivery.state == DeliveryState::Held {
-            let reason = r.delivery.state_reason.clone().unwrap_or_default();
-            let outcome = crate::reply::ReplyOutcome::Held { reason };
-            ctx.reply(
-                &r.delivery.id,
-                r.delivery.relay_event_id.as_deref(),
-                outcome,
-            )
-            .await;
-        }
         if let Some(q) = memory_queue
             && r.delivery.state == DeliveryState::Pending
         {

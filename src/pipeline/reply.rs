@@ -140,6 +140,11 @@ pub fn outcome_of(last: &Attempt, bound: usize) -> ReplyOutcome {
 }
 
 impl Ctx {
+    /// Whether this job answers senders (`--reply`): only then is an outcome worth building.
+    pub(super) fn replies(&self) -> bool {
+        self.replier.is_some()
+    }
+
     /// Post the answer for a delivery (when replying and it came from the relay with an id),
     /// store what the relay said and tell the consumers.
     pub(super) async fn reply(&self, id: &str, event_id: Option<&str>, outcome: ReplyOutcome) {

@@ -103,15 +103,18 @@ async fn deliver(ctx: &Ctx, d: Delivery, cancel: &CancellationToken) {
             Verdict::Retry => (DeliveryState::Delivering, None),
             Verdict::Failed(why) => (DeliveryState::Failed, Some(why.clone())),
         };
-        let answer = (verdict != Verdict::Retry)
-            .then(|| super::reply::outcome_of(&attempt, ctx.cfg.max_response_body));
-        if let Some(outcome) = answer {
-            // the delivery settled: its sender (if held) gets the target's answer while the
-            // outcome is being saved (the sender does not wait for the store)
-            tokio::join!(
-                ctx.settle(&d.id, Some(attempt), state, reason),
-                ctx.reply(&d.id, d.relay_event_id.as_deref(), outcome),
-            );
+        if verdict != Verdict::Retry {
+            if ctx.replies() {
+                // the delivery settled: its sender (if held) gets the target's answer while the
+                // outcome is being saved (the sender does not wait for the store)
+                let outcome = super::reply::outcome_of(&attempt, ctx.cfg.max_response_body);
+                tokio::join!(
+                    ctx.settle(&d.id, Some(attempt), state, reason),
+                    ctx.reply(&d.id, d.relay_event_id.as_deref(), outcome),
+                );
+            } else {
+                ctx.settle(&d.id, Some(attempt), state, reason).await;
+            }
             return;
         }
         ctx.settle(&d.id, Some(attempt), state, reason).await;
