@@ -119,20 +119,7 @@ impl<'de> Visitor<'de> for FieldsVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
-
-    fn req(headers: &[(&str, &str)], body: &str) -> WebhookRequest {
-        WebhookRequest {
-            method: "POST".into(),
-            path: String::new(),
-            query: String::new(),
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
-            body: Bytes::from(body.to_string()),
-        }
-    }
+    use crate::delivery::test_request as req;
 
     fn label(body: &str) -> Option<String> {
         event_label(&req(&[], body))

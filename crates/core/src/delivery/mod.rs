@@ -357,22 +357,25 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// A `POST /` with these headers and body, for the unit tests of this module and its children.
+#[cfg(test)]
+pub(crate) fn test_request(headers: &[(&str, &str)], body: &str) -> WebhookRequest {
+    WebhookRequest {
+        method: "POST".into(),
+        path: String::new(),
+        query: String::new(),
+        headers: headers
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
+        body: Bytes::copy_from_slice(body.as_bytes()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_request as req;
     use super::*;
-
-    fn req(headers: &[(&str, &str)], body: &str) -> WebhookRequest {
-        WebhookRequest {
-            method: "POST".into(),
-            path: String::new(),
-            query: String::new(),
-            headers: headers
-                .iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect(),
-            body: Bytes::copy_from_slice(body.as_bytes()),
-        }
-    }
 
     #[test]
     fn header_lookup_is_case_insensitive_and_keeps_repeats() {
