@@ -90,6 +90,7 @@ fn bench(name: &str, source: &mut dyn DeliverySource) {
         verify_mode: "none".into(),
         store_path: None,
         newest_first: false,
+        sending: None,
     };
     let t = Instant::now();
     let mut app = build_app(&setup, Theme::default(), source);

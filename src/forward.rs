@@ -15,20 +15,24 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+pub mod exact_head;
 pub mod filter;
 pub mod headers;
 pub mod options;
+mod outgoing;
 mod quick_ack;
 pub mod routes;
 
 pub use filter::EventFilter;
 pub use headers::HeaderRules;
 pub use options::TargetOptions;
+pub use outgoing::Outgoing;
 pub use routes::Routes;
 
 use crate::delivery::{Attempt, AttemptOutcome, Headers, SentRequest, WebhookRequest, now_ms};
 pub use crate::forward_error::ForwardError;
 use crate::forward_error::describe_client_error;
+use exact_head::{ExactHeadConnector, ORDER_HEADER, order_marker};
 use quick_ack::QuickAckConnector;
 
 /// The header that marks a replay for the target (ngrok's inspector does the same).
@@ -178,7 +182,8 @@ pub fn sent_headers(url: &str, headers: &Headers) -> Headers {
 /// Sends requests to the target.
 #[derive(Clone)]
 pub struct Forwarder {
-    client: Client<hyper_rustls::HttpsConnector<QuickAckConnector>, Full<Bytes>>,
+    client:
+        Client<ExactHeadConnector<hyper_rustls::HttpsConnector<QuickAckConnector>>, Full<Bytes>>,
     /// The whole exchange (connect, send, read the response) must finish within this.
     pub timeout: Duration,
     /// How much of a response body is kept (its full size is always noted).
@@ -203,22 +208,13 @@ impl Forwarder {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(8)
-            .build(https);
+            .build(ExactHeadConnector(https));
         Forwarder {
             client,
             timeout,
             max_response_body,
             options: options.clone(),
         }
-    }
-
-    /// The headers `req` goes out with: its own minus hop-by-hop ones, then `extra` (a replay
-    /// marker), then `-H` / `--drop-header`.
-    pub fn headers_to_send(&self, req: &WebhookRequest, extra: &[(String, String)]) -> Headers {
-        let mut headers = forwarded_headers(req);
-        headers.extend(extra.iter().cloned());
-        self.options.headers.apply(&mut headers);
-        headers
     }
 
     /// Send `req` to `target` (or the route its sub-path matches) once. `extra` headers (a
@@ -230,8 +226,7 @@ impl Forwarder {
         extra: &[(String, String)],
         replay: bool,
     ) -> Attempt {
-        let url = self.options.routes.url_for(target, req);
-        let headers = self.headers_to_send(req, extra);
+        let Outgoing { url, headers } = self.options.outgoing(target, req, extra);
         let started_at_ms = now_ms();
         let start = Instant::now();
         let outcome =
@@ -271,8 +266,17 @@ impl Forwarder {
         headers: &Headers,
     ) -> Result<(u16, Headers, Bytes, u64), ForwardError> {
         let mut builder = Request::builder().method(req.method.as_str()).uri(url);
-        for (name, value) in headers {
+        // the order header is the forwarder's own (exact_head.rs): one a sender sent is dropped
+        let headers: Headers = headers
+            .iter()
+            .filter(|(n, _)| !n.eq_ignore_ascii_case(ORDER_HEADER))
+            .cloned()
+            .collect();
+        for (name, value) in &headers {
             builder = builder.header(name.as_str(), value.as_str());
+        }
+        if let Some(order) = order_marker(&headers) {
+            builder = builder.header(ORDER_HEADER, order);
         }
         let request = builder
             .body(Full::new(req.body.clone()))

@@ -105,6 +105,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             verify_mode: "report".into(),
             store_path: Some(store_path.display().to_string()),
             newest_first: false,
+            sending: None,
         };
         let source: Box<dyn crate::tui::source::DeliverySource> = match reader {
             Some(store) => Box::new(crate::tui::store_source::StoreSource::new(store)),

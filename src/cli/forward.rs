@@ -88,6 +88,10 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
         cfg.slack = SlackOut::Preview;
     }
     let target_text = cfg.target.to_string();
+    let sending = std::sync::Arc::new(crate::tui::Sending {
+        target: cfg.target.clone(),
+        options: cfg.target_options.clone(),
+    });
     let channel_text = cfg.channel_url.clone();
     if args.json {
         super::session::print_session(&channel_text, &target_text, store_path.as_deref())?;
@@ -113,6 +117,7 @@ pub async fn run(args: ForwardArgs) -> anyhow::Result<()> {
             verify_mode: format!("{:?}", args.verify.mode).to_lowercase(),
             store_path: store_path.map(|p| p.display().to_string()),
             newest_first: args.newest_first,
+            sending: Some(sending),
         };
         run_tui(
             pipeline,

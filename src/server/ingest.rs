@@ -15,6 +15,7 @@ use super::backend::{BackendError, Waiter};
 use super::body::{BodyRules, read_body};
 use super::hub::HubError;
 use super::metrics::Refusal;
+use super::raw_head::{RawHead, exact_headers};
 use super::response::{Resp, refused, text};
 use crate::delivery::{WebhookRequest, now_ms};
 
@@ -61,16 +62,7 @@ pub(crate) async fn ingest(
         method: parts.method.as_str().to_string(),
         path: sub_path,
         query: parts.uri.query().unwrap_or("").to_string(),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
+        headers: exact_headers(&parts, parts.extensions.get::<RawHead>()),
         body,
     };
     let size = request.body.len();

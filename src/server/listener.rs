@@ -26,6 +26,7 @@ use tokio::time::Sleep;
 use tower_service::Service;
 
 use super::client::Clients;
+use super::raw_head::{HeadSlot, Recorder};
 
 /// The peer of a connection, put in every request's extensions.
 #[derive(Clone, Copy, Debug)]
@@ -116,8 +117,13 @@ async fn serve_conn<I>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let heads = HeadSlot::default();
+    let io = Recorder::new(io, heads.clone());
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(Peer(peer));
+        if let Some(head) = heads.take() {
+            req.extensions_mut().insert(head);
+        }
         let mut app = app.clone();
         app.call(req.map(Body::new))
     });

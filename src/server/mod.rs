@@ -29,6 +29,7 @@ mod listener;
 mod memory;
 mod metrics;
 mod page;
+mod raw_head;
 mod reply;
 mod response;
 mod routes;

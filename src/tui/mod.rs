@@ -36,6 +36,7 @@ use tokio::sync::mpsc;
 
 use crate::delivery::now_ms;
 use crate::events::{AppEvent, Command, ConnState};
+pub use curl::Sending;
 pub use model::{App, HeaderInfo, Row};
 pub use source::{DeliverySource, MemorySource};
 use terminal::TerminalGuard;
@@ -55,6 +56,8 @@ pub struct TuiSetup {
     pub verify_mode: String,
     pub store_path: Option<String>,
     pub newest_first: bool,
+    /// The forward job's target and options, for copy-as-curl.
+    pub sending: Option<std::sync::Arc<curl::Sending>>,
 }
 
 /// Whether the terminal UI can run here (stdin and stdout are terminals).
@@ -71,6 +74,7 @@ pub fn build_app(setup: &TuiSetup, theme: Theme, loader: &mut dyn DeliverySource
         store_path: setup.store_path.clone(),
     };
     let mut app = App::new(header, setup.newest_first, theme);
+    app.sending = setup.sending.clone();
     let total = loader.count();
     let mut offset = total.saturating_sub(model::MAX_ROWS);
     app.dropped = offset;

@@ -114,6 +114,8 @@ pub struct HeaderInfo {
 #[derive(Clone, Debug)]
 pub struct App {
     pub header: HeaderInfo,
+    /// Where the forward job sends deliveries (copy-as-curl follows its routes and `-H`).
+    pub sending: Option<std::sync::Arc<super::curl::Sending>>,
     pub theme: Theme,
     pub newest_first: bool,
     /// "Now" for countdowns, set by the loop (fixed in tests).
@@ -159,6 +161,7 @@ impl App {
     pub fn new(header: HeaderInfo, newest_first: bool, theme: Theme) -> App {
         App {
             header,
+            sending: None,
             theme,
             newest_first,
             now_ms: 0,

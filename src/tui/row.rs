@@ -18,9 +18,23 @@ pub enum RowStatus {
     Error,
     /// Not forwarded: `--only` / `--skip` filtered it out.
     Skipped,
+    /// Not forwarded: `--verify strict` held it (its signature did not check out).
+    Held,
     /// A try failed (with this answer, if any) and the delivery will be tried again: not
     /// failed yet, so not counted as failed.
     Retrying(Option<u16>),
+}
+
+impl RowStatus {
+    /// The status of a delivery in `state` that has no attempt yet.
+    pub fn unattempted(state: crate::delivery::DeliveryState) -> RowStatus {
+        use crate::delivery::DeliveryState as S;
+        match state {
+            S::Skipped => RowStatus::Skipped,
+            S::Held => RowStatus::Held,
+            S::Pending | S::Delivering | S::Delivered | S::Failed => RowStatus::Pending,
+        }
+    }
 }
 
 /// What the list shows for one delivery: small, no body.
@@ -58,11 +72,7 @@ impl Row {
             event: event_label(&d.request),
             subject: super::port_view::port_subject(&d.request.body),
             verify: d.verification.as_ref().map(|v| v.outcome),
-            status: if d.state == crate::delivery::DeliveryState::Skipped {
-                RowStatus::Skipped
-            } else {
-                RowStatus::Pending
-            },
+            status: RowStatus::unattempted(d.state),
             latency_ms: None,
             attempts: 0,
             slack: d.slack.as_ref().map(|s| s.ok),

@@ -39,8 +39,7 @@ pub fn row_from_summary(s: &DeliverySummary) -> Row {
         subject: super::port_view::subject_from_summary(s.event.as_deref(), s.summary.as_deref()),
         verify: s.verification.as_ref().map(|v| v.outcome),
         status: match (s.attempts, s.last_status) {
-            (0, _) if s.state == crate::delivery::DeliveryState::Skipped => RowStatus::Skipped,
-            (0, _) => RowStatus::Pending,
+            (0, _) => RowStatus::unattempted(s.state),
             (_, Some(code)) => RowStatus::Code(code),
             (_, None) => RowStatus::Error,
         },

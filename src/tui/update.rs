@@ -160,11 +160,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             set_filter(app, "")
         }
         Action::CopyCurl => copy(app, "curl command", |app, d| {
-            let target = d
-                .last_attempt()
-                .map(|a| a.target.clone())
-                .unwrap_or_else(|| join_target(&app.header.target, &d.request.path_and_query()));
-            curl_command(d, &target).into_bytes()
+            curl_command(d, app.sending.as_deref(), &app.header.target).into_bytes()
         }),
         Action::CopyBody => copy(app, "body", |_, d| d.request.body.to_vec()),
         Action::CopyUrl => vec![Effect::CopyToClipboard {
@@ -287,16 +283,6 @@ pub fn on_loaded(app: &mut App, id: &str, d: Option<crate::delivery::Delivery>) 
         Some(d) => app.detail = Some(Box::new(d)),
         None => app.complain(format!("delivery {id} is not in the store")),
     }
-}
-
-/// `target` joined with the request's path and query.
-pub fn join_target(target: &str, path_and_query: &str) -> String {
-    let path = if path_and_query == "/" {
-        ""
-    } else {
-        path_and_query
-    };
-    format!("{}{path}", target.trim_end_matches('/'))
 }
 
 fn scroll(app: &mut App, by: isize) -> Vec<Effect> {

@@ -16,6 +16,7 @@ mod crash;
 mod curl_paste;
 mod delivery_spans;
 mod durable;
+mod exact_heads;
 mod export;
 mod faults;
 mod forward_errors;

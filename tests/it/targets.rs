@@ -159,7 +159,7 @@ impl Drop for HttpsTarget {
 
 /// `hookrelay forward -t TARGET --json --store STORE EXTRA...` with the embedded relay; returns
 /// the process and the channel URL from its session line.
-fn forward_embedded(target: &str, store: &Path, extra: &[&str]) -> (Proc, String) {
+pub(crate) fn forward_embedded(target: &str, store: &Path, extra: &[&str]) -> (Proc, String) {
     let store = store.to_str().unwrap();
     let mut args = vec!["forward", "-t", target, "--json", "--store", store];
     args.extend_from_slice(extra);

@@ -419,3 +419,79 @@ fn a_delivery_being_retried_is_not_counted_failed_until_it_gives_up() {
     assert_eq!(h.app.counts.failed, 1, "failed once it gave up");
     assert_eq!(h.app.rows[0].status, RowStatus::Code(503));
 }
+
+#[test]
+fn copy_as_curl_follows_routes_and_header_flags_and_what_an_attempt_sent() {
+    use hookrelay::forward::{HeaderRules, Routes, Target, TargetOptions};
+    let mut d = mixed().remove(0); // POST /github, X-GitHub-Event: push
+    d.attempts.clear();
+    let mut options = TargetOptions::default();
+    options.routes = Routes::parse(&["/github=http://localhost:4000/gh".into()]).unwrap();
+    options.headers =
+        HeaderRules::parse(&["Host: api.local".into()], &["x-github-event".into()]).unwrap();
+    let mut h = Harness::with(vec![d.clone()]);
+    h.app.sending = Some(std::sync::Arc::new(hookrelay::tui::Sending {
+        target: Target::parse("http://localhost:3000/webhooks").unwrap(),
+        options,
+    }));
+    h.select(&d.id);
+    let copied = |fx: Vec<Effect>| match &fx[..] {
+        [Effect::CopyToClipboard { data, .. }] => String::from_utf8(data.clone()).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    let curl = copied(h.key(KeyCode::Char('c')));
+    assert!(
+        curl.contains("'http://localhost:4000/gh'"),
+        "routed: {curl}"
+    );
+    assert!(curl.contains("-H 'Host: api.local'"), "-H: {curl}");
+    assert!(!curl.contains("X-GitHub-Event"), "--drop-header: {curl}");
+
+    // once attempted, the curl is what that attempt sent
+    let mut attempted = d.clone();
+    let mut a = crate::common::error("refused");
+    a.target = "http://localhost:4000/gh".into();
+    a.sent = Some(Box::new(hookrelay::delivery::SentRequest {
+        headers: vec![
+            ("host".into(), "localhost:4000".into()),
+            ("X-Env".into(), "sent".into()),
+        ],
+        body: Some(bytes::Bytes::from_static(b"edited")),
+        resigned: false,
+    }));
+    attempted.attempts.push(a);
+    let mut h = Harness::with(vec![attempted]);
+    h.select(&d.id);
+    let curl = copied(h.key(KeyCode::Char('c')));
+    assert!(
+        curl.contains("-H 'X-Env: sent'") && curl.contains("'edited'"),
+        "{curl}"
+    );
+    assert!(
+        !curl.to_ascii_lowercase().contains("-h 'host:"),
+        "curl sets its own host: {curl}"
+    );
+}
+
+#[test]
+fn a_delivery_held_by_strict_verification_shows_held_not_pending() {
+    use hookrelay::delivery::DeliveryState;
+    use hookrelay::tui::row::RowStatus;
+    let mut d = mixed().remove(0);
+    d.attempts.clear();
+    d.state = DeliveryState::Held;
+    let mut pending = d.clone();
+    pending.id = "pd00000009".into();
+    pending.state = DeliveryState::Pending;
+    let mut h = Harness::new(false);
+    h.event(AppEvent::Delivery(Box::new(d.clone())));
+    h.event(AppEvent::Delivery(Box::new(pending)));
+    assert_eq!(h.app.rows[0].status, RowStatus::Held);
+    assert_eq!(h.app.rows[1].status, RowStatus::Pending);
+    let screen = hookrelay::tui::render_to_string(&h.app, 100, 30);
+    assert_eq!(
+        screen.lines().filter(|l| l.contains(" held ")).count(),
+        1,
+        "one held row: {screen}"
+    );
+}

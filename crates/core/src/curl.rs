@@ -62,12 +62,23 @@ pub fn url_for(req: &WebhookRequest, base: &str) -> String {
 /// `printf` of octal escapes piped into `--data-binary @-`. Headers that are not valid HTTP
 /// are left out and said so in a leading `#` comment line.
 pub fn command(req: &WebhookRequest, url: &str, body_file: Option<&Path>) -> String {
-    let headers = exported_headers(req);
-    let skipped = req
-        .headers
+    command_with(req, url, &crate::headers::forwarded_headers(req), body_file)
+}
+
+/// [`command`] with the headers forwarding sends given (a target's `-H` rules applied, or an
+/// attempt's headers as sent): only `Expect` and headers that are not valid HTTP are left out.
+pub fn command_with(
+    req: &WebhookRequest,
+    url: &str,
+    sent: &Headers,
+    body_file: Option<&Path>,
+) -> String {
+    let headers: Headers = sent
         .iter()
-        .filter(|(n, v)| !valid_header(n, v))
-        .count();
+        .filter(|(n, v)| valid_header(n, v) && !n.eq_ignore_ascii_case("expect"))
+        .cloned()
+        .collect();
+    let skipped = sent.iter().filter(|(n, v)| !valid_header(n, v)).count();
     let mut args: Vec<String> = vec![
         "curl".into(),
         "-sS".into(),
@@ -86,7 +97,7 @@ pub fn command(req: &WebhookRequest, url: &str, body_file: Option<&Path>) -> Str
         args.push(format!("-H {}", quote(h.as_bytes())));
     }
     for default in CURL_DEFAULTS {
-        if req.header(default).is_none() {
+        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(default)) {
             args.push(format!("-H {}", quote(format!("{default}:").as_bytes())));
         }
     }

@@ -126,6 +126,7 @@ fn row_cells(app: &App, r: &Row, selected: bool, path_width: usize) -> TRow<'sta
         RowStatus::Code(c) => (c.to_string(), t.status(c)),
         RowStatus::Error => ("ERR".to_string(), t.err()),
         RowStatus::Skipped => ("skip".to_string(), dim),
+        RowStatus::Held => ("held".to_string(), t.warn()),
         RowStatus::Retrying(_) => ("retry".to_string(), dim),
     };
     let status = if r.attempts > 1 {

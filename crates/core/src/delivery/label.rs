@@ -23,8 +23,8 @@ const LABEL_HEADERS: [&str; 4] = [
 ];
 
 /// The label of `req`'s event: a naming header, else Port's `action` + `resourceType` (at the
-/// top or under an `event` object), else `type` (Stripe), `event_name` / `event-name`, else
-/// `action`.
+/// top or under an `event` object), else a Port action run's `action.identifier`, else `type`
+/// (Stripe), `event_name` / `event-name`, else `action`.
 pub fn event_label(req: &WebhookRequest) -> Option<String> {
     for h in LABEL_HEADERS {
         if let Some(v) = req.header(h) {
@@ -43,6 +43,15 @@ pub fn event_label(req: &WebhookRequest) -> Option<String> {
     let port = port.as_ref().unwrap_or(&top);
     if let (Some(a), Some(r)) = (text(port.action), text(port.resource_type)) {
         return Some(format!("{a} {r}"));
+    }
+    // a Port action run: `{"action": {"identifier": "create_service", …}, "run": {…}, …}`
+    if let Some(id) = top
+        .action
+        .filter(|a| a.get().starts_with('{'))
+        .and_then(|a| Fields::read(a.get().as_bytes()))
+        .and_then(|a| text(a.identifier).map(Cow::into_owned))
+    {
+        return Some(id);
     }
     if let Some(t) = text(top.kind) {
         return Some(t.into_owned());
@@ -73,6 +82,8 @@ struct Fields<'a> {
     /// `event_name`, else `event-name`.
     event_name: Option<&'a RawValue>,
     event_dash_name: Option<&'a RawValue>,
+    /// A Port action's `identifier` (read in the `action` object of an action run).
+    identifier: Option<&'a RawValue>,
 }
 
 impl<'a> Fields<'a> {
@@ -105,6 +116,7 @@ impl<'de> Visitor<'de> for FieldsVisitor {
                 "type" => &mut f.kind,
                 "event_name" => &mut f.event_name,
                 "event-name" => &mut f.event_dash_name,
+                "identifier" => &mut f.identifier,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
@@ -144,6 +156,9 @@ mod tests {
         assert_eq!(label(r#"{"event_name":"push"}"#).as_deref(), Some("push"));
         assert_eq!(label(r#"{"event-name":"tag"}"#).as_deref(), Some("tag"));
         assert_eq!(label(r#"{"action":"opened"}"#).as_deref(), Some("opened"));
+        let run = r#"{"inputs":{},"event":null,"action":{"identifier":"create_service","blueprint":"s"},"run":{"id":"r_1"}}"#;
+        assert_eq!(label(run).as_deref(), Some("create_service"));
+        assert_eq!(label(r#"{"action":{"title":"x"}}"#), None);
         assert_eq!(label("not json"), None);
         assert_eq!(label("[1,2]"), None);
         assert_eq!(label(""), None);
