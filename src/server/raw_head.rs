@@ -67,12 +67,20 @@ impl<I> Recorder<I> {
         let Some(head) = self.head.as_mut() else {
             return;
         };
-        let from = head.len().saturating_sub(3);
+        // the head's end may straddle the reads: look at its last three bytes and these
+        let kept = head.len().min(3);
+        let mut seam = head[head.len() - kept..].to_vec();
+        seam.extend_from_slice(&read[..read.len().min(3)]);
+        let end = match find_blank_line(&seam) {
+            Some(e) => Some(e - kept),
+            None => find_blank_line(read),
+        };
+        // copy only the head's bytes, never the body that follows it in the same read
         let room = (MAX_HEAD + 4).saturating_sub(head.len());
-        head.extend_from_slice(&read[..read.len().min(room)]);
-        if let Some(end) = find_blank_line(&head[from..]) {
-            let mut done = self.head.take().expect("just matched");
-            done.truncate(from + end);
+        let take = end.unwrap_or(read.len()).min(room);
+        head.extend_from_slice(&read[..take]);
+        if end.is_some_and(|e| e <= take) {
+            let done = self.head.take().expect("recording");
             self.slot.put(Some(done));
         } else if head.len() > MAX_HEAD {
             self.head = None; // too long to keep; hyper's map it is
