@@ -49,6 +49,11 @@ pub fn check(args: &ForwardArgs) -> anyhow::Result<Checked> {
                 None
             }
         });
+    if let Some(p) = &store {
+        // another forward sends from this store: say so now, before any channel URL is shown
+        // (the job takes the lease for good when it opens its inbox)
+        drop(crate::store::SenderLease::take(p)?);
+    }
     Ok(Checked {
         target,
         options,

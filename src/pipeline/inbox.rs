@@ -17,7 +17,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::delivery::Delivery;
-use crate::store::{Store, StoreError};
+use crate::store::{SenderLease, Store, StoreError};
 
 type Job = Box<dyn FnOnce(&Store) + Send>;
 
@@ -27,6 +27,8 @@ type Job = Box<dyn FnOnce(&Store) + Send>;
 pub struct DiskInbox {
     jobs: mpsc::Sender<Job>,
     path: PathBuf,
+    /// This job is the store's one sender while any clone lives.
+    _lease: Arc<SenderLease>,
 }
 
 /// The inbox thread has stopped (it panicked, or could not start).
@@ -37,7 +39,9 @@ pub struct InboxGone;
 impl DiskInbox {
     /// Open (or create, or migrate) the store at `path` on a new thread. The returned handle
     /// joins that thread.
+    /// Refused while another process sends from the same store ([`SenderLease`]).
     pub async fn open(path: &Path) -> Result<(DiskInbox, std::thread::JoinHandle<()>), StoreError> {
+        let lease = Arc::new(SenderLease::take(path)?);
         let (jobs, mut rx) = mpsc::channel::<Job>(64);
         let (opened_tx, opened) = oneshot::channel();
         let file = path.to_path_buf();
@@ -71,6 +75,7 @@ impl DiskInbox {
                 DiskInbox {
                     jobs,
                     path: path.to_path_buf(),
+                    _lease: lease,
                 },
                 thread,
             )),

@@ -13,6 +13,7 @@
 //! model and are never stored.
 
 mod inbox;
+mod lease;
 mod path;
 pub mod query;
 mod replies;
@@ -31,6 +32,7 @@ use crate::slack::SlackResult;
 use crate::verify::Verification;
 
 pub use inbox::InboxItem;
+pub use lease::{LeaseError, SenderLease, lease_path};
 pub use path::{
     default_path, default_path_in, demo_path, known_stores, known_stores_in, project_dir,
 };
@@ -55,6 +57,8 @@ pub enum StoreError {
     },
     #[error("{0} is not a hookrelay store (not an SQLite database); pass another --store")]
     NotADatabase(PathBuf),
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
     #[error("no delivery with id {0:?}")]
     NotFound(String),
     #[error("the id prefix {prefix:?} matches several deliveries: {}", candidates.join(", "))]

@@ -509,3 +509,52 @@ async fn the_exit_line_counts_what_is_still_pending() {
         "{exit_line}"
     );
 }
+
+/// One sender per store: a second `forward` or a `replay --pending` on a store a running
+/// `forward` sends from is refused with who holds it (both would send each pending delivery);
+/// once the first is killed (-9), the next one starts and every event reaches the target once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_sender_per_store_a_second_one_is_refused_until_the_first_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("one.sqlite");
+    let s = store.to_str().unwrap().to_string();
+    let (_relay, base) = serve();
+    let channel = format!("{base}/one-sender");
+    let target = SlowTarget::start(false).await;
+    let mut first = forward(&channel, &target.url, &store, &["--no-tui"]);
+    let pid = first.child.id().to_string();
+
+    let second = cli_support::run(&["forward", &channel, &target.url, "--no-tui", "--store", &s]);
+    assert_eq!(second.code, Some(1), "{second:#?}");
+    assert!(
+        second.stderr.contains("already sending from the store")
+            && second.stderr.contains(&format!("process {pid}")),
+        "{second:#?}"
+    );
+    let pending = cli_support::run(&[
+        "replay",
+        "--pending",
+        "--store",
+        &s,
+        "--target",
+        &target.url,
+    ]);
+    assert_ne!(pending.code, Some(0), "{pending:#?}");
+    assert!(
+        pending.stderr.contains("already sending from the store"),
+        "{pending:#?}"
+    );
+
+    let http = common::http();
+    post(&http, &channel, 0).await;
+    first.wait_line("\"attempt\"", Duration::from_secs(20));
+    first.kill9();
+    let _next = forward(&channel, &target.url, &store, &["--no-tui"]);
+    post(&http, &channel, 1).await;
+    let end = Instant::now() + Duration::from_secs(20);
+    while target.seqs().len() < 2 {
+        assert!(Instant::now() < end, "got {:?}", target.seqs());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(target.seqs(), vec![0, 1], "each once, in order");
+}

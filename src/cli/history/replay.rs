@@ -55,6 +55,8 @@ pub async fn replay(a: ReplayArgs) -> anyhow::Result<()> {
     let Some(id) = &a.id else {
         let target = Target::parse(a.target.as_deref().unwrap_or_default())?;
         let forwarder = Forwarder::new(a.timeout, 256 << 10, &options);
+        // sending pending deliveries is the forward job's work: never beside one
+        let _lease = crate::store::SenderLease::take(&a.store.path())?;
         return crate::cli::pending::send_pending(store, target, a.channel.clone(), forwarder)
             .await;
     };
