@@ -51,6 +51,9 @@ impl SenderLease {
             path: path.clone(),
             source,
         };
+        if let Some(parent) = store.parent().filter(|p| !p.as_os_str().is_empty()) {
+            crate::private_files::create_dir(parent).map_err(io)?;
+        }
         let mut options = OpenOptions::new();
         options.read(true).write(true).create(true).truncate(false);
         #[cfg(unix)]
@@ -83,7 +86,7 @@ mod tests {
     #[test]
     fn a_second_sender_is_refused_until_the_first_lets_go() {
         let dir = tempfile::tempdir().unwrap();
-        let store = dir.path().join("s.sqlite");
+        let store = dir.path().join("not-yet").join("s.sqlite");
         let first = SenderLease::take(&store).unwrap();
         let err = SenderLease::take(&store).unwrap_err();
         let text = err.to_string();
