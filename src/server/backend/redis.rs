@@ -21,7 +21,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, Script};
 use serde_json::json;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use super::redis_cursor::{Place, RedisCursor, reset_gap};
@@ -79,6 +79,12 @@ pub(crate) struct LocalLimits {
     pub batch: usize,
     /// How long a channel nobody subscribed to lives after its last webhook.
     pub publish_channel_ttl: Duration,
+    /// Channels one sender address may have created by publishing, nobody subscribed to yet,
+    /// across every instance (counted in Redis; `usize::MAX`: no limit).
+    pub channels_per_sender: usize,
+    /// Room for events read from Redis for this instance's subscribers (their share of the
+    /// memory budget, one permit per byte; see `redis_cursor.rs`).
+    pub read_room: Arc<Semaphore>,
 }
 
 /// Webhooks in Redis streams.
@@ -91,6 +97,8 @@ pub(crate) struct RedisBackend {
     subscribed: Script,
     shared: Arc<Shared>,
     health_task: JoinHandle<()>,
+    /// The read room's size (its permits when nobody holds any).
+    room_total: usize,
 }
 
 impl RedisBackend {
@@ -146,6 +154,7 @@ impl RedisBackend {
             Arc::clone(&shared),
         ));
         Ok(RedisBackend {
+            room_total: limits.read_room.available_permits(),
             conn,
             keys,
             cfg,
@@ -158,31 +167,42 @@ impl RedisBackend {
     }
 
     /// Store a webhook; with `hold` (a duration), hold its sender if a replier is alive.
-    /// Returns the id and whether the sender is held.
+    /// Returns the id and whether the sender is held; `None` when the channel would be new
+    /// and its sender is at its channel quota (nothing stored).
     async fn store(
         &self,
         channel: &str,
         request: &WebhookRequest,
         received_at_ms: i64,
+        sender: IpAddr,
         hold: Option<Duration>,
-    ) -> redis::RedisResult<(String, bool)> {
+    ) -> redis::RedisResult<Option<(String, bool)>> {
+        let quota = i64::try_from(self.limits.channels_per_sender).unwrap_or(-1);
         let mut inv = self.script.prepare_invoke();
         inv.key(self.keys.stream(channel))
             .key(self.keys.meta(channel))
             .key(self.keys.repliers(channel))
+            .key(self.keys.sender(sender))
             .arg(self.cfg.max_len)
             .arg(self.cfg.max_age.as_millis() as u64)
             .arg(self.keys.notify())
             .arg(channel)
             .arg(self.limits.publish_channel_ttl.as_millis().max(1000) as u64)
             .arg(hold.map_or(0, |h| (h + redis_reply::KEY_MARGIN).as_millis() as u64))
-            .arg(self.keys.reply_prefix(channel));
+            .arg(self.keys.reply_prefix(channel))
+            .arg(quota);
         for (field, value) in entry_fields(request, received_at_ms) {
             inv.arg(field).arg(&value[..]);
         }
         let mut conn = self.conn.clone();
         let (id, held): (String, i64) = inv.invoke_async(&mut conn).await?;
-        Ok((id, held == 1))
+        Ok((held >= 0).then_some((id, held == 1)))
+    }
+
+    /// What a refused store means for the sender (Redis answered: it is up).
+    fn over_quota(&self) -> BackendError {
+        self.shared.health.ok();
+        HubError::SenderQuota(self.limits.channels_per_sender).into()
     }
 
     /// Mark the channel subscribed (it keeps `max_age`), and return its newest id.
@@ -193,6 +213,7 @@ impl RedisBackend {
             .key(self.keys.stream(channel))
             .key(self.keys.meta(channel))
             .arg(self.cfg.max_age.as_millis() as u64)
+            .arg(channel)
             .invoke_async(&mut conn)
             .await?;
         Ok(last.as_deref().and_then(Pos::parse))
@@ -245,6 +266,7 @@ async fn health(mut conn: ConnectionManager, keys: Keys, max_age: Duration, shar
                     .key(keys.stream(&name))
                     .key(keys.meta(&name))
                     .arg(max_age.as_millis() as u64)
+                    .arg(&name)
                     .invoke_async(&mut conn)
                     .await;
                 if let Err(e) = r {
@@ -262,14 +284,18 @@ impl Backend for RedisBackend {
         channel: &'a str,
         request: WebhookRequest,
         received_at_ms: i64,
-        _sender: IpAddr,
+        sender: IpAddr,
     ) -> BoxFut<'a, Result<String, BackendError>> {
         Box::pin(async move {
-            match self.store(channel, &request, received_at_ms, None).await {
-                Ok((id, _)) => {
+            match self
+                .store(channel, &request, received_at_ms, sender, None)
+                .await
+            {
+                Ok(Some((id, _))) => {
                     self.shared.health.ok();
                     Ok(id)
                 }
+                Ok(None) => Err(self.over_quota()),
                 Err(e) => {
                     self.shared.health.failed(&e);
                     Err(BackendError::Unavailable)
@@ -320,9 +346,11 @@ impl Backend for RedisBackend {
                 restart_gap: None,
                 skip_first_gap: false,
                 batch: self.limits.batch.max(1),
-                count: self.limits.batch.max(1),
                 held: Vec::new(),
                 held_after: Pos::START,
+                held_room: None,
+                room: Arc::clone(&self.limits.read_room),
+                room_total: self.room_total,
             };
             match last_event_id.map(|raw| (raw, Pos::parse(raw))) {
                 None => {}
@@ -398,8 +426,9 @@ impl Backend for RedisBackend {
         self.shared.lock().channels.len()
     }
 
+    /// Bytes of events read from Redis that this instance's subscribers hold now.
     fn retained_bytes(&self) -> usize {
-        0
+        self.room_total - self.limits.read_room.available_permits()
     }
 
     fn drop_cached_frames(&self) {}
@@ -430,15 +459,16 @@ impl Backend for RedisBackend {
         channel: &'a str,
         request: WebhookRequest,
         received_at_ms: i64,
-        _sender: IpAddr,
+        sender: IpAddr,
         hold_for: Duration,
     ) -> BoxFut<'a, Result<Published, BackendError>> {
         Box::pin(async move {
             match self
-                .store(channel, &request, received_at_ms, Some(hold_for))
+                .store(channel, &request, received_at_ms, sender, Some(hold_for))
                 .await
             {
-                Ok((id, held)) => {
+                Ok(None) => Err(self.over_quota()),
+                Ok(Some((id, held))) => {
                     self.shared.health.ok();
                     let waiter = held.then(|| {
                         Box::new(redis_reply::RedisWaiter {
