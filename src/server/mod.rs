@@ -302,7 +302,7 @@ impl RelayServer {
                     publish_channel_ttl: cfg.publish_channel_ttl,
                     channels_per_sender: cfg.per_client.channels,
                     // on Redis the rings' share holds the events read for subscribers
-                    read_room: Arc::new(tokio::sync::Semaphore::new(memory.ring)),
+                    read_bytes: memory.ring,
                 },
             )?),
         };

@@ -15,6 +15,7 @@ pub(crate) mod redis;
 mod redis_cursor;
 mod redis_health;
 mod redis_reply;
+mod redis_room;
 mod redis_shared;
 mod redis_store;
 #[cfg(test)]

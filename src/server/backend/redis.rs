@@ -21,10 +21,11 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, Script};
 use serde_json::json;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::redis_cursor::{Place, RedisCursor, reset_gap};
+use super::redis_room::ReadRoom;
 use super::redis_shared::{Health, Local, LocalChannel, Shared};
 use super::redis_store::{Keys, PUBLISH_LUA, Pos, SUBSCRIBED_LUA, entry_fields};
 use super::{
@@ -79,9 +80,9 @@ pub(crate) struct LocalLimits {
     /// Channels one sender address may have created by publishing, nobody subscribed to yet,
     /// across every instance (counted in Redis; `usize::MAX`: no limit).
     pub channels_per_sender: usize,
-    /// Room for events read from Redis for this instance's subscribers (their share of the
-    /// memory budget, one permit per byte; see `redis_cursor.rs`).
-    pub read_room: Arc<Semaphore>,
+    /// Bytes of events read from Redis this instance's subscribers may hold (their share of
+    /// the memory budget; see `redis_room.rs`).
+    pub read_bytes: usize,
 }
 
 /// Webhooks in Redis streams.
@@ -94,8 +95,8 @@ pub(crate) struct RedisBackend {
     subscribed: Script,
     shared: Arc<Shared>,
     health_task: JoinHandle<()>,
-    /// The read room's size (its permits when nobody holds any).
-    room_total: usize,
+    /// Memory for the events this instance's subscribers read.
+    room: Arc<ReadRoom>,
 }
 
 impl RedisBackend {
@@ -151,7 +152,7 @@ impl RedisBackend {
             Arc::clone(&shared),
         ));
         Ok(RedisBackend {
-            room_total: limits.read_room.available_permits(),
+            room: Arc::new(ReadRoom::new(limits.read_bytes)),
             conn,
             keys,
             cfg,
@@ -294,8 +295,7 @@ impl Backend for RedisBackend {
                 held: Vec::new(),
                 held_after: Pos::START,
                 held_room: None,
-                room: Arc::clone(&self.limits.read_room),
-                room_total: self.room_total,
+                room: Arc::clone(&self.room),
             };
             match last_event_id.map(|raw| (raw, Pos::parse(raw))) {
                 None => {}
@@ -373,7 +373,7 @@ impl Backend for RedisBackend {
 
     /// Bytes of events read from Redis that this instance's subscribers hold now.
     fn retained_bytes(&self) -> usize {
-        self.room_total - self.limits.read_room.available_permits()
+        self.room.in_use()
     }
 
     fn drop_cached_frames(&self) {}

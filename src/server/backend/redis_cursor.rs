@@ -2,22 +2,20 @@
 //! stream no longer holds as a gap, and waits for the instance's announcements.
 //!
 //! Reads are bounded and counted in the memory budget: before reading, a subscriber reserves
-//! [`READ_BYTES`] from the instance's read room (the budget's ring share, unused on Redis),
-//! and the read script ([`READ_LUA`]) returns at most that many bytes of entries. An entry
-//! larger than that alone is reserved at its size first (a single entry larger than the whole
-//! room takes the whole room). What the batch does not use is given back at once; the rest is
-//! held with the batch's events until the next read (or until the subscriber leaves). A
-//! subscriber that cannot get room within [`ROOM_WAIT`] reads nothing this time and tries
-//! again on the next announcement or poll.
+//! [`READ_BYTES`](super::redis_room::READ_BYTES) from the instance's [`ReadRoom`], and the read script ([`READ_LUA`]) returns
+//! at most that many bytes of entries. An entry larger than that alone is reserved at its size
+//! first. What the batch does not use is given back at once; the rest is held with the batch's
+//! events until the next read (or until the subscriber leaves). A subscriber that cannot get
+//! room in time reads nothing this time and tries again on the next announcement or poll.
 
 use std::sync::{Arc, LazyLock};
-use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use redis::{Script, Value};
 use serde_json::json;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, watch};
 
+use super::redis_room::ReadRoom;
 use super::redis_shared::{POLL, Shared};
 use super::redis_store::{Pos, READ_LUA, Read, parse_read};
 use super::{BoxFut, Cursor};
@@ -50,15 +48,9 @@ pub(super) struct RedisCursor {
     pub(super) held: Vec<Arc<Event>>,
     pub(super) held_after: Pos,
     pub(super) held_room: Option<OwnedSemaphorePermit>,
-    /// The instance's read room (one permit per byte) and its size.
-    pub(super) room: Arc<Semaphore>,
-    pub(super) room_total: usize,
+    /// The instance's read room.
+    pub(super) room: Arc<ReadRoom>,
 }
-
-/// Most entry bytes one read takes (at least one entry), like the memory hub's batches.
-pub(super) const READ_BYTES: usize = 1024 * 1024;
-/// How long a read waits for room in the budget before it gives up until the next wake-up.
-const ROOM_WAIT: Duration = Duration::from_secs(5);
 
 /// Caught up (or no room, or Redis unreachable): nothing to hand out now.
 fn nothing() -> Batch {
@@ -69,13 +61,6 @@ fn nothing() -> Batch {
 }
 
 impl RedisCursor {
-    /// `bytes` of the read room (all of it for more than all), or `None` after [`ROOM_WAIT`].
-    async fn reserve(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
-        let n = u32::try_from(bytes.clamp(1, self.room_total.max(1))).unwrap_or(u32::MAX);
-        let room = Arc::clone(&self.room).acquire_many_owned(n);
-        tokio::time::timeout(ROOM_WAIT, room).await.ok()?.ok()
-    }
-
     /// One run of [`READ_LUA`].
     async fn read_script(
         &mut self,
@@ -118,7 +103,7 @@ impl RedisCursor {
                 p
             }
         };
-        let Some(mut room) = self.reserve(READ_BYTES).await else {
+        let Some(mut room) = self.room.reserve(self.room.read_bytes()).await else {
             tracing::debug!(
                 channel = self.channel,
                 "no memory for a read from Redis in time"
@@ -129,7 +114,7 @@ impl RedisCursor {
         let mut read = self.read_script(after, self.batch, limit, false).await?;
         if let Read::Big(size) = read {
             drop(room);
-            let Some(big) = self.reserve(size).await else {
+            let Some(big) = self.room.reserve(size).await else {
                 tracing::debug!(
                     channel = self.channel,
                     size,

@@ -58,7 +58,7 @@ async fn redis(r: &TestRedis) -> Arc<dyn Backend> {
                 batch: 100,
                 publish_channel_ttl: Duration::from_secs(60),
                 channels_per_sender: QUOTA,
-                read_room: Arc::new(tokio::sync::Semaphore::new(4 << 20)),
+                read_bytes: 4 << 20,
             },
         )
         .unwrap(),
@@ -237,7 +237,8 @@ async fn quota_scenario(a: Arc<dyn Backend>, b: Arc<dyn Backend>) {
 
 /// Subscribers resuming far back on large events are handed at most 1 MiB of entries a read
 /// (or one larger entry alone), what they hold is counted (`retained_bytes`) in the read room
-/// (4 MiB here), and a read waits for room (here: gives up, reading nothing) when it is full.
+/// (4 MiB here: 1 MiB for ordinary reads, 3 MiB for larger entries), and a read waits for room
+/// (here: gives up, reading nothing) when it is full.
 #[tokio::test]
 async fn redis_reads_are_bounded_and_counted_in_the_budget() {
     let Some(r) = start_redis("redis_reads_are_bounded_and_counted_in_the_budget") else {
@@ -274,8 +275,8 @@ async fn redis_reads_are_bounded_and_counted_in_the_budget() {
             "{held} bytes held for {size}"
         );
     }
-    // the room is 4 MiB: with two subscribers holding the large event, 1 MiB reads still
-    // fit, the large event does not
+    // with two subscribers holding the large event, ordinary reads still have room, a third
+    // large event does not
     let mut c2 = b.subscribe("big", Some(&from_start)).await.unwrap();
     for _ in 0..3 {
         assert_eq!(c2.take().await.events.len(), 1);
