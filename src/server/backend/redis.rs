@@ -4,8 +4,8 @@
 //! - Publish runs one script (id, append, trim by length and age, metadata, announce) and
 //!   returns the id only once Redis stored the entry; any failure is [`BackendError::Unavailable`]
 //!   and the sender gets `503`, never a `2xx` for an event that is not stored.
-//! - Each instance subscribes once to the announce channel (RESP3 push on the same connection
-//!   manager, resubscribed after reconnects) and wakes its own subscribers of that channel; a
+//! - Each instance subscribes once to the announce channel (RESP3 push on a connection manager
+//!   of its own, resubscribed after reconnects) and wakes its own subscribers of that channel; a
 //!   subscriber reads the stream from its own place (`XRANGE`), so any instance serves any
 //!   client, and `Last-Event-ID` is the stream id. Subscribers also look every
 //!   [`POLL`] on their own, so a lost announcement only delays, never loses.
@@ -132,21 +132,28 @@ impl RedisBackend {
             waiting: Mutex::default(),
             repliers: Mutex::default(),
         });
-        let push = Arc::clone(&shared);
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(3)))
             .set_max_delay(Duration::from_secs(1))
-            .set_number_of_retries(2)
+            .set_number_of_retries(2);
+        let conn =
+            ConnectionManager::new_lazy_with_config(client.clone(), config.clone()).map_err(bad)?;
+        // Announcements come on a connection of their own: Redis limits the output buffer of
+        // a subscribed connection (32 MiB by default), and large events read on it would make
+        // Redis drop it.
+        let push = Arc::clone(&shared);
+        let announcements = config
             .set_push_sender(move |info: PushInfo| {
                 push.on_push(info);
                 Ok::<(), redis::aio::SendError>(())
             })
             .set_automatic_resubscription();
-        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(bad)?;
+        let pubsub = ConnectionManager::new_lazy_with_config(client, announcements).map_err(bad)?;
         let keys = Keys::new(&cfg.key_prefix);
         let health_task = tokio::spawn(redis_health::health(
             conn.clone(),
+            pubsub,
             keys.clone(),
             cfg.max_age,
             Arc::clone(&shared),

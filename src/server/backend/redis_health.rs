@@ -16,12 +16,13 @@ const HEALTH_EVERY: Duration = Duration::from_secs(1);
 /// How often channels with subscribers here get their expiry renewed.
 const REFRESH_EVERY: Duration = Duration::from_secs(60);
 
-/// Ping Redis every second (readiness, and reconnecting the manager), and subscribe to the
-/// announce channel once it answers (the manager resubscribes after reconnects itself).
+/// Ping Redis every second on both connections (readiness, and reconnecting the managers), and
+/// subscribe to the announce channel once it answers (the manager resubscribes after reconnects itself).
 /// Every [`REFRESH_EVERY`] it keeps the channels this instance has subscribers on alive (a
 /// quiet channel with a subscriber must not expire under it).
 pub(super) async fn health(
     mut conn: ConnectionManager,
+    mut pubsub: ConnectionManager,
     keys: Keys,
     max_age: Duration,
     shared: Arc<Shared>,
@@ -36,12 +37,13 @@ pub(super) async fn health(
     loop {
         tick.tick().await;
         let pong: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut conn).await;
-        if let Err(e) = pong {
+        let pong2: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut pubsub).await;
+        if let Err(e) = pong.and(pong2) {
             shared.health.failed(&e);
             continue;
         }
         if !subscribed {
-            if let Err(e) = conn.subscribe(&[&notify, &keys.replied()]).await {
+            if let Err(e) = pubsub.subscribe(&[&notify, &keys.replied()]).await {
                 shared.health.failed(&e);
                 continue;
             }
