@@ -419,3 +419,60 @@ async fn redis_stream_without_its_metadata_continues_after_its_newest_entry() {
     assert!(batches.iter().all(|b| b.gap.is_none()), "{second}");
     assert_eq!(got, ["/p/2"]);
 }
+
+/// Wait until Redis's clock (which event ids carry) is `ms` past the event `id`.
+async fn redis_clock_past(conn: &mut ::redis::aio::MultiplexedConnection, id: &str, ms: u64) {
+    let born: u64 = id.split('-').next().unwrap().parse().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (s, us): (u64, u64) = ::redis::cmd("TIME").query_async(conn).await.unwrap();
+        if s * 1000 + us / 1000 > born + ms {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Redis's clock stands still"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `--redis-max-age`: events older than it are trimmed (and announced as a gap with their
+/// count), while the channel, still in use, stays.
+#[tokio::test]
+async fn redis_retention_by_age_is_announced_as_a_gap() {
+    let Some(r) = start_redis("redis_retention_by_age_is_announced_as_a_gap") else {
+        return;
+    };
+    let mut cfg = RedisConfig::new(r.url());
+    cfg.max_age = Duration::from_secs(2);
+    let limits = LocalLimits {
+        max_channels: 10,
+        max_subscribers_per_channel: 2,
+        batch: 100,
+        publish_channel_ttl: Duration::from_secs(60),
+        channels_per_sender: QUOTA,
+        read_bytes: 4 << 20,
+    };
+    let b: Arc<dyn Backend> = Arc::new(RedisBackend::new(cfg, limits).unwrap());
+    let mut conn = ::redis::Client::open(r.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let first = b.publish("age", req(1), 0, IP).await.unwrap();
+    b.publish("age", req(2), 0, IP).await.unwrap();
+    redis_clock_past(&mut conn, &first, 1000).await;
+    b.publish("age", req(3), 0, IP).await.unwrap();
+    redis_clock_past(&mut conn, &first, 2100).await;
+    b.publish("age", req(4), 0, IP).await.unwrap(); // trims what is older than 2 s
+    let mut c = b.subscribe("age", Some(&b.start_event_id())).await.unwrap();
+    let (batches, got) = drain(&mut c).await;
+    let gap = batches[0]
+        .gap
+        .as_ref()
+        .expect("the trimmed events are announced");
+    assert_eq!(gap.data["reason"], "not_retained");
+    assert_eq!(gap.data["missed"], 2);
+    assert_eq!(got, ["/p/3", "/p/4"]);
+}
