@@ -2,9 +2,9 @@
 //! stream no longer holds as a gap, and waits for the instance's announcements.
 //!
 //! Reads are bounded and counted in the memory budget: before reading, a subscriber reserves
-//! [`READ_BYTES`](super::redis_room::READ_BYTES) from the instance's [`ReadRoom`], and the read script ([`READ_LUA`]) returns
-//! at most that many bytes of entries. An entry larger than that alone is reserved at its size
-//! first. What the batch does not use is given back at once; the rest is held with the batch's
+//! [`READ_BYTES`](super::redis_room::READ_BYTES) from the instance's [`ReadRoom`], and the
+//! read script ([`READ_LUA`]) returns at most that many bytes of entries. An entry larger than
+//! that alone is reserved at its size first. What the batch does not use is given back at once; the rest is held with the batch's
 //! events until the next read (or until the subscriber leaves). A subscriber that cannot get
 //! room in time reads nothing this time and tries again on the next announcement or poll.
 
