@@ -88,6 +88,8 @@ pub(crate) struct LocalLimits {
 /// Webhooks in Redis streams.
 pub(crate) struct RedisBackend {
     conn: ConnectionManager,
+    /// Subscribers' reads, on a connection of their own (see [`RedisBackend::new`]).
+    reads: ConnectionManager,
     keys: Keys,
     cfg: RedisConfig,
     limits: LocalLimits,
@@ -139,6 +141,15 @@ impl RedisBackend {
             .set_number_of_retries(2);
         let conn =
             ConnectionManager::new_lazy_with_config(client.clone(), config.clone()).map_err(bad)?;
+        // Subscribers' reads (up to one large event each) come on a connection of their own, so
+        // a publish never waits behind them; a large event may take longer than a publish.
+        let reads = ConnectionManager::new_lazy_with_config(
+            client.clone(),
+            config
+                .clone()
+                .set_response_timeout(Some(Duration::from_secs(15))),
+        )
+        .map_err(bad)?;
         // Announcements come on a connection of their own: Redis limits the output buffer of
         // a subscribed connection (32 MiB by default), and large events read on it would make
         // Redis drop it.
@@ -161,6 +172,7 @@ impl RedisBackend {
         Ok(RedisBackend {
             room: Arc::new(ReadRoom::new(limits.read_bytes)),
             conn,
+            reads,
             keys,
             cfg,
             limits,
@@ -289,7 +301,7 @@ impl Backend for RedisBackend {
                 ch.wake.subscribe()
             };
             let mut cursor = RedisCursor {
-                conn: self.conn.clone(),
+                conn: self.reads.clone(),
                 stream: self.keys.stream(channel),
                 channel: channel.to_string(),
                 shared: Arc::clone(&self.shared),
