@@ -41,8 +41,9 @@ pub struct ServeArgs {
     /// Keep-alive `ping` interval.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
     pub ping_interval: Duration,
-    /// One memory budget for the rings (half), bodies being received and frames queued for
-    /// subscribers (a quarter each). At least 4 × --max-body.
+    /// One memory budget for the rings (half; with --redis, the events read from Redis for
+    /// subscribers), bodies being received and frames queued for subscribers (a quarter each).
+    /// At least 4 × --max-body.
     #[arg(long, default_value = "256MiB", value_parser = parse_size)]
     pub memory_budget: usize,
     /// Open connections at most (more wait in the accept backlog).
@@ -60,7 +61,8 @@ pub struct ServeArgs {
     /// Requests per client address in a burst.
     #[arg(long, default_value_t = 1000)]
     pub burst: u32,
-    /// Channels one client address may create by publishing to a channel nobody subscribed to.
+    /// Channels one client address may create by publishing to a channel nobody subscribed to
+    /// (with --redis: one count across every instance on that Redis).
     #[arg(long, default_value_t = 32)]
     pub channels_per_addr: usize,
     /// How long a channel created by a publish lives while nobody subscribes to it.

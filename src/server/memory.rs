@@ -1,6 +1,7 @@
 //! One memory budget for the relay, in three shares:
 //! - half for the channels' rings (events kept for resuming subscribers; the hub evicts the
-//!   oldest events beyond it),
+//!   oldest events beyond it), or on Redis for the events read for subscribers
+//!   (`backend/redis_room.rs`),
 //! - a quarter for request bodies being received (reserved as bytes arrive),
 //! - a quarter for encoded frames queued for subscribers (a frame holds its share until the
 //!   connection has written it or is closed; frames of 64 KiB and more may use three quarters

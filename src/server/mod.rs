@@ -78,8 +78,8 @@ pub struct ServerConfig {
     pub subscriber_queue: usize,
     /// Interval of `event: ping` keep-alives on idle streams. Default 30 s.
     pub ping_interval: Duration,
-    /// One memory budget: half for the rings (oldest events of any channel evicted first),
-    /// a quarter for bodies being received, a quarter for frames queued for subscribers (see
+    /// One memory budget: half for the rings (oldest events of any channel evicted first; on
+    /// Redis, for the events read from Redis for subscribers), a quarter for bodies being received, a quarter for frames queued for subscribers (see
     /// `memory.rs`). RSS stays within it plus a fixed overhead. Default 256 MiB.
     pub memory_budget: usize,
     /// A channel with no subscribers and no traffic for this long may be evicted. Default 1 h.
@@ -301,6 +301,9 @@ impl RelayServer {
                     max_subscribers_per_channel: cfg.max_subscribers_per_channel,
                     batch: cfg.subscriber_queue,
                     publish_channel_ttl: cfg.publish_channel_ttl,
+                    channels_per_sender: cfg.per_client.channels,
+                    // on Redis the rings' share holds the events read for subscribers
+                    read_bytes: memory.ring,
                 },
             )?),
         };

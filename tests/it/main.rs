@@ -29,6 +29,8 @@ mod output_props;
 mod port_diff;
 mod port_fixtures;
 mod readme;
+mod redis_forward_restart;
+mod redis_limits;
 mod redis_nginx;
 mod redis_relay;
 mod redis_side_by_side;

@@ -106,7 +106,7 @@ impl Instance {
 
     /// Wait until `/readyz` answers `status`.
     pub async fn wait_ready(&self, status: u16, within: Duration) {
-        let http = reqwest::Client::new();
+        let http = crate::common::http();
         let end = Instant::now() + within;
         loop {
             let got = http

@@ -13,7 +13,9 @@ pub(crate) mod memory;
 mod memory_reply;
 pub(crate) mod redis;
 mod redis_cursor;
+mod redis_health;
 mod redis_reply;
+mod redis_room;
 mod redis_shared;
 mod redis_store;
 #[cfg(test)]

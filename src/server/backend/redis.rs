@@ -4,8 +4,8 @@
 //! - Publish runs one script (id, append, trim by length and age, metadata, announce) and
 //!   returns the id only once Redis stored the entry; any failure is [`BackendError::Unavailable`]
 //!   and the sender gets `503`, never a `2xx` for an event that is not stored.
-//! - Each instance subscribes once to the announce channel (RESP3 push on the same connection
-//!   manager, resubscribed after reconnects) and wakes its own subscribers of that channel; a
+//! - Each instance subscribes once to the announce channel (RESP3 push on a connection manager
+//!   of its own, resubscribed after reconnects) and wakes its own subscribers of that channel; a
 //!   subscriber reads the stream from its own place (`XRANGE`), so any instance serves any
 //!   client, and `Last-Event-ID` is the stream id. Subscribers also look every
 //!   [`POLL`] on their own, so a lost announcement only delays, never loses.
@@ -25,17 +25,15 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::redis_cursor::{Place, RedisCursor, reset_gap};
+use super::redis_room::ReadRoom;
 use super::redis_shared::{Health, Local, LocalChannel, Shared};
 use super::redis_store::{Keys, PUBLISH_LUA, Pos, SUBSCRIBED_LUA, entry_fields};
-use super::{Backend, BackendError, BoxFut, Cursor, Posted, Published, Waiter, redis_reply};
+use super::{
+    Backend, BackendError, BoxFut, Cursor, Posted, Published, Waiter, redis_health, redis_reply,
+};
 use crate::delivery::WebhookRequest;
 use crate::reply::ReplyOutcome;
 use crate::server::hub::{Gap, HubError, parse_event_id};
-
-/// How often the health task pings Redis.
-const HEALTH_EVERY: Duration = Duration::from_secs(1);
-/// How often channels with subscribers here get their expiry renewed.
-const REFRESH_EVERY: Duration = Duration::from_secs(60);
 
 /// Settings of the Redis backend.
 #[derive(Clone, Debug)]
@@ -79,11 +77,19 @@ pub(crate) struct LocalLimits {
     pub batch: usize,
     /// How long a channel nobody subscribed to lives after its last webhook.
     pub publish_channel_ttl: Duration,
+    /// Channels one sender address may have created by publishing, nobody subscribed to yet,
+    /// across every instance (counted in Redis; `usize::MAX`: no limit).
+    pub channels_per_sender: usize,
+    /// Bytes of events read from Redis this instance's subscribers may hold (their share of
+    /// the memory budget; see `redis_room.rs`).
+    pub read_bytes: usize,
 }
 
 /// Webhooks in Redis streams.
 pub(crate) struct RedisBackend {
     conn: ConnectionManager,
+    /// Subscribers' reads, on a connection of their own (see [`RedisBackend::new`]).
+    reads: ConnectionManager,
     keys: Keys,
     cfg: RedisConfig,
     limits: LocalLimits,
@@ -91,6 +97,8 @@ pub(crate) struct RedisBackend {
     subscribed: Script,
     shared: Arc<Shared>,
     health_task: JoinHandle<()>,
+    /// Memory for the events this instance's subscribers read.
+    room: Arc<ReadRoom>,
 }
 
 impl RedisBackend {
@@ -126,27 +134,45 @@ impl RedisBackend {
             waiting: Mutex::default(),
             repliers: Mutex::default(),
         });
-        let push = Arc::clone(&shared);
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(3)))
             .set_max_delay(Duration::from_secs(1))
-            .set_number_of_retries(2)
+            .set_number_of_retries(2);
+        let conn =
+            ConnectionManager::new_lazy_with_config(client.clone(), config.clone()).map_err(bad)?;
+        // Subscribers' reads (up to one large event each) come on a connection of their own, so
+        // a publish never waits behind them; a large event may take longer than a publish.
+        let reads = ConnectionManager::new_lazy_with_config(
+            client.clone(),
+            config
+                .clone()
+                .set_response_timeout(Some(Duration::from_secs(15))),
+        )
+        .map_err(bad)?;
+        // Announcements come on a connection of their own: Redis limits the output buffer of
+        // a subscribed connection (32 MiB by default), and large events read on it would make
+        // Redis drop it.
+        let push = Arc::clone(&shared);
+        let announcements = config
             .set_push_sender(move |info: PushInfo| {
                 push.on_push(info);
                 Ok::<(), redis::aio::SendError>(())
             })
             .set_automatic_resubscription();
-        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(bad)?;
+        let pubsub = ConnectionManager::new_lazy_with_config(client, announcements).map_err(bad)?;
         let keys = Keys::new(&cfg.key_prefix);
-        let health_task = tokio::spawn(health(
+        let health_task = tokio::spawn(redis_health::health(
             conn.clone(),
+            pubsub,
             keys.clone(),
             cfg.max_age,
             Arc::clone(&shared),
         ));
         Ok(RedisBackend {
+            room: Arc::new(ReadRoom::new(limits.read_bytes)),
             conn,
+            reads,
             keys,
             cfg,
             limits,
@@ -158,31 +184,42 @@ impl RedisBackend {
     }
 
     /// Store a webhook; with `hold` (a duration), hold its sender if a replier is alive.
-    /// Returns the id and whether the sender is held.
+    /// Returns the id and whether the sender is held; `None` when the channel would be new
+    /// and its sender is at its channel quota (nothing stored).
     async fn store(
         &self,
         channel: &str,
         request: &WebhookRequest,
         received_at_ms: i64,
+        sender: IpAddr,
         hold: Option<Duration>,
-    ) -> redis::RedisResult<(String, bool)> {
+    ) -> redis::RedisResult<Option<(String, bool)>> {
+        let quota = i64::try_from(self.limits.channels_per_sender).unwrap_or(-1);
         let mut inv = self.script.prepare_invoke();
         inv.key(self.keys.stream(channel))
             .key(self.keys.meta(channel))
             .key(self.keys.repliers(channel))
+            .key(self.keys.sender(sender))
             .arg(self.cfg.max_len)
             .arg(self.cfg.max_age.as_millis() as u64)
             .arg(self.keys.notify())
             .arg(channel)
             .arg(self.limits.publish_channel_ttl.as_millis().max(1000) as u64)
             .arg(hold.map_or(0, |h| (h + redis_reply::KEY_MARGIN).as_millis() as u64))
-            .arg(self.keys.reply_prefix(channel));
+            .arg(self.keys.reply_prefix(channel))
+            .arg(quota);
         for (field, value) in entry_fields(request, received_at_ms) {
             inv.arg(field).arg(&value[..]);
         }
         let mut conn = self.conn.clone();
         let (id, held): (String, i64) = inv.invoke_async(&mut conn).await?;
-        Ok((id, held == 1))
+        Ok((held >= 0).then_some((id, held == 1)))
+    }
+
+    /// What a refused store means for the sender (Redis answered: it is up).
+    fn over_quota(&self) -> BackendError {
+        self.shared.health.ok();
+        HubError::SenderQuota(self.limits.channels_per_sender).into()
     }
 
     /// Mark the channel subscribed (it keeps `max_age`), and return its newest id.
@@ -193,6 +230,7 @@ impl RedisBackend {
             .key(self.keys.stream(channel))
             .key(self.keys.meta(channel))
             .arg(self.cfg.max_age.as_millis() as u64)
+            .arg(channel)
             .invoke_async(&mut conn)
             .await?;
         Ok(last.as_deref().and_then(Pos::parse))
@@ -205,71 +243,24 @@ impl Drop for RedisBackend {
     }
 }
 
-/// Ping Redis every second (readiness, and reconnecting the manager), and subscribe to the
-/// announce channel once it answers (the manager resubscribes after reconnects itself).
-/// Every [`REFRESH_EVERY`] it keeps the channels this instance has subscribers on alive (a
-/// quiet channel with a subscriber must not expire under it).
-async fn health(mut conn: ConnectionManager, keys: Keys, max_age: Duration, shared: Arc<Shared>) {
-    let notify = keys.notify();
-    let refresh = Script::new(SUBSCRIBED_LUA);
-    let mut last_refresh = tokio::time::Instant::now();
-    let mut last_renew = tokio::time::Instant::now();
-    let mut subscribed = false;
-    let mut tick = tokio::time::interval(HEALTH_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let pong: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut conn).await;
-        if let Err(e) = pong {
-            shared.health.failed(&e);
-            continue;
-        }
-        if !subscribed {
-            if let Err(e) = conn.subscribe(&[&notify, &keys.replied()]).await {
-                shared.health.failed(&e);
-                continue;
-            }
-            subscribed = true;
-            shared.wake_all.send_modify(|n| *n = n.wrapping_add(1));
-        }
-        shared.health.ok();
-        if last_renew.elapsed() >= redis_reply::RENEW_EVERY {
-            last_renew = tokio::time::Instant::now();
-            redis_reply::renew(&mut conn, &keys, &shared).await;
-        }
-        if last_refresh.elapsed() >= REFRESH_EVERY {
-            last_refresh = tokio::time::Instant::now();
-            let names: Vec<String> = shared.lock().channels.keys().cloned().collect();
-            for name in names {
-                let r: redis::RedisResult<Option<String>> = refresh
-                    .key(keys.stream(&name))
-                    .key(keys.meta(&name))
-                    .arg(max_age.as_millis() as u64)
-                    .invoke_async(&mut conn)
-                    .await;
-                if let Err(e) = r {
-                    shared.health.failed(&e);
-                    break;
-                }
-            }
-        }
-    }
-}
-
 impl Backend for RedisBackend {
     fn publish<'a>(
         &'a self,
         channel: &'a str,
         request: WebhookRequest,
         received_at_ms: i64,
-        _sender: IpAddr,
+        sender: IpAddr,
     ) -> BoxFut<'a, Result<String, BackendError>> {
         Box::pin(async move {
-            match self.store(channel, &request, received_at_ms, None).await {
-                Ok((id, _)) => {
+            match self
+                .store(channel, &request, received_at_ms, sender, None)
+                .await
+            {
+                Ok(Some((id, _))) => {
                     self.shared.health.ok();
                     Ok(id)
                 }
+                Ok(None) => Err(self.over_quota()),
                 Err(e) => {
                     self.shared.health.failed(&e);
                     Err(BackendError::Unavailable)
@@ -310,7 +301,7 @@ impl Backend for RedisBackend {
                 ch.wake.subscribe()
             };
             let mut cursor = RedisCursor {
-                conn: self.conn.clone(),
+                conn: self.reads.clone(),
                 stream: self.keys.stream(channel),
                 channel: channel.to_string(),
                 shared: Arc::clone(&self.shared),
@@ -320,9 +311,10 @@ impl Backend for RedisBackend {
                 restart_gap: None,
                 skip_first_gap: false,
                 batch: self.limits.batch.max(1),
-                count: self.limits.batch.max(1),
                 held: Vec::new(),
                 held_after: Pos::START,
+                held_room: None,
+                room: Arc::clone(&self.room),
             };
             match last_event_id.map(|raw| (raw, Pos::parse(raw))) {
                 None => {}
@@ -398,8 +390,9 @@ impl Backend for RedisBackend {
         self.shared.lock().channels.len()
     }
 
+    /// Bytes of events read from Redis that this instance's subscribers hold now.
     fn retained_bytes(&self) -> usize {
-        0
+        self.room.in_use()
     }
 
     fn drop_cached_frames(&self) {}
@@ -430,15 +423,16 @@ impl Backend for RedisBackend {
         channel: &'a str,
         request: WebhookRequest,
         received_at_ms: i64,
-        _sender: IpAddr,
+        sender: IpAddr,
         hold_for: Duration,
     ) -> BoxFut<'a, Result<Published, BackendError>> {
         Box::pin(async move {
             match self
-                .store(channel, &request, received_at_ms, Some(hold_for))
+                .store(channel, &request, received_at_ms, sender, Some(hold_for))
                 .await
             {
-                Ok((id, held)) => {
+                Ok(None) => Err(self.over_quota()),
+                Ok(Some((id, held))) => {
                     self.shared.health.ok();
                     let waiter = held.then(|| {
                         Box::new(redis_reply::RedisWaiter {

@@ -1,15 +1,23 @@
-//! A subscriber's place in a channel's Redis stream: it reads from there (`XRANGE`), counts
-//! what the stream no longer holds as a gap, and waits for the instance's announcements.
+//! A subscriber's place in a channel's Redis stream: it reads from there, counts what the
+//! stream no longer holds as a gap, and waits for the instance's announcements.
+//!
+//! Reads are bounded and counted in the memory budget: before reading, a subscriber reserves
+//! [`READ_BYTES`](super::redis_room::READ_BYTES) from the instance's [`ReadRoom`], and the
+//! read script ([`READ_LUA`]) returns at most that many bytes of entries. An entry larger than
+//! that alone is reserved at its size first. What the batch does not use is given back at once; the rest is held with the batch's
+//! events until the next read (or until the subscriber leaves). A subscriber that cannot get
+//! room in time reads nothing this time and tries again on the next announcement or poll.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use redis::aio::ConnectionManager;
-use redis::streams::StreamRangeReply;
+use redis::{Script, Value};
 use serde_json::json;
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, watch};
 
-use super::redis_shared::{LARGE_ENTRY, POLL, Shared};
-use super::redis_store::{Pos, decode};
+use super::redis_room::ReadRoom;
+use super::redis_shared::{POLL, Shared};
+use super::redis_store::{Pos, READ_LUA, Read, parse_read};
 use super::{BoxFut, Cursor};
 use crate::server::hub::{Batch, Event, Gap};
 
@@ -34,17 +42,54 @@ pub(super) struct RedisCursor {
     /// The restart gap already covers what the first read may find missing.
     pub(super) skip_first_gap: bool,
     pub(super) batch: usize,
-    /// Entries the next read asks for (1 after large entries).
-    pub(super) count: usize,
     /// The last batch's events, held until the next read (the stream holds them only weakly
-    /// while waiting for room for their frames), and the place it started after.
+    /// while waiting for room for their frames), the place it started after, and their share
+    /// of the read room.
     pub(super) held: Vec<Arc<Event>>,
     pub(super) held_after: Pos,
+    pub(super) held_room: Option<OwnedSemaphorePermit>,
+    /// The instance's read room.
+    pub(super) room: Arc<ReadRoom>,
+}
+
+/// Caught up (or no room, or Redis unreachable): nothing to hand out now.
+fn nothing() -> Batch {
+    Batch {
+        gap: None,
+        events: Vec::new(),
+    }
 }
 
 impl RedisCursor {
+    /// One run of [`READ_LUA`].
+    async fn read_script(
+        &mut self,
+        after: Pos,
+        count: usize,
+        max_bytes: usize,
+        at_least_one: bool,
+    ) -> redis::RedisResult<Read> {
+        static READ: LazyLock<Script> = LazyLock::new(|| Script::new(READ_LUA));
+        let reply: Value = READ
+            .key(&self.stream)
+            .arg(format!("({}", after.id()))
+            .arg(count)
+            .arg(max_bytes)
+            .arg(if at_least_one { "1" } else { "0" })
+            .invoke_async(&mut self.conn)
+            .await?;
+        parse_read(reply).ok_or_else(|| {
+            redis::RedisError::from((
+                redis::ErrorKind::UnexpectedReturnType,
+                "unexpected read reply",
+            ))
+        })
+    }
+
     async fn read(&mut self) -> redis::RedisResult<Batch> {
+        // the last batch's events and their room go first: this read may need that room
         self.held.clear();
+        self.held_room = None;
         let after = match self.place {
             Place::After(p) => p,
             Place::Fresh => {
@@ -58,30 +103,51 @@ impl RedisCursor {
                 p
             }
         };
-        let reply: StreamRangeReply = redis::cmd("XRANGE")
-            .arg(&self.stream)
-            .arg(format!("({}", after.id()))
-            .arg("+")
-            .arg("COUNT")
-            .arg(self.count)
-            .query_async(&mut self.conn)
-            .await?;
-        let mut gap = None;
-        let mut events = Vec::with_capacity(reply.ids.len());
-        let mut large = false;
-        let mut prev = after;
-        for entry in reply.ids {
-            let Some(stored) = decode(&entry.id, entry.map) else {
-                tracing::warn!(
-                    id = entry.id,
-                    "skipping a stream entry that is not a webhook"
+        let Some(mut room) = self.room.reserve(self.room.read_bytes()).await else {
+            tracing::debug!(
+                channel = self.channel,
+                "no memory for a read from Redis in time"
+            );
+            return Ok(nothing());
+        };
+        let limit = room.num_permits();
+        let mut read = self.read_script(after, self.batch, limit, false).await?;
+        if let Read::Big(size) = read {
+            drop(room);
+            let Some(big) = self.room.reserve(size).await else {
+                tracing::debug!(
+                    channel = self.channel,
+                    size,
+                    "no memory for a large event in time"
                 );
-                continue;
+                return Ok(nothing());
+            };
+            room = big;
+            read = self.read_script(after, 1, room.num_permits(), true).await?;
+        }
+        let Read::Entries(entries, bytes) = read else {
+            return Ok(nothing()); // trimmed and replaced meanwhile: the next read sorts it out
+        };
+        if let Some(spare) = room.num_permits().checked_sub(bytes.max(1))
+            && spare > 0
+        {
+            drop(room.split(spare));
+        }
+        let mut gap = None;
+        let mut events = Vec::with_capacity(entries.len());
+        let mut prev = after;
+        for entry in entries {
+            let stored = match entry {
+                Ok(stored) => stored,
+                Err(id) => {
+                    tracing::warn!(id, "skipping a stream entry that is not a webhook");
+                    prev = Pos::parse(&id).unwrap_or(prev);
+                    continue;
+                }
             };
             if events.is_empty() && !std::mem::take(&mut self.skip_first_gap) {
                 gap = gap_before(after, stored.pos);
             }
-            large |= stored.request.body.len() >= LARGE_ENTRY;
             prev = stored.pos;
             events.push(Arc::new(Event::stored(
                 stored.pos.n,
@@ -93,9 +159,11 @@ impl RedisCursor {
         if prev != after {
             self.place = Place::After(prev);
         }
-        self.held = events.clone();
+        if !events.is_empty() {
+            self.held = events.clone();
+            self.held_room = Some(room);
+        }
         self.held_after = after;
-        self.count = if large { 1 } else { self.batch };
         Ok(Batch { gap, events })
     }
 }
@@ -155,12 +223,11 @@ impl Cursor for RedisCursor {
             self.wake_all.borrow_and_update();
             match self.read().await {
                 Ok(batch) => batch,
+                // A read may fail without Redis being down (a large event on a slow link): the
+                // health task, not the reads, says whether Redis is reachable.
                 Err(e) => {
-                    self.shared.health.failed(&e);
-                    Batch {
-                        gap: None,
-                        events: Vec::new(),
-                    }
+                    tracing::debug!(channel = self.channel, error = %e, "a read from Redis failed; trying again on the next wake-up");
+                    nothing()
                 }
             }
         })

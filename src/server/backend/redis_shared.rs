@@ -11,9 +11,6 @@ use tokio::sync::{Notify, watch};
 
 /// How often a subscriber reads its stream without an announcement.
 pub(super) const POLL: Duration = Duration::from_secs(2);
-/// Entries this large make the next read take one entry at a time (bounds a subscriber's
-/// memory: `XRANGE` cannot limit bytes).
-pub(super) const LARGE_ENTRY: usize = 256 * 1024;
 
 /// Channels this instance has subscribers on, and their wake-ups.
 #[derive(Default)]

@@ -17,6 +17,8 @@ use crate::server::hub::{Batch, Hub, HubError, HubLimits};
 const IP: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 /// Retention asked of both backends (Redis trims approximately, so it may keep more).
 const KEEP: usize = 3;
+/// Channels one sender may create by publishing (nobody subscribed yet).
+const QUOTA: usize = 3;
 
 #[path = "../../../tests/support/redis_server.rs"]
 mod redis_server;
@@ -38,7 +40,7 @@ fn memory() -> Arc<dyn Backend> {
             batch: 100,
             channel_idle_ttl: Duration::from_secs(3600),
             publish_channel_ttl: Duration::from_secs(60),
-            channels_per_sender: 10,
+            channels_per_sender: QUOTA,
         },
         "ep".into(),
     )))
@@ -55,6 +57,8 @@ async fn redis(r: &TestRedis) -> Arc<dyn Backend> {
                 max_subscribers_per_channel: 2,
                 batch: 100,
                 publish_channel_ttl: Duration::from_secs(60),
+                channels_per_sender: QUOTA,
+                read_bytes: 4 << 20,
             },
         )
         .unwrap(),
@@ -127,6 +131,7 @@ both!(resume_exactly_once_in_order, resume_scenario);
 both!(retention_gap_is_announced, gap_scenario);
 both!(publish_wakes_a_waiting_subscriber, wake_scenario);
 both!(subscriber_limit_holds, limit_scenario);
+both!(sender_quota_spans_instances, quota_scenario);
 
 async fn resume_scenario(a: Arc<dyn Backend>, b: Arc<dyn Backend>) {
     let mut fresh = b.subscribe("c", None).await.unwrap();
@@ -207,6 +212,91 @@ async fn limit_scenario(_a: Arc<dyn Backend>, b: Arc<dyn Backend>) {
     );
     drop(s1);
     assert!(b.subscribe("l", None).await.is_ok());
+}
+
+/// A sender's publish-created channels count against one quota whichever instance took them;
+/// a subscription takes a channel out of it; other senders are not affected.
+async fn quota_scenario(a: Arc<dyn Backend>, b: Arc<dyn Backend>) {
+    let attacker = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+    for (i, on) in [&a, &b, &a].into_iter().enumerate() {
+        on.publish(&format!("q{i}"), req(i), 0, attacker)
+            .await
+            .unwrap();
+    }
+    let over = Err(BackendError::Refused(HubError::SenderQuota(QUOTA)));
+    assert_eq!(b.publish("q3", req(3), 0, attacker).await, over);
+    assert_eq!(a.publish("q3", req(3), 0, attacker).await, over);
+    // existing channels still take its webhooks; another sender is not affected
+    b.publish("q0", req(4), 0, attacker).await.unwrap();
+    a.publish("q3", req(5), 0, IP).await.unwrap();
+    // a subscriber (on either instance) takes a channel out of the creator's quota
+    let _sub = b.subscribe("q1", None).await.unwrap();
+    a.publish("q4", req(6), 0, attacker).await.unwrap();
+    assert_eq!(b.publish("q5", req(7), 0, attacker).await, over);
+}
+
+/// Subscribers resuming far back on large events are handed at most 1 MiB of entries a read
+/// (or one larger entry alone), what they hold is counted (`retained_bytes`) in the read room
+/// (4 MiB here: 1 MiB for ordinary reads, 3 MiB for larger entries), and a read waits for room
+/// (here: gives up, reading nothing) when it is full.
+#[tokio::test]
+async fn redis_reads_are_bounded_and_counted_in_the_budget() {
+    let Some(r) = start_redis("redis_reads_are_bounded_and_counted_in_the_budget") else {
+        return;
+    };
+    let (a, b) = (redis(&r).await, redis(&r).await);
+    let sized = |i: usize, n: usize| WebhookRequest {
+        body: Bytes::from(vec![b'x'; n]),
+        ..req(i)
+    };
+    const BIG: usize = 1400 << 10;
+    // (two channels: at most 2 subscribers a channel here)
+    for channel in ["big", "big2"] {
+        a.publish(channel, sized(1, 600 << 10), 0, IP)
+            .await
+            .unwrap();
+        a.publish(channel, sized(2, 600 << 10), 0, IP)
+            .await
+            .unwrap();
+        a.publish(channel, sized(3, BIG), 0, IP).await.unwrap();
+    }
+    let from_start = b.start_event_id();
+    let mut c1 = b.subscribe("big", Some(&from_start)).await.unwrap();
+    for (path, size) in [("/p/1", 600 << 10), ("/p/2", 600 << 10), ("/p/3", BIG)] {
+        let batch = c1.take().await;
+        assert_eq!(
+            paths(&batch),
+            [path],
+            "one entry a read: 1 MiB at most, or one alone"
+        );
+        let held = b.retained_bytes();
+        assert!(
+            (size..size + 4096).contains(&held),
+            "{held} bytes held for {size}"
+        );
+    }
+    // with two subscribers holding the large event, ordinary reads still have room, a third
+    // large event does not
+    let mut c2 = b.subscribe("big", Some(&from_start)).await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(c2.take().await.events.len(), 1);
+    }
+    let mut c3 = b.subscribe("big2", Some(&from_start)).await.unwrap();
+    assert_eq!(
+        c3.take().await.events.len(),
+        1,
+        "a 1 MiB read fits beside two large events"
+    );
+    assert_eq!(c3.take().await.events.len(), 1);
+    assert!(
+        c3.take().await.events.is_empty(),
+        "no room for a third large event"
+    );
+    assert!(b.retained_bytes() <= 4 << 20);
+    drop(c1);
+    assert_eq!(paths(&c3.take().await), ["/p/3"], "room again");
+    drop((c2, c3));
+    assert_eq!(b.retained_bytes(), 0, "everything given back");
 }
 
 #[tokio::test]
@@ -328,4 +418,61 @@ async fn redis_stream_without_its_metadata_continues_after_its_newest_entry() {
     let (batches, got) = drain(&mut c).await;
     assert!(batches.iter().all(|b| b.gap.is_none()), "{second}");
     assert_eq!(got, ["/p/2"]);
+}
+
+/// Wait until Redis's clock (which event ids carry) is `ms` past the event `id`.
+async fn redis_clock_past(conn: &mut ::redis::aio::MultiplexedConnection, id: &str, ms: u64) {
+    let born: u64 = id.split('-').next().unwrap().parse().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (s, us): (u64, u64) = ::redis::cmd("TIME").query_async(conn).await.unwrap();
+        if s * 1000 + us / 1000 > born + ms {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Redis's clock stands still"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `--redis-max-age`: events older than it are trimmed (and announced as a gap with their
+/// count), while the channel, still in use, stays.
+#[tokio::test]
+async fn redis_retention_by_age_is_announced_as_a_gap() {
+    let Some(r) = start_redis("redis_retention_by_age_is_announced_as_a_gap") else {
+        return;
+    };
+    let mut cfg = RedisConfig::new(r.url());
+    cfg.max_age = Duration::from_secs(2);
+    let limits = LocalLimits {
+        max_channels: 10,
+        max_subscribers_per_channel: 2,
+        batch: 100,
+        publish_channel_ttl: Duration::from_secs(60),
+        channels_per_sender: QUOTA,
+        read_bytes: 4 << 20,
+    };
+    let b: Arc<dyn Backend> = Arc::new(RedisBackend::new(cfg, limits).unwrap());
+    let mut conn = ::redis::Client::open(r.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let first = b.publish("age", req(1), 0, IP).await.unwrap();
+    b.publish("age", req(2), 0, IP).await.unwrap();
+    redis_clock_past(&mut conn, &first, 1000).await;
+    b.publish("age", req(3), 0, IP).await.unwrap();
+    redis_clock_past(&mut conn, &first, 2100).await;
+    b.publish("age", req(4), 0, IP).await.unwrap(); // trims what is older than 2 s
+    let mut c = b.subscribe("age", Some(&b.start_event_id())).await.unwrap();
+    let (batches, got) = drain(&mut c).await;
+    let gap = batches[0]
+        .gap
+        .as_ref()
+        .expect("the trimmed events are announced");
+    assert_eq!(gap.data["reason"], "not_retained");
+    assert_eq!(gap.data["missed"], 2);
+    assert_eq!(got, ["/p/3", "/p/4"]);
 }
