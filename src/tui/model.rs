@@ -6,11 +6,13 @@
 //! indices, ascending) in the order the user chose (newest first or last).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::delivery::{Attempt, Delivery};
 use crate::events::ConnState;
 use crate::slack::SlackResult;
 
+use super::detail_view::DetailView;
 use super::filter::Filter;
 pub use super::row::{Counts, Row, RowStatus, is_bad_signature};
 use super::theme::Theme;
@@ -142,6 +144,10 @@ pub struct App {
     pub list_height: usize,
     /// The full record of the selected delivery, when loaded.
     pub detail: Option<Box<Delivery>>,
+    /// What the detail pane shows of it, built once ([`super::detail_view::sync`]).
+    pub view: Option<Arc<DetailView>>,
+    /// How many views were built so far (each costs a body's parse: once per selection).
+    pub views_built: u64,
     pub tab: Tab,
     pub raw: bool,
     /// The detail pane has the whole body of the screen; arrows scroll it.
@@ -177,6 +183,8 @@ impl App {
             list_offset: 0,
             list_height: 10,
             detail: None,
+            view: None,
+            views_built: 0,
             tab: Tab::Request,
             raw: false,
             detail_focus: false,

@@ -2,7 +2,7 @@
 
 mod detail;
 mod diff_lines;
-mod fit;
+pub(crate) mod fit;
 mod header;
 mod list;
 mod overlay;
