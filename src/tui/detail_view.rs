@@ -1,17 +1,18 @@
 //! The selected delivery's view: the parts of the detail pane that cost something to build (the
 //! request body as lines, the Port diff, the Slack message), built once when the selected
 //! delivery is loaded (again only when `v` or the pane's width changes), bounded, and dropped
-//! when the selection moves (issue 16). The loop calls [`sync`] before it draws; rendering only
-//! reads [`App::view`], so a frame never parses a body.
-
-use std::sync::Arc;
+//! when the selection moves (issue 16). The loop calls [`App::sync_view`] before it draws;
+//! rendering only reads [`App::view`], so a frame never parses a body.
+//!
+//! [`App::sync_view`]: super::model::App::sync_view
+//! [`App::view`]: super::model::App::view
 
 use ratatui::text::Line;
 
 use super::json_view::{BodyKind, MAX_BODY_BYTES, body_lines, classify};
-use super::model::App;
 use super::port_view;
 use super::theme::Theme;
+use super::view::diff_lines::change_lines;
 use super::view::fit::wrap_text;
 use crate::delivery::Delivery;
 use crate::sanitize::{display_safe, display_safe_bounded};
@@ -46,7 +47,7 @@ impl DetailView {
         let port = port_view::port_event(body);
         let diff = port.as_ref().map(|ev| {
             let changes = ev.changes();
-            let mut lines = super::view::change_lines(&changes, theme);
+            let mut lines = change_lines(&changes, theme);
             if lines.len() > MAX_DIFF_LINES {
                 lines.truncate(MAX_DIFF_LINES);
                 lines.push(Line::styled(
@@ -94,33 +95,6 @@ impl DetailView {
     }
 }
 
-/// Bring [`App::view`] in line with the selection, for a detail pane `width` columns wide:
-/// build it when the selected delivery is loaded and its view is missing or was built for
-/// another `v` or width; drop it when no loaded delivery is selected. Returns whether it built.
-pub fn sync(app: &mut App, width: usize) -> bool {
-    let raw = app.raw;
-    let Some(d) = app.selected_delivery() else {
-        if let Some(old) = app.view.take() {
-            crate::heap::trim_after(old.body_len);
-        }
-        return false;
-    };
-    if app
-        .view
-        .as_ref()
-        .is_some_and(|v| v.is_for(&d.id, raw, width))
-    {
-        return false;
-    }
-    let view = DetailView::build(d, raw, width, &app.theme);
-    let old = app.view.replace(Arc::new(view));
-    app.views_built += 1;
-    if let Some(old) = old {
-        crate::heap::trim_after(old.body_len);
-    }
-    true
-}
-
 /// A body as the view shows it: the raw view wraps text at `width` (a one-line body is read
 /// whole), the others are [`body_lines`] (pretty JSON, text, hex).
 pub fn shown_body(
@@ -160,9 +134,12 @@ pub fn shown_body(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::delivery::{BodyOrigin, WebhookRequest};
     use crate::events::AppEvent;
+    use crate::tui::model::App;
     use crate::tui::model::HeaderInfo;
     use crate::tui::update::{Action, Effect, on_app_event, on_loaded, update};
 
@@ -202,7 +179,7 @@ mod tests {
         );
         // the frames of a loop that keeps redrawing build nothing after the first
         for _ in 0..20 {
-            sync(&mut app, 100);
+            app.sync_view(100);
             crate::tui::render_to_string(&app, 100, 30);
         }
         assert_eq!(app.views_built, 1);
@@ -216,7 +193,7 @@ mod tests {
         app.view = Some(first.clone());
         // the selection moves: the big view goes before the next delivery is even loaded
         let effects = update(&mut app, Action::Up);
-        sync(&mut app, 100);
+        app.sync_view(100);
         assert!(
             app.view.is_none(),
             "the view of the old selection is dropped"
@@ -228,15 +205,15 @@ mod tests {
         });
         assert_eq!(load.as_deref(), Some(&*small_id));
         on_loaded(&mut app, &small_id, Some(small));
-        sync(&mut app, 100);
-        sync(&mut app, 100);
+        app.sync_view(100);
+        app.sync_view(100);
         assert_eq!(app.views_built, 2);
         assert_eq!(app.view.as_ref().map(|v| v.id.as_str()), Some(&*small_id));
         // `v` and a new width rebuild it (once each)
         update(&mut app, Action::ToggleRaw);
-        sync(&mut app, 100);
-        sync(&mut app, 80);
-        sync(&mut app, 80);
+        app.sync_view(100);
+        app.sync_view(80);
+        app.sync_view(80);
         assert_eq!(app.views_built, 4);
     }
 

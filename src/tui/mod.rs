@@ -126,7 +126,7 @@ pub async fn run(
             app.list_height = view::list_rows(&app, size.into());
             update::ensure_visible(&mut app);
             let detail_width = view::layout(&app, size.into()).detail.width;
-            detail_view::sync(&mut app, detail_width as usize);
+            app.sync_view(detail_width as usize);
             let mut drawn = view::Drawn::default();
             guard.terminal.draw(|f| drawn = view::draw(&app, f))?;
             // Scrolling past the end must not leave keys that seem to do nothing.

@@ -45,7 +45,7 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) -> usize {
         (Some(_), None) => vec![Line::styled("loading…", t.dim())],
         (Some(_), Some(d)) => {
             let width = area.width as usize;
-            // The loop built the view before this frame (`detail_view::sync`); a state it never
+            // The loop built the view before this frame (`App::sync_view`); a state it never
             // synced (a test rendering a hand-made state) gets one built for this frame alone.
             let built;
             let view = match &app.view {

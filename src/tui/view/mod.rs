@@ -1,7 +1,7 @@
 //! Rendering: a pure function of [`App`]. One file per part of the screen.
 
 mod detail;
-mod diff_lines;
+pub(crate) mod diff_lines;
 pub(crate) mod fit;
 mod header;
 mod list;
