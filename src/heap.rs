@@ -6,7 +6,7 @@
 //!   to that size no longer get their own mapping but come from a heap, which keeps them when
 //!   they are freed (the trim threshold rises with it, to twice the block). The forward job
 //!   stayed at 44.7 MiB after a 9.4 MiB body had been delivered and dropped; with a fixed
-//!   threshold it goes back to 15 MiB;
+//!   threshold and the trim below it goes back to 14 MiB (idle: 13);
 //! - the heaps of the threads other than the main one are never trimmed from the middle: a
 //!   parsed Port payload (many small blocks) leaves pages that free() does not return.
 //!
