@@ -33,6 +33,7 @@
 //! - [`port`]: Port payloads, their summaries and property diffs as text.
 //! - [`slack`]: Slack incoming-webhook notifications.
 //! - [`private_files`]: owner-only files, directories and temporary files.
+//! - [`heap`]: freed memory given back to the OS after large payloads (glibc's malloc).
 //!
 //! The faces:
 //! - [`human`]: times, sizes and verdict words as a person reads them.
@@ -52,6 +53,7 @@ pub mod export;
 pub mod forward;
 pub mod forward_error;
 pub mod gap_notice;
+pub mod heap;
 pub mod human;
 pub mod logline;
 pub mod pipeline;

@@ -190,6 +190,7 @@ pub struct DemoArgs {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     reject_unknown_command(&cli);
+    crate::heap::return_large_frees_to_the_os();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

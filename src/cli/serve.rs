@@ -155,7 +155,6 @@ impl RedisArgs {
 
 /// `hookrelay serve`.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    return_large_frees_to_the_os();
     let listen = match args.listen {
         Some(a) => a,
         None => {
@@ -257,19 +256,6 @@ fn inherited_listener(fd: i32) -> anyhow::Result<tokio::net::TcpListener> {
     socket.set_nonblocking(true)?;
     socket.listen(1024)?;
     Ok(tokio::net::TcpListener::from_std(socket.into())?)
-}
-
-/// glibc's malloc raises its mmap threshold (up to 32 MiB) after large frees, so the
-/// relay's large bodies and frames (up to 25 MiB and more) then come from per-thread heaps
-/// that keep freed memory: RSS would drift far above the memory budget. A fixed threshold
-/// keeps allocations of 1 MiB and more in their own mappings, returned to the OS when freed.
-fn return_large_frees_to_the_os() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets allocator parameters; called before the relay allocates
-    // anything large, and glibc documents it as safe to call at any time.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-    }
 }
 
 /// The TLS configuration from PEM files.

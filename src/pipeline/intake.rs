@@ -205,6 +205,12 @@ async fn commit(
         .received
         .iter()
         .any(|r| r.delivery.state == DeliveryState::Pending);
+    let largest = burst
+        .received
+        .iter()
+        .map(|r| r.delivery.request.body.len())
+        .max()
+        .unwrap_or(0);
     for r in burst.received {
         let span = super::trace::delivery_span(&r.delivery.id);
         async {
@@ -242,5 +248,7 @@ async fn commit(
     if any_pending {
         ctx.wake.notify_one();
     }
+    // the burst, its copies and its parsed Port events are dropped by now
+    crate::heap::trim_after(largest);
     true
 }

@@ -33,7 +33,9 @@ pub(crate) async fn run(ctx: Arc<Ctx>, queue: Queue, cancel: CancellationToken) 
         };
         let Some(d) = next else { return };
         let span = super::trace::delivery_span(&d.id);
+        let size = d.request.body.len();
         deliver(&ctx, d, &cancel).instrument(span).await;
+        crate::heap::trim_after(size); // the delivery and its copies are gone
     }
 }
 

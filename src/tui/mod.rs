@@ -2,7 +2,8 @@
 //!
 //! - [`model`]: the state, with [`row`]s for the list; [`update`]: [`action`]s → state +
 //!   effects (pure); [`view`]: render (pure); [`keymap`]: the keys, as data.
-//! - [`json_view`]: bodies as lines; [`compare`], [`curl`], [`filter`]: what they say.
+//! - [`detail_view`]: the selected delivery's view, built once per selection;
+//!   [`json_view`]: bodies as lines; [`compare`], [`curl`], [`filter`]: what they say.
 //! - [`terminal`], [`input`], [`editor`]: the only parts that touch the real terminal.
 //! - [`source`]: where rows and full deliveries come from (the store, or memory).
 //! - [`port_view`]: what the UI reads of a Port payload (diff, subject, Slack message).
@@ -10,6 +11,7 @@
 pub mod action;
 pub mod compare;
 pub mod curl;
+pub mod detail_view;
 pub mod editor;
 pub mod filter;
 pub mod input;
@@ -127,6 +129,8 @@ pub async fn run(
             let size = guard.terminal.size()?;
             app.list_height = view::list_rows(&app, size.into());
             update::ensure_visible(&mut app);
+            let detail_width = view::layout(&app, size.into()).detail.width;
+            app.sync_view(detail_width as usize);
             let mut drawn = view::Drawn::default();
             guard.terminal.draw(|f| drawn = view::draw(&app, f))?;
             // Scrolling past the end must not leave keys that seem to do nothing.

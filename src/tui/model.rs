@@ -6,11 +6,13 @@
 //! indices, ascending) in the order the user chose (newest first or last).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::delivery::{Attempt, Delivery};
 use crate::events::ConnState;
 use crate::slack::SlackResult;
 
+use super::detail_view::DetailView;
 use super::filter::Filter;
 pub use super::row::{Counts, Row, RowStatus, is_bad_signature};
 use super::theme::Theme;
@@ -144,6 +146,10 @@ pub struct App {
     pub list_height: usize,
     /// The full record of the selected delivery, when loaded.
     pub detail: Option<Box<Delivery>>,
+    /// What the detail pane shows of it, built once ([`App::sync_view`]).
+    pub view: Option<Arc<DetailView>>,
+    /// How many views were built so far (each costs a body's parse: once per selection).
+    pub views_built: u64,
     pub tab: Tab,
     pub raw: bool,
     /// The detail pane has the whole body of the screen; arrows scroll it.
@@ -180,6 +186,8 @@ impl App {
             list_offset: 0,
             list_height: 10,
             detail: None,
+            view: None,
+            views_built: 0,
             tab: Tab::Request,
             raw: false,
             detail_focus: false,
@@ -314,6 +322,34 @@ impl App {
         if let Some(d) = self.detail.as_mut().filter(|d| d.id == id) {
             d.slack = Some(result);
         }
+    }
+
+    /// Bring [`App::view`] in line with the selection, for a detail pane `width` columns wide:
+    /// build it when the selected delivery is loaded and its view is missing or was built for
+    /// another `v` or width; drop it when no loaded delivery is selected. The loop calls this
+    /// before it draws. Returns whether it built.
+    pub fn sync_view(&mut self, width: usize) -> bool {
+        let raw = self.raw;
+        let Some(d) = self.selected_delivery() else {
+            if let Some(old) = self.view.take() {
+                crate::heap::trim_after(old.body_len);
+            }
+            return false;
+        };
+        if self
+            .view
+            .as_ref()
+            .is_some_and(|v| v.is_for(&d.id, raw, width))
+        {
+            return false;
+        }
+        let view = DetailView::build(d, raw, width, &self.theme);
+        let old = self.view.replace(Arc::new(view));
+        self.views_built += 1;
+        if let Some(old) = old {
+            crate::heap::trim_after(old.body_len);
+        }
+        true
     }
 
     /// Seconds until the next reconnect try, rounded up.

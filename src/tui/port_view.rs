@@ -5,14 +5,9 @@ use serde_json::Value;
 
 use crate::json_diff::Change;
 
-/// The property diff of a Port payload, when the body is one.
-pub fn port_changes(body: &[u8]) -> Option<Vec<Change>> {
-    crate::port::parse_bytes(body).map(|e| e.changes())
-}
-
-/// The one-line summary of a Port payload.
-pub fn port_summary(body: &[u8]) -> Option<String> {
-    crate::port::parse_bytes(body).map(|e| e.summary())
+/// A body read as a Port event (`None` when it is none; only a Port payload is parsed whole).
+pub fn port_event(body: &[u8]) -> Option<crate::port::PortEvent> {
+    crate::port::parse_bytes(body)
 }
 
 /// Bodies larger than this are not parsed for a list row's subject.
@@ -55,9 +50,9 @@ pub fn changes(before: &Value, after: &Value) -> Vec<Change> {
     crate::json_diff::diff(before, after)
 }
 
-/// The Slack message hookrelay builds for a Port payload (shown in the Slack tab).
-pub fn slack_message(body: &[u8]) -> Option<Value> {
-    crate::port::parse_bytes(body).map(|e| crate::slack::build_message(&e))
+/// The Slack message hookrelay builds for a Port event (shown in the Slack tab).
+pub fn slack_message(ev: &crate::port::PortEvent) -> Value {
+    crate::slack::build_message(ev)
 }
 
 #[cfg(test)]

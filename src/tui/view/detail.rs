@@ -7,15 +7,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::fit::{fit_line, text_width, wrap_text};
-use super::{change_lines, latency, timestamp};
+use super::{latency, timestamp};
 use crate::delivery::{Attempt, AttemptOutcome, BodyOrigin, Delivery, Headers};
 use crate::sanitize::{display_safe, display_safe_bounded};
-use crate::tui::json_view::{BodyKind, MAX_BODY_BYTES, body_lines, classify};
+use crate::tui::detail_view::{DetailView, shown_body};
 use crate::tui::model::{App, Tab};
-use crate::tui::port_view;
 
-/// Lines of a request body shown at most.
-const MAX_BODY_LINES: usize = 5_000;
 /// Lines of each response body shown at most.
 const MAX_RESPONSE_LINES: usize = 200;
 /// Characters of a header value shown.
@@ -46,13 +43,26 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) -> usize {
             t.dim(),
         )],
         (Some(_), None) => vec![Line::styled("loading…", t.dim())],
-        (Some(_), Some(d)) => match app.tab {
-            Tab::Request => request(app, d, area.width as usize),
-            Tab::Response => responses(app, d, area.width as usize),
-            Tab::Diff => diff(app, d),
-            Tab::Verification => verification(app, d, area.width as usize),
-            Tab::Slack => slack(app, d, area.width as usize),
-        },
+        (Some(_), Some(d)) => {
+            let width = area.width as usize;
+            // The loop built the view before this frame (`App::sync_view`); a state it never
+            // synced (a test rendering a hand-made state) gets one built for this frame alone.
+            let built;
+            let view = match &app.view {
+                Some(v) if v.is_for(&d.id, app.raw, width) => v.as_ref(),
+                _ => {
+                    built = DetailView::build(d, app.raw, width, &app.theme);
+                    &built
+                }
+            };
+            match app.tab {
+                Tab::Request => request(app, d, view),
+                Tab::Response => responses(app, d, width),
+                Tab::Diff => diff(app, view),
+                Tab::Verification => verification(app, d, width),
+                Tab::Slack => slack(app, d, view, width),
+            }
+        }
     };
     let h = area.height.saturating_sub(1) as usize;
     let max_scroll = lines.len().saturating_sub(h);
@@ -84,7 +94,7 @@ fn header_lines(app: &App, headers: &Headers) -> Vec<Line<'static>> {
         .collect()
 }
 
-fn request(app: &App, d: &Delivery, width: usize) -> Vec<Line<'static>> {
+fn request(app: &App, d: &Delivery, view: &DetailView) -> Vec<Line<'static>> {
     let t = &app.theme;
     let r = &d.request;
     let origin = match &d.origin {
@@ -119,38 +129,7 @@ fn request(app: &App, d: &Delivery, width: usize) -> Vec<Line<'static>> {
     ];
     out.extend(header_lines(app, &r.headers));
     out.push(Line::raw(""));
-    out.extend(shown_body(app, &r.body, width, MAX_BODY_LINES));
-    out
-}
-
-/// A body as the view shows it: the raw view wraps text at `width` (a one-line body is read
-/// whole), the others are [`body_lines`] (pretty JSON, text, hex).
-fn shown_body(app: &App, body: &[u8], width: usize, max_lines: usize) -> Vec<Line<'static>> {
-    if !app.raw || !matches!(classify(body), BodyKind::Json | BodyKind::Text) {
-        return body_lines(body, app.raw, &app.theme, max_lines);
-    }
-    let prefix = &body[..body.len().min(MAX_BODY_BYTES)];
-    let text = String::from_utf8_lossy(prefix);
-    let mut out = Vec::new();
-    let mut more = body.len() > prefix.len();
-    'lines: for line in text.split('\n') {
-        for row in wrap_text(&display_safe(line), width) {
-            if out.len() == max_lines {
-                more = true;
-                break 'lines;
-            }
-            out.push(Line::raw(row));
-        }
-    }
-    if more {
-        out.push(Line::styled(
-            format!(
-                "… truncated (body is {} bytes; `y` copies it whole)",
-                body.len()
-            ),
-            app.theme.warn(),
-        ));
-    }
+    out.extend(view.body.iter().cloned());
     out
 }
 
@@ -236,7 +215,13 @@ fn responses(app: &App, d: &Delivery, width: usize) -> Vec<Line<'static>> {
         {
             out.extend(header_lines(app, headers));
             out.push(Line::raw(""));
-            out.extend(shown_body(app, body, width, MAX_RESPONSE_LINES));
+            out.extend(shown_body(
+                body,
+                app.raw,
+                &app.theme,
+                width,
+                MAX_RESPONSE_LINES,
+            ));
             if *body_size > body.len() as u64 {
                 out.push(Line::styled(
                     format!("… response body cut at {} of {body_size} bytes", body.len()),
@@ -249,31 +234,19 @@ fn responses(app: &App, d: &Delivery, width: usize) -> Vec<Line<'static>> {
     out
 }
 
-fn diff(app: &App, d: &Delivery) -> Vec<Line<'static>> {
+fn diff(app: &App, view: &DetailView) -> Vec<Line<'static>> {
     let t = &app.theme;
-    let Some(changes) = port_view::port_changes(&d.request.body) else {
+    let Some((head, changes)) = &view.diff else {
         return vec![Line::styled(
             "No Port diff in this delivery (diff.before / diff.after).",
             t.dim(),
         )];
     };
-    let summary = port_view::port_summary(&d.request.body).unwrap_or_else(|| "Port event".into());
-    let mut out = vec![
-        Line::styled(
-            format!(
-                "{} · {} change{}",
-                display_safe_bounded(&summary, 300),
-                changes.len(),
-                if changes.len() == 1 { "" } else { "s" }
-            ),
-            t.title(),
-        ),
-        Line::raw(""),
-    ];
+    let mut out = vec![Line::styled(head.clone(), t.title()), Line::raw("")];
     if changes.is_empty() {
         out.push(Line::styled("No property changed.", t.dim()));
     }
-    out.extend(change_lines(&changes, t));
+    out.extend(changes.iter().cloned());
     out
 }
 
@@ -377,7 +350,7 @@ fn verification(app: &App, d: &Delivery, width: usize) -> Vec<Line<'static>> {
     out
 }
 
-fn slack(app: &App, d: &Delivery, width: usize) -> Vec<Line<'static>> {
+fn slack(app: &App, d: &Delivery, view: &DetailView, width: usize) -> Vec<Line<'static>> {
     let t = &app.theme;
     let field =
         |k: &str, v: Span<'static>| Line::from(vec![Span::styled(format!("{k:<12}"), t.dim()), v]);
@@ -416,15 +389,11 @@ fn slack(app: &App, d: &Delivery, width: usize) -> Vec<Line<'static>> {
         ))
         .collect(),
     };
-    // the message itself, rebuilt from the payload (small bodies only: this runs per frame)
-    if d.request.body.len() <= 256 << 10
-        && let Some(msg) = port_view::slack_message(&d.request.body)
-    {
+    // the message itself, built from the payload with the view (small bodies only)
+    if !view.slack.is_empty() {
         out.push(Line::raw(""));
         out.push(Line::styled("Message:", t.title()));
-        for line in crate::slack::preview_text(&msg).lines().take(200) {
-            out.push(Line::raw(format!("  {}", display_safe_bounded(line, 400))));
-        }
+        out.extend(view.slack.iter().cloned().map(Line::raw));
     }
     out
 }

@@ -1,8 +1,8 @@
 //! Rendering: a pure function of [`App`]. One file per part of the screen.
 
 mod detail;
-mod diff_lines;
-mod fit;
+pub(crate) mod diff_lines;
+pub(crate) mod fit;
 mod header;
 mod list;
 mod overlay;
