@@ -32,6 +32,7 @@ mod page;
 mod reply;
 mod response;
 mod routes;
+mod sse_conn;
 mod stream;
 
 use std::net::SocketAddr;
