@@ -281,9 +281,30 @@ async fn idle_rss(server: &Server, idle: usize) -> (f64, f64) {
     (before, with)
 }
 
+/// Raise the soft limit of open files to the hard one: the idle phase holds `--idle`
+/// connections here (and the servers, started from here, inherit the limit).
+fn raise_fd_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+    lim.rlim_cur as u64
+}
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    let fds = raise_fd_limit();
+    if (fds as usize) < args.idle + 1000 {
+        eprintln!("open files limit {fds} is too low for --idle {}", args.idle);
+    }
     hookrelay::tls::install_provider();
     let bin = args.hookrelay.clone().unwrap_or_else(|| {
         let exe = std::env::current_exe().unwrap();
@@ -309,8 +330,9 @@ async fn main() {
         let (a1, s1) = throughput(s, 1, args.events).await;
         let (a100, s100) = throughput(s, 100, args.events).await;
         let (before, with) = idle_rss(s, args.idle).await;
+        let each = (with - before) * 1024.0 / args.idle as f64;
         println!(
-            "| {} | {a1:.0} | {s1:.0} | {a100:.0} | {s100:.0} | {before:.1} MiB | {with:.1} MiB |",
+            "| {} | {a1:.0} | {s1:.0} | {a100:.0} | {s100:.0} | {before:.1} MiB | {with:.1} MiB ({each:.1} KiB each) |",
             s.name
         );
     }
