@@ -129,7 +129,11 @@ async fn serve_conn<I>(
         _ = stopped(&mut stop) => return,
     };
     match first {
-        Ok(First::Subscribe(io, req)) => serve_subscriber(io, req, Peer(peer), app).await,
+        Ok(First::Subscribe(io, req)) => {
+            let mut req = *req;
+            req.extensions_mut().insert(Peer(peer));
+            serve_subscriber(io, req, peer, app).await
+        }
         Ok(First::Hyper(io)) => Box::pin(serve_hyper(io, peer, app, policy, stop)).await,
         Ok(First::Gone) => {}
         Err(_) => tracing::debug!(client = %peer, "request head timed out"),

@@ -16,6 +16,7 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::SystemTime;
@@ -29,8 +30,6 @@ use http_body_util::BodyExt;
 use hyper::body::Frame;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tower_service::Service;
-
-use super::listener::Peer;
 
 /// Longest request head read here; a longer one goes to hyper.
 const HEAD_MAX: usize = 4096;
@@ -71,18 +70,21 @@ where
     }
 }
 
-/// Answer a subscribe request through the router and write its response; the connection
-/// closes after it (a stream ends only when the subscriber or the relay goes).
-pub(crate) async fn serve_subscriber<I>(mut io: I, req: Box<Request<Body>>, peer: Peer, app: Router)
-where
+/// Answer a subscribe request (its connection's details already in its extensions) through
+/// the router and write its response; the connection closes after it (a stream ends only
+/// when the subscriber or the relay goes).
+pub(crate) async fn serve_subscriber<I>(
+    mut io: I,
+    req: Request<Body>,
+    peer: SocketAddr,
+    app: Router,
+) where
     I: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut req = *req;
-    req.extensions_mut().insert(peer);
     let mut app = app;
     let Ok(resp) = app.call(req).await;
     if let Err(e) = respond(&mut io, resp).await {
-        tracing::debug!(client = %peer.0, error = %e, "subscriber connection ended");
+        tracing::debug!(client = %peer, error = %e, "subscriber connection ended");
     }
     let _ = io.shutdown().await;
 }
