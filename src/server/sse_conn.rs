@@ -175,6 +175,11 @@ where
     head.extend_from_slice(parts.status.canonical_reason().unwrap_or("").as_bytes());
     head.extend_from_slice(b"\r\n");
     for (name, value) in &parts.headers {
+        // the framing is this writer's to say
+        let framing = name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING;
+        if framing || (!streaming && name == header::CONNECTION) {
+            continue;
+        }
         push_header(&mut head, name.as_str(), value.as_bytes());
     }
     push_header(

@@ -337,5 +337,8 @@ async fn every_kind_of_subscribe_request_streams() {
     let text = String::from_utf8_lossy(&all);
     assert!(text.starts_with("HTTP/1.1 503 "), "{text}");
     assert!(text.contains("1 subscribers"), "{text}");
+    let lower = text.to_ascii_lowercase();
+    assert_eq!(lower.matches("content-length: ").count(), 1, "{text}");
+    assert!(lower.contains("connection: close\r\n"), "{text}");
     server.shutdown().await;
 }
