@@ -44,6 +44,11 @@ struct Args {
     /// Skip the smee.io server.
     #[arg(long)]
     no_smee: bool,
+    /// Senders: `raw` (keep-alive HTTP/1.1 on plain sockets, a lean load generator like
+    /// wrk) or `reqwest` (the HTTP client hookrelay itself uses; it takes more of the CPU the
+    /// servers share with it).
+    #[arg(long, default_value = "raw")]
+    senders: String,
 }
 
 struct Server {
@@ -172,18 +177,22 @@ async fn subscriber(addr: SocketAddr, path: String, count: Option<Arc<AtomicUsiz
         // with memchr's fast search across chunk boundaries (a 7-byte carry)
         let ends = memchr::memmem::Finder::new(b"\n\n");
         let named = memchr::memmem::Finder::new(b"event: ");
+        // the end of "event: gap" (short enough for the carry below)
+        let gap = memchr::memmem::Finder::new(b"t: gap");
         let (mut frames, mut events) = (0usize, 0usize);
         let mut window = rest;
         let mut chunk = vec![0u8; 64 * 1024];
         loop {
             frames += ends.find_iter(&window).count();
             events += named.find_iter(&window).count();
+            let gaps = gap.find_iter(&window).count();
             count.store(frames.saturating_sub(events), Ordering::Relaxed);
             let carry = window.len().saturating_sub(6);
             window.drain(..carry);
             // what the carry already counted must not count twice
             frames -= ends.find_iter(&window).count();
             events -= named.find_iter(&window).count();
+            GAPS.fetch_add(gaps - gap.find_iter(&window).count(), Ordering::Relaxed);
             match r.read(&mut chunk).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => window.extend_from_slice(&chunk[..n]),
@@ -191,6 +200,10 @@ async fn subscriber(addr: SocketAddr, path: String, count: Option<Arc<AtomicUsiz
         }
     }))
 }
+
+/// `event: gap` frames the counting subscribers received (events a subscriber fell too far
+/// behind for: the ring no longer held them, and said so).
+static GAPS: AtomicUsize = AtomicUsize::new(0);
 
 enum Sub {
     Idle(#[allow(dead_code)] tokio::net::TcpStream),
@@ -207,7 +220,7 @@ impl Drop for Sub {
 
 /// One throughput phase: `subs` subscribers on a fresh channel, `n` webhooks from 64 senders.
 /// Returns (accepted/s, streamed events/s per subscriber).
-async fn throughput(server: &Server, subs: usize, n: usize) -> (f64, f64) {
+async fn throughput(server: &Server, subs: usize, n: usize, raw: bool) -> (f64, f64) {
     let chan = channel(&server.base);
     let path = chan.strip_prefix(&server.base).unwrap().to_string();
     let counts: Vec<Arc<AtomicUsize>> = (0..subs).map(|_| Arc::new(AtomicUsize::new(0))).collect();
@@ -222,11 +235,46 @@ async fn throughput(server: &Server, subs: usize, n: usize) -> (f64, f64) {
         .unwrap();
     let body = format!("{{\"action\":\"opened\",\"pad\":\"{}\"}}", "x".repeat(900));
     let start = Instant::now();
-    let ok: usize = futures_util::stream::iter(0..n)
+    let ok: usize = if raw {
+        raw_posts(server.addr, &path, &body, n).await
+    } else {
+        reqwest_posts(&c, &chan, &body, n).await
+    };
+    let accepted = start.elapsed();
+    let want = ok * subs;
+    // until every subscriber has every event, or nothing more arrived for a second (a
+    // subscriber that fell more than a ring behind got a gap notice instead of what it missed)
+    let end = Instant::now() + Duration::from_secs(120);
+    let (mut got, mut streamed) = (total(&counts), start.elapsed());
+    while got < want && Instant::now() < end && start.elapsed() < streamed + Duration::from_secs(1)
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let now = total(&counts);
+        if now > got {
+            (got, streamed) = (now, start.elapsed());
+        }
+    }
+    drop(readers);
+    let gaps = GAPS.swap(0, Ordering::Relaxed);
+    if ok < n || got < want {
+        eprintln!(
+            "  {}: {ok}/{n} accepted, {got}/{want} deliveries ({gaps} gap notices)",
+            server.name
+        );
+    }
+    (
+        ok as f64 / accepted.as_secs_f64(),
+        got as f64 / subs as f64 / streamed.as_secs_f64(),
+    )
+}
+
+/// `n` POSTs from 64 reqwest senders (keep-alive); how many were answered 2xx.
+async fn reqwest_posts(c: &reqwest::Client, chan: &str, body: &str, n: usize) -> usize {
+    futures_util::stream::iter(0..n)
         .map(|_| {
             let c = c.clone();
-            let chan = chan.clone();
-            let body = body.clone();
+            let chan = chan.to_string();
+            let body = body.to_string();
             async move {
                 c.post(&chan)
                     .header("content-type", "application/json")
@@ -238,26 +286,91 @@ async fn throughput(server: &Server, subs: usize, n: usize) -> (f64, f64) {
         })
         .buffer_unordered(64)
         .fold(0, |a, b| async move { a + b })
-        .await;
-    let accepted = start.elapsed();
-    let want = ok * subs;
-    let end = Instant::now() + Duration::from_secs(120);
-    while total(&counts) < want && Instant::now() < end {
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        .await
+}
+
+/// `n` POSTs from 64 senders on plain keep-alive sockets (one request at a time each);
+/// how many were answered 2xx.
+async fn raw_posts(addr: SocketAddr, path: &str, body: &str, n: usize) -> usize {
+    let req = Arc::new(format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    ));
+    let next = Arc::new(AtomicUsize::new(0));
+    let senders: Vec<_> = (0..64)
+        .map(|_| {
+            let (req, next) = (Arc::clone(&req), Arc::clone(&next));
+            tokio::spawn(async move {
+                let mut ok = 0;
+                let mut conn: Option<tokio::net::TcpStream> = None;
+                let mut buf = Vec::with_capacity(4096);
+                while next.fetch_add(1, Ordering::Relaxed) < n {
+                    let s = match conn.as_mut() {
+                        Some(s) => s,
+                        None => {
+                            let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+                            s.set_nodelay(true).unwrap();
+                            conn.insert(s)
+                        }
+                    };
+                    buf.clear();
+                    let answer = match s.write_all(req.as_bytes()).await {
+                        Ok(()) => read_response(s, &mut buf).await,
+                        Err(_) => None,
+                    };
+                    match answer {
+                        Some((status, keep)) => {
+                            ok += usize::from((200..300).contains(&status));
+                            if !keep {
+                                conn = None;
+                            }
+                        }
+                        None => conn = None,
+                    }
+                }
+                ok
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for s in senders {
+        ok += s.await.unwrap();
     }
-    let streamed = start.elapsed();
-    let got = total(&counts);
-    drop(readers);
-    if ok < n || got < want {
-        eprintln!(
-            "  {}: {ok}/{n} accepted, {got}/{want} deliveries",
-            server.name
-        );
+    ok
+}
+
+/// Read one response (Content-Length or chunked); its status and whether the connection
+/// stays open.
+async fn read_response(s: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> Option<(u16, bool)> {
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = memchr::memmem::find(buf, b"\r\n\r\n") {
+            break i + 4;
+        }
+        let k = s.read(&mut chunk).await.ok().filter(|&k| k > 0)?;
+        buf.extend_from_slice(&chunk[..k]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let status: u16 = head.get(9..12)?.parse().ok()?;
+    let field = |name: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim_start_matches(':').trim().to_string())
+    };
+    let keep = field("connection").is_none_or(|v| v != "close");
+    if let Some(len) = field("content-length") {
+        let want = head_end + len.parse::<usize>().ok()?;
+        while buf.len() < want {
+            let k = s.read(&mut chunk).await.ok().filter(|&k| k > 0)?;
+            buf.extend_from_slice(&chunk[..k]);
+        }
+    } else if field("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        while memchr::memmem::find(&buf[head_end..], b"0\r\n\r\n").is_none() {
+            let k = s.read(&mut chunk).await.ok().filter(|&k| k > 0)?;
+            buf.extend_from_slice(&chunk[..k]);
+        }
     }
-    (
-        ok as f64 / accepted.as_secs_f64(),
-        got as f64 / subs as f64 / streamed.as_secs_f64(),
-    )
+    Some((status, keep))
 }
 
 /// RSS of the server with `idle` idle subscribers (100 per channel).
@@ -281,9 +394,30 @@ async fn idle_rss(server: &Server, idle: usize) -> (f64, f64) {
     (before, with)
 }
 
+/// Raise the soft limit of open files to the hard one: the idle phase holds `--idle`
+/// connections here (and the servers, started from here, inherit the limit).
+fn raise_fd_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+    lim.rlim_cur
+}
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    let fds = raise_fd_limit();
+    if (fds as usize) < args.idle + 1000 {
+        eprintln!("open files limit {fds} is too low for --idle {}", args.idle);
+    }
     hookrelay::tls::install_provider();
     let bin = args.hookrelay.clone().unwrap_or_else(|| {
         let exe = std::env::current_exe().unwrap();
@@ -306,11 +440,13 @@ async fn main() {
     );
     println!("|---|---|---|---|---|---|---|");
     for s in &servers {
-        let (a1, s1) = throughput(s, 1, args.events).await;
-        let (a100, s100) = throughput(s, 100, args.events).await;
+        let raw = args.senders == "raw";
+        let (a1, s1) = throughput(s, 1, args.events, raw).await;
+        let (a100, s100) = throughput(s, 100, args.events, raw).await;
         let (before, with) = idle_rss(s, args.idle).await;
+        let each = (with - before) * 1024.0 / args.idle as f64;
         println!(
-            "| {} | {a1:.0} | {s1:.0} | {a100:.0} | {s100:.0} | {before:.1} MiB | {with:.1} MiB |",
+            "| {} | {a1:.0} | {s1:.0} | {a100:.0} | {s100:.0} | {before:.1} MiB | {with:.1} MiB ({each:.1} KiB each) |",
             s.name
         );
     }

@@ -27,6 +27,7 @@ use tower_service::Service;
 
 use super::client::Clients;
 use super::raw_head::{HeadSlot, Recorder};
+use super::sse_conn::{First, read_first, serve_subscriber};
 
 /// The peer of a connection, put in every request's extensions.
 #[derive(Clone, Copy, Debug)]
@@ -81,16 +82,21 @@ pub(crate) async fn serve(
         let stop = stop.clone();
         tokio::spawn(async move {
             let io = Guarded::new(stream, policy.write_timeout);
-            match &policy.tls {
+            match policy.tls.clone() {
                 None => serve_conn(io, peer, app, &policy, stop).await,
+                // boxed: a plain connection's task need not have room for a TLS session
                 Some(acceptor) => {
-                    match tokio::time::timeout(policy.header_timeout, acceptor.accept(io)).await {
-                        Ok(Ok(tls)) => serve_conn(tls, peer, app, &policy, stop).await,
-                        Ok(Err(e)) => {
-                            tracing::debug!(client = %peer, error = %e, "TLS handshake failed")
+                    Box::pin(async {
+                        match tokio::time::timeout(policy.header_timeout, acceptor.accept(io)).await
+                        {
+                            Ok(Ok(tls)) => serve_conn(tls, peer, app, &policy, stop).await,
+                            Ok(Err(e)) => {
+                                tracing::debug!(client = %peer, error = %e, "TLS handshake failed")
+                            }
+                            Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
                         }
-                        Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
-                    }
+                    })
+                    .await
                 }
             }
             drop(slot);
@@ -108,7 +114,36 @@ pub(crate) async fn serve(
     }
 }
 
+/// Serve a connection: its first request here if it is a subscriber's (see `sse_conn.rs`),
+/// else everything with hyper.
 async fn serve_conn<I>(
+    io: I,
+    peer: SocketAddr,
+    app: Router,
+    policy: &ConnPolicy,
+    mut stop: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let first = tokio::select! {
+        f = tokio::time::timeout(policy.header_timeout, read_first(io)) => f,
+        _ = stopped(&mut stop) => return,
+    };
+    match first {
+        Ok(First::Subscribe(io, req)) => {
+            let mut req = *req;
+            req.extensions_mut().insert(Peer(peer));
+            serve_subscriber(io, req, peer, app).await
+        }
+        Ok(First::Hyper(io)) => Box::pin(serve_hyper(io, peer, app, policy, stop)).await,
+        Ok(First::Gone) => {}
+        Err(_) => tracing::debug!(client = %peer, "request head timed out"),
+    }
+}
+
+/// Serve a connection with hyper (boxed by the caller: a subscriber's task, served without
+/// hyper, need not have room for hyper's connection state).
+async fn serve_hyper<I>(
     io: I,
     peer: SocketAddr,
     app: Router,

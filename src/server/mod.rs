@@ -33,6 +33,7 @@ mod raw_head;
 mod reply;
 mod response;
 mod routes;
+mod sse_conn;
 mod stream;
 
 use std::net::SocketAddr;

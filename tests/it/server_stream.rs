@@ -249,3 +249,96 @@ async fn shutdown_ends_streams() {
         "no longer accepting"
     );
 }
+
+/// Read from a raw connection until `want` appears (bounded by a deadline).
+async fn read_until(s: &mut tokio::net::TcpStream, want: &[u8]) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !got.windows(want.len()).any(|w| w == want) {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before {:?}", String::from_utf8_lossy(want));
+            got.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "no {:?} in {:?}",
+            String::from_utf8_lossy(want),
+            String::from_utf8_lossy(&got)
+        )
+    });
+    got
+}
+
+/// Plain subscribe requests are served without hyper (src/server/sse_conn.rs); the rest,
+/// a subscribe request with a long head or after another request on a keep-alive
+/// connection, still subscribes through hyper, and a refused one is answered and closed.
+#[tokio::test]
+async fn every_kind_of_subscribe_request_streams() {
+    let server = start(|_| {}).await;
+    let chan = server.new_channel();
+    let path = chan.strip_prefix(&server.base_url()).unwrap().to_string();
+    let addr = server.local_addr();
+    let c = client();
+
+    // plain: chunked stream with the relay's headers
+    let mut plain = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
+    plain.write_all(req.as_bytes()).await.unwrap();
+    let head = String::from_utf8(read_until(&mut plain, b"event: ready").await).unwrap();
+    let lower = head.to_ascii_lowercase();
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(lower.contains("transfer-encoding: chunked\r\n"), "{head}");
+    assert!(
+        lower.contains("content-type: text/event-stream; charset=utf-8\r\n"),
+        "{head}"
+    );
+
+    // a head over 4 KiB: hyper's
+    let mut long = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let pad = "x".repeat(5000);
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nX-Pad: {pad}\r\nAccept: text/event-stream\r\n\r\n"
+    );
+    long.write_all(req.as_bytes()).await.unwrap();
+    read_until(&mut long, b"event: ready").await;
+
+    // a first request on a keep-alive connection (hyper, with the read bytes put back), then
+    // a subscription on the same connection
+    let mut kept = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\nGET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+    );
+    kept.write_all(req.as_bytes()).await.unwrap();
+    read_until(&mut kept, b"event: ready").await;
+
+    let id = post_json(&c, &chan, r#"{"kinds":3}"#).await;
+    for s in [&mut plain, &mut long, &mut kept] {
+        read_until(s, id.as_bytes()).await;
+    }
+
+    // a refused subscription on the plain path: answered, then closed
+    let other = crate::server_support::start(|cfg| cfg.max_subscribers_per_channel = 1).await;
+    let chan = other.new_channel();
+    let path = chan.strip_prefix(&other.base_url()).unwrap().to_string();
+    let _first = subscribe_ready(&chan, &[]).await;
+    let mut refused = tokio::net::TcpStream::connect(other.local_addr())
+        .await
+        .unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n");
+    refused.write_all(req.as_bytes()).await.unwrap();
+    let mut all = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), refused.read_to_end(&mut all))
+        .await
+        .expect("closed after the refusal")
+        .unwrap();
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.starts_with("HTTP/1.1 503 "), "{text}");
+    assert!(text.contains("1 subscribers"), "{text}");
+    let lower = text.to_ascii_lowercase();
+    assert_eq!(lower.matches("content-length: ").count(), 1, "{text}");
+    assert!(lower.contains("connection: close\r\n"), "{text}");
+    server.shutdown().await;
+}
