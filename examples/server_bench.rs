@@ -33,10 +33,7 @@ struct Args {
     #[arg(long)]
     hookrelay: Option<std::path::PathBuf>,
     /// The smee.io server script.
-    #[arg(
-        long,
-        default_value = "../../shared/anchors/servers/run-smee-server.sh"
-    )]
+    #[arg(long, default_value = "../shared/anchors/servers/run-smee-server.sh")]
     smee_script: std::path::PathBuf,
     /// Port for the smee.io server (it cannot pick its own).
     #[arg(long, default_value_t = 3999)]
