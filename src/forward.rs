@@ -266,16 +266,10 @@ impl Forwarder {
         headers: &Headers,
     ) -> Result<(u16, Headers, Bytes, u64), ForwardError> {
         let mut builder = Request::builder().method(req.method.as_str()).uri(url);
-        // the order header is the forwarder's own (exact_head.rs): one a sender sent is dropped
-        let headers: Headers = headers
-            .iter()
-            .filter(|(n, _)| !n.eq_ignore_ascii_case(ORDER_HEADER))
-            .cloned()
-            .collect();
-        for (name, value) in &headers {
+        for (name, value) in headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
-        if let Some(order) = order_marker(&headers) {
+        if let Some(order) = order_marker(headers) {
             builder = builder.header(ORDER_HEADER, order);
         }
         let request = builder
@@ -287,16 +281,11 @@ impl Forwarder {
             .await
             .map_err(|e| describe_client_error(&e))?;
         let status = resp.status().as_u16();
-        let headers: Headers = resp
-            .headers()
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
+        let headers = crate::headers::from_raw(
+            resp.headers()
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_bytes())),
+        );
         let mut body = resp.into_body();
         let mut kept = Vec::new();
         let mut size: u64 = 0;
@@ -316,7 +305,8 @@ impl Forwarder {
 mod tests {
     use super::*;
 
-    fn req(path: &str, query: &str) -> WebhookRequest {
+    /// A POST with this sub-path and query, no headers or body (the routes' tests use it too).
+    pub(crate) fn req(path: &str, query: &str) -> WebhookRequest {
         WebhookRequest {
             method: "POST".into(),
             path: path.into(),

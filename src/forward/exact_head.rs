@@ -110,18 +110,17 @@ impl<T> ExactHead<T> {
     fn take_head(&mut self, bufs: &[IoSlice<'_>]) -> usize {
         let mut taken = 0;
         for buf in bufs {
-            let from = self.head.len().saturating_sub(3);
-            self.head.extend_from_slice(buf);
-            if let Some(end) = self.head[from..].windows(4).position(|w| w == b"\r\n\r\n") {
-                let end = from + end + 4;
-                taken += buf.len() - (self.head.len() - end);
-                self.head.truncate(end);
+            // copy only the head's bytes, never the body after it in the same buffer
+            if let Some(end) = crate::headers::head_end(&self.head, buf) {
+                self.head.extend_from_slice(&buf[..end]);
+                taken += end;
                 let head = std::mem::take(&mut self.head);
                 let (bytes, next) = rewrite(&head);
                 self.out.extend_from_slice(&bytes);
                 self.state = next;
                 return taken;
             }
+            self.head.extend_from_slice(buf);
             taken += buf.len();
             if self.head.len() > MAX_HEAD {
                 self.out.append(&mut self.head);

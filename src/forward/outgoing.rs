@@ -1,6 +1,6 @@
 //! What a delivery goes out as: the URL (its route's or the target's, with the sub-path and
 //! the query) and the headers (the sender's in order minus hop-by-hop ones, then `extra`, then
-//! `-H` / `--drop-header`). The one place the forward job, replays and the UI's copy-as-curl
+//! `-H` / `--drop-header`, minus the forwarder's private order header). The one place the forward job, replays and the UI's copy-as-curl
 //! get them from.
 
 use super::{Target, TargetOptions, forwarded_headers};
@@ -25,6 +25,9 @@ impl TargetOptions {
         let mut headers = forwarded_headers(req);
         headers.extend(extra.iter().cloned());
         self.headers.apply(&mut headers);
+        // the order header is the forwarder's own (exact_head.rs): one a sender sent, or `-H`
+        // set, never goes out, so it cannot steer the head's rewrite
+        headers.retain(|(n, _)| !n.eq_ignore_ascii_case(super::exact_head::ORDER_HEADER));
         Outgoing {
             url: self.routes.url_for(target, req),
             headers,

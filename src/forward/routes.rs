@@ -87,17 +87,8 @@ fn strip_segment_prefix<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::req;
     use super::*;
-
-    fn req(path: &str, query: &str) -> WebhookRequest {
-        WebhookRequest {
-            method: "POST".into(),
-            path: path.into(),
-            query: query.into(),
-            headers: vec![],
-            body: Default::default(),
-        }
-    }
 
     #[test]
     fn the_longest_whole_segment_prefix_wins_and_the_rest_and_query_are_kept() {

@@ -67,14 +67,7 @@ impl<I> Recorder<I> {
         let Some(head) = self.head.as_mut() else {
             return;
         };
-        // the head's end may straddle the reads: look at its last three bytes and these
-        let kept = head.len().min(3);
-        let mut seam = head[head.len() - kept..].to_vec();
-        seam.extend_from_slice(&read[..read.len().min(3)]);
-        let end = match find_blank_line(&seam) {
-            Some(e) => Some(e - kept),
-            None => find_blank_line(read),
-        };
+        let end = crate::headers::head_end(head, read);
         // copy only the head's bytes, never the body that follows it in the same read
         let room = (MAX_HEAD + 4).saturating_sub(head.len());
         let take = end.unwrap_or(read.len()).min(room);
@@ -94,11 +87,6 @@ impl<I> Recorder<I> {
             self.slot.put(None);
         }
     }
-}
-
-/// The end (just past `\r\n\r\n`) of the first blank line in `buf`.
-fn find_blank_line(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for Recorder<I> {
@@ -160,16 +148,12 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Recorder<I> {
 pub(crate) fn exact_headers(parts: &Parts, raw: Option<&RawHead>) -> Headers {
     raw.and_then(|raw| matching(parts, &raw.0))
         .unwrap_or_else(|| {
-            parts
-                .headers
-                .iter()
-                .map(|(n, v)| {
-                    (
-                        n.as_str().to_string(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect()
+            crate::headers::from_raw(
+                parts
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_bytes())),
+            )
         })
 }
 
@@ -202,17 +186,7 @@ fn matching(parts: &Parts, raw: &[u8]) -> Option<Headers> {
         .iter()
         .zip(&theirs)
         .all(|((n1, v1), (n2, v2))| n1 == n2 && v1 == v2);
-    same.then(|| {
-        req.headers
-            .iter()
-            .map(|h| {
-                (
-                    h.name.to_string(),
-                    String::from_utf8_lossy(h.value).into_owned(),
-                )
-            })
-            .collect()
-    })
+    same.then(|| crate::headers::from_raw(req.headers.iter().map(|h| (h.name, h.value))))
 }
 
 #[cfg(test)]

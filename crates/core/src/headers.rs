@@ -46,6 +46,32 @@ pub fn end_to_end(headers: &Headers) -> Headers {
         .collect()
 }
 
+/// Headers from (name, raw value) pairs, in order; a value that is not UTF-8 is read lossily.
+/// How a parsed head (hyper's map, httparse's list) becomes a [`Headers`] list.
+pub fn from_raw<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Headers {
+    pairs
+        .into_iter()
+        .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v).into_owned()))
+        .collect()
+}
+
+/// Where an HTTP/1 head ends, while its bytes arrive in pieces: given the head's bytes so far
+/// (`before`) and the next piece (`more`), how many of `more`'s bytes complete it (through its
+/// blank line `\r\n\r\n`, which may straddle the two), or `None` when it goes on.
+pub fn head_end(before: &[u8], more: &[u8]) -> Option<usize> {
+    const BLANK: &[u8] = b"\r\n\r\n";
+    let kept = before.len().min(3);
+    let mut seam = [0u8; 6];
+    let tail = &before[before.len() - kept..];
+    let head = &more[..more.len().min(3)];
+    seam[..kept].copy_from_slice(tail);
+    seam[kept..kept + head.len()].copy_from_slice(head);
+    match memchr::memmem::find(&seam[..kept + head.len()], BLANK) {
+        Some(i) => Some(i + 4 - kept),
+        None => memchr::memmem::find(more, BLANK).map(|i| i + 4),
+    }
+}
+
 /// The headers that go to the target, in order: the end-to-end ones without `Host` and
 /// `Content-Length`, which the client sets itself for the target's address and the body.
 pub fn forwarded_headers(req: &WebhookRequest) -> Headers {
@@ -66,6 +92,16 @@ mod tests {
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn a_head_ends_at_its_blank_line_even_across_pieces() {
+        assert_eq!(head_end(b"", b"GET / HTTP/1.1\r\n\r\nbody"), Some(18));
+        assert_eq!(head_end(b"GET / HTTP/1.1\r", b"\n\r\nbody"), Some(3));
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\n\r", b"\nbody"), Some(1));
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\n", b"X: 1\r\n"), None);
+        assert_eq!(head_end(b"", b""), None);
+        assert_eq!(head_end(b"\r\n", b"\r"), None);
     }
 
     #[test]
