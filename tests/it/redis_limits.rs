@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 
 use redis_support::{Instance, TestRedis};
 use serve_support::{
-    ANSWER, ATTACKER, HONEST, Serve, client_from, honest_user_is_served, tcp_from,
+    ANSWER, ATTACKER, HONEST, Serve, client_from, honest_user_is_served, stuck_subscriber,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -155,21 +154,7 @@ async fn resuming_subscribers_of_large_events_stay_within_the_memory_budget() {
     let path = chan.strip_prefix(&relay.url).unwrap().to_string();
     let mut stuck = Vec::new();
     for _ in 0..SUBSCRIBERS {
-        let mut s = tcp_from(ATTACKER, relay.addr).await.unwrap();
-        let req = format!(
-            "GET {path} HTTP/1.1\r\nHost: a\r\nAccept: text/event-stream\r\nLast-Event-ID: 0-0\r\n\r\n"
-        );
-        s.write_all(req.as_bytes()).await.unwrap();
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !seen.windows(12).any(|w| w == b"event: ready") {
-            let n = tokio::time::timeout(Duration::from_secs(20), s.read(&mut buf))
-                .await
-                .expect("ready in time")
-                .unwrap();
-            assert!(n > 0, "subscription ended early");
-            seen.extend_from_slice(&buf[..n]);
-        }
+        let s = stuck_subscriber(ATTACKER, relay.addr, &path, "Last-Event-ID: 0-0\r\n").await;
         stuck.push(s);
     }
     honest_user_is_served(&relay).await;

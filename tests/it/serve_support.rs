@@ -159,6 +159,31 @@ pub async fn tcp_from(from: IpAddr, to: SocketAddr) -> std::io::Result<tokio::ne
     sock.connect(to).await
 }
 
+/// A subscriber from `from` to `path` on `to` that reads up to its `ready` event and then never
+/// reads again (`extra` header lines, each ending in CRLF, go into its request).
+pub async fn stuck_subscriber(
+    from: IpAddr,
+    to: SocketAddr,
+    path: &str,
+    extra: &str,
+) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tcp_from(from, to).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: a\r\nAccept: text/event-stream\r\n{extra}\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !seen.windows(12).any(|w| w == b"event: ready") {
+        let n = tokio::time::timeout(Duration::from_secs(20), s.read(&mut buf))
+            .await
+            .expect("ready in time")
+            .unwrap();
+        assert!(n > 0, "subscription ended early");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    s
+}
+
 /// The honest user's check while an attack holds: a POST is answered 200 and a subscription
 /// gets its `ready` event and then the posted webhook, each within [`ANSWER`].
 pub async fn honest_user_is_served(relay: &Serve) {

@@ -152,21 +152,8 @@ async fn stuck_subscribers_of_large_events_stay_within_the_memory_budget() {
     let mut peak = relay.rss();
     let mut accepted = 0;
     for _ in 0..16 {
-        let mut s = tcp_from(ATTACKER, relay.addr).await.unwrap();
-        let req = format!("GET {path} HTTP/1.1\r\nHost: a\r\nAccept: text/event-stream\r\n\r\n");
-        s.write_all(req.as_bytes()).await.unwrap();
-        // read up to the ready event, then never read again
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !seen.windows(12).any(|w| w == b"event: ready") {
-            let n = tokio::time::timeout(Duration::from_secs(20), s.read(&mut buf))
-                .await
-                .expect("ready in time")
-                .unwrap();
-            assert!(n > 0, "subscription ended early");
-            seen.extend_from_slice(&buf[..n]);
-        }
-        stuck.push(s);
+        // reads up to the ready event, then never again
+        stuck.push(stuck_subscriber(ATTACKER, relay.addr, &path, "").await);
         for _ in 0..3 {
             let r = attacker
                 .post(&chan)
