@@ -108,6 +108,38 @@ pub fn mem_kib(pid: u32) -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// The largest anonymous (heap, stacks) and file-backed (the binary's and libraries' pages)
+/// resident memory seen, in KiB: VmHWM says only their largest sum.
+#[derive(Default)]
+struct RssParts {
+    anon: std::sync::atomic::AtomicU64,
+    file: std::sync::atomic::AtomicU64,
+}
+
+/// Sample a process's RssAnon and RssFile every few milliseconds until it is gone or `parts`
+/// is dropped by everyone else.
+fn sample_rss_parts(pid: u32, parts: Arc<RssParts>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    tokio::spawn(async move {
+        let path = format!("/proc/{pid}/status");
+        let mut tick = tokio::time::interval(Duration::from_millis(2));
+        while Arc::strong_count(&parts) > 1 {
+            tick.tick().await;
+            let Ok(status) = tokio::fs::read_to_string(&path).await else {
+                return;
+            };
+            for line in status.lines() {
+                let kib = || line.split_whitespace().nth(1)?.parse::<u64>().ok();
+                if line.starts_with("RssAnon:") {
+                    parts.anon.fetch_max(kib().unwrap_or(0), Relaxed);
+                } else if line.starts_with("RssFile:") {
+                    parts.file.fetch_max(kib().unwrap_or(0), Relaxed);
+                }
+            }
+        }
+    });
+}
+
 fn pctl(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -185,13 +217,13 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         results[0]["client"].as_str().unwrap_or("?")
     );
     println!(
-        "| store | seq p50 / p90 / p99 / max (ms) | raw SSE p50 (ms) | 1 MB p50 / max (ms) | burst delivered | in order | dup | burst send / last delivery (ms) | flood events/s | RSS idle -> peak (MiB) |"
+        "| store | seq p50 / p90 / p99 / max (ms) | raw SSE p50 (ms) | 1 MB p50 / max (ms) | burst delivered | in order | dup | burst send / last delivery (ms) | flood events/s | RSS idle -> peak (MiB) | peak anon / file (MiB) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &results {
         let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
         println!(
-            "| {} | {:.2} / {:.2} / {:.2} / {:.2} | {:.2} | {:.1} / {:.1} | {}/{} | {} | {} | {:.0} / {:.0} | {:.0} | {:.1} -> {:.1} |",
+            "| {} | {:.2} / {:.2} / {:.2} / {:.2} | {:.2} | {:.1} / {:.1} | {}/{} | {} | {} | {:.0} / {:.0} | {:.0} | {:.1} -> {:.1} | {:.1} / {:.1} |",
             if r["store"].is_null() { "off" } else { "on" },
             f(&r["seq"]["p50_ms"]),
             f(&r["seq"]["p90_ms"]),
@@ -213,6 +245,8 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
             f(&r["flood"]["events_per_s"]),
             f(&r["rss_mib"]["idle"]),
             f(&r["rss_mib"]["peak"]),
+            f(&r["rss_mib"]["anon_peak"]),
+            f(&r["rss_mib"]["file_peak"]),
         );
     }
     if let Some(ratio) = ratio {
@@ -356,6 +390,8 @@ async fn run_once(
     let first_delivery = started.elapsed();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (idle_rss, _) = mem_kib(pid);
+    let parts = Arc::new(RssParts::default());
+    sample_rss_parts(pid, parts.clone());
 
     let mut lat = Vec::new();
     let mut floor = Vec::new();
@@ -436,6 +472,11 @@ async fn run_once(
             .map(|t| (*t - t_burst).as_secs_f64() * 1000.0);
         (firsts.len(), order.len() - firsts.len(), inv, last)
     };
+    let (anon_peak, file_peak) = {
+        use std::sync::atomic::Ordering::Relaxed;
+        (parts.anon.load(Relaxed), parts.file.load(Relaxed))
+    };
+    drop(parts);
     let _ = child.kill().await;
     server.shutdown().await;
 
@@ -453,6 +494,7 @@ async fn run_once(
                   "duplicates": dups, "send_ms": send_ms, "first_send_to_last_delivery_ms": last},
         "flood": {"sent": a.burst, "senders": a.flood_senders, "delivered": flood_delivered, "ms": flood_ms,
                   "events_per_s": flood_delivered as f64 / (flood_ms / 1000.0)},
-        "rss_mib": {"idle": idle_rss as f64 / 1024.0, "end": end_rss as f64 / 1024.0, "peak": peak_rss as f64 / 1024.0},
+        "rss_mib": {"idle": idle_rss as f64 / 1024.0, "end": end_rss as f64 / 1024.0, "peak": peak_rss as f64 / 1024.0,
+                    "anon_peak": anon_peak as f64 / 1024.0, "file_peak": file_peak as f64 / 1024.0},
     }))
 }

@@ -190,7 +190,10 @@ pub struct DemoArgs {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     reject_unknown_command(&cli);
-    crate::heap::return_large_frees_to_the_os();
+    crate::heap::init(match cli.command {
+        Some(Command::Serve(_)) => crate::heap::Role::Relay,
+        _ => crate::heap::Role::Client,
+    });
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

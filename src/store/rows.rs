@@ -35,9 +35,9 @@ pub(super) fn insert_delivery(conn: &Connection, d: &Delivery) -> Result<(), Sto
     let r = &d.request;
     conn.prepare_cached(
         "INSERT INTO deliveries (id, channel, relay_event_id, received_at_ms, method, path, query,
-             headers, body, body_size, origin, verification, event, slack, summary, state,
+             headers, body_size, origin, verification, event, slack, summary, state,
              state_reason)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?
     .execute(params![
         d.id,
@@ -48,7 +48,6 @@ pub(super) fn insert_delivery(conn: &Connection, d: &Delivery) -> Result<(), Sto
         r.path,
         r.query,
         to_json(&r.headers),
-        &r.body[..],
         r.body.len() as i64,
         to_json(&d.origin),
         d.verification.as_ref().map(to_json),
@@ -62,6 +61,17 @@ pub(super) fn insert_delivery(conn: &Connection, d: &Delivery) -> Result<(), Sto
             _ => None,
         }),
     ])?;
+    insert_body(conn, &d.id, &r.body)
+}
+
+/// A delivery's body, in its own table (written once: state changes do not rewrite it).
+/// Bound as a parameter: SQLite copies it into the row it builds (2 MiB of transient memory for
+/// a 1 MB body). Its incremental blob writes were tried and are worse: the row is first written
+/// with zeros, and with the forward job's small page cache every page then went to the log
+/// twice.
+fn insert_body(conn: &Connection, id: &str, body: &[u8]) -> Result<(), StoreError> {
+    conn.prepare_cached("INSERT INTO bodies (delivery_id, body) VALUES (?1, ?2)")?
+        .execute(params![id, body])?;
     Ok(())
 }
 
@@ -141,9 +151,10 @@ pub(super) fn insert_attempt(
 /// One delivery row (attempts not loaded).
 pub(super) fn load_delivery(conn: &Connection, id: &str) -> Result<Delivery, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, channel, relay_event_id, received_at_ms, method, path, query, headers, body,
-                origin, verification, slack, state, state_reason, event, summary
-         FROM deliveries WHERE id = ?1",
+        "SELECT d.id, d.channel, d.relay_event_id, d.received_at_ms, d.method, d.path, d.query,
+                d.headers, b.body, d.origin, d.verification, d.slack, d.state, d.state_reason,
+                d.event, d.summary
+         FROM deliveries d LEFT JOIN bodies b ON b.delivery_id = d.id WHERE d.id = ?1",
     )?;
     let (mut d, headers, origin, verification, slack) = stmt
         .query_row([id], |row| {
@@ -157,7 +168,7 @@ pub(super) fn load_delivery(conn: &Connection, id: &str) -> Result<Delivery, Sto
                     path: row.get(5)?,
                     query: row.get(6)?,
                     headers: Headers::new(),
-                    body: Bytes::from(row.get::<_, Vec<u8>>(8)?),
+                    body: Bytes::from(row.get::<_, Option<Vec<u8>>>(8)?.unwrap_or_default()),
                 },
                 origin: Default::default(),
                 verification: None,

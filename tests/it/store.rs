@@ -124,6 +124,15 @@ fn attempts_link_to_their_delivery_and_go_with_it() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(rows, [("d3".to_string(), 1)]);
+    // their bodies (a table of their own since v6) go with them
+    let bodies: Vec<String> = raw
+        .prepare("SELECT delivery_id FROM bodies")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(bodies, ["d3"]);
     assert!(matches!(store.get("d1"), Err(StoreError::NotFound(_))));
 }
 
@@ -353,11 +362,11 @@ fn an_empty_file_is_migrated_to_the_current_version() {
     std::fs::write(&path, b"").unwrap();
     let store = Store::open(&path).unwrap();
     assert_eq!(store.schema_version().unwrap(), schema::CURRENT_VERSION);
-    assert_eq!(schema::CURRENT_VERSION, 5);
+    assert_eq!(schema::CURRENT_VERSION, 6);
     assert!(store.list(&ListFilter::default(), 10).unwrap().is_empty());
     // Opening again does not migrate twice.
     drop(store);
-    assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 5);
+    assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 6);
 }
 
 #[test]
