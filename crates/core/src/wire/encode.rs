@@ -18,14 +18,24 @@ pub fn encode_event(req: &WebhookRequest, received_at_ms: i64, extended: bool) -
 /// About how many bytes [`encode_event`] writes (an upper estimate for ordinary requests, so
 /// the buffer of a large event is allocated once and never copied to grow).
 pub fn encoded_len_hint(req: &WebhookRequest, extended: bool) -> usize {
+    if extended {
+        req.body.len().div_ceil(3) * 4 + extended_head_len_hint(req)
+    } else {
+        req.body.len() + meta_len_hint(req)
+    }
+}
+
+/// About how many bytes [`extended_head_into`] writes (an upper estimate, as
+/// [`encoded_len_hint`]).
+pub fn extended_head_len_hint(req: &WebhookRequest) -> usize {
+    // the headers go twice: flat, and exact in `hookrelay`
+    2 * meta_len_hint(req)
+}
+
+fn meta_len_hint(req: &WebhookRequest) -> usize {
     // JSON escaping of headers can grow them; twice their size covers ordinary values
     let headers: usize = req.headers.iter().map(|(n, v)| n.len() + v.len() + 8).sum();
-    let meta = 2 * (headers + req.query.len()) + req.path.len() + req.method.len() + 256;
-    if extended {
-        req.body.len().div_ceil(3) * 4 + 2 * meta
-    } else {
-        req.body.len() + meta
-    }
+    2 * (headers + req.query.len()) + req.path.len() + req.method.len() + 256
 }
 
 /// [`encode_event`], appending to `out` (e.g. after an SSE `data: ` prefix).

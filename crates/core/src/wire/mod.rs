@@ -36,7 +36,7 @@ pub use decode::{
 };
 pub use encode::{
     EXTENDED_END, encode_event, encode_event_into, encoded_len_hint, extended_head_into,
-    push_body_b64, query_object,
+    extended_head_len_hint, push_body_b64, query_object,
 };
 
 /// The request header a subscriber sends to receive the extended event shape.

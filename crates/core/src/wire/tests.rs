@@ -38,7 +38,11 @@ fn the_extended_shape_in_parts_is_the_whole_event_with_body_b_last() {
     let mut r = sample();
     // a header needing the line-separator escape, and a body that is not UTF-8
     r.headers.push(("X-Evil".into(), "a\u{2028}b\u{85}".into()));
-    r.body = Bytes::from((0..100_000u32).map(|i| (i * 7 % 256) as u8).collect::<Vec<u8>>());
+    r.body = Bytes::from(
+        (0..100_000u32)
+            .map(|i| (i * 7 % 256) as u8)
+            .collect::<Vec<u8>>(),
+    );
     let whole = encode_event(&r, 9, true);
     for piece in [3, 6, 3 * 1024, 99_999, 200_000] {
         let mut parts = String::new();
