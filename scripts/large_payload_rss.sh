@@ -45,7 +45,8 @@ open(os.path.join(w, 'target.py'), 'w').write('''
 import http.server, sys
 class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
-        self.rfile.read(int(self.headers.get("content-length", "0")))
+        n = len(self.rfile.read(int(self.headers.get("content-length", "0"))))
+        with open(sys.argv[1], "a") as f: f.write("%d\n" % n)
         self.send_response(200); self.send_header("content-length", "2"); self.end_headers()
         self.wfile.write(b"ok")
     def log_message(self, *a): pass
@@ -66,7 +67,7 @@ start_relay() { # $1: extra serve flags; sets relay, relay_pid
 }
 new_channel() { curl -s -D - -o /dev/null "$relay/new" | awk -F': ' 'tolower($1)=="location"{print $2}' | tr -d '\r'; }
 start_target() {
-    python3 -u "$work/target.py" >"$work/target.port" &
+    python3 -u "$work/target.py" "$work/received" >"$work/target.port" &
     pids+=("$!")
     for _ in $(seq 50); do [ -s "$work/target.port" ] && break; sleep 0.1; done
     target="http://127.0.0.1:$(cat "$work/target.port")/hook"
@@ -112,7 +113,11 @@ serve)
             mem "$relay_pid" "$body ($(stat -c %s "$work/$body") bytes) relayed, in the ring"
             for _ in 1 2 3; do post "$ch" '{}'; done; sleep 3
             mem "$relay_pid" "3 s after the ring dropped it"
+            if [ "$reader" = forward ]; then
+                echo "  largest body the target received: $(sort -n "$work/received" 2>/dev/null | tail -1) bytes"
+            fi
             kill "$relay_pid" 2>/dev/null || true
+            rm -f "$work/received"
         done
     done
     ;;

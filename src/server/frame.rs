@@ -31,7 +31,7 @@ const PIECEWISE_BYTES: usize = 256 * 1024;
 /// 32 KiB of base64, a small frame in the budget. Encoding one takes microseconds: on the
 /// async workers.
 pub(crate) const PIECE_BODY_BYTES: usize = 24 * 1024;
-const _: () = assert!(PIECE_BODY_BYTES % 3 == 0);
+const _: () = assert!(PIECE_BODY_BYTES.is_multiple_of(3));
 
 /// What [`event_frame`] made.
 pub(crate) enum Framed {
