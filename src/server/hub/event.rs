@@ -22,6 +22,7 @@ pub(crate) struct Event {
     /// The encoded SSE frame per shape (`[smee, extended]`), made by the first subscriber that
     /// needs it and shared by the others. Only the newest [`FRAMES_KEPT`] events of a channel
     /// keep theirs (a subscriber far behind encodes again), so cached frames stay bounded.
+    /// Large events in the extended shape are written in pieces and never cached here.
     pub frames: Mutex<[Option<bytes::Bytes>; 2]>,
     /// While this event is written in pieces (a large event in the extended shape, never held
     /// whole: `server/frame.rs`), the share of the memory budget its body holds, so that a
