@@ -317,6 +317,70 @@ async fn cut_off_and_resume(extended: bool) {
     server.shutdown().await;
 }
 
+/// A large event in the extended shape (written in pieces) reaches a subscriber served
+/// directly and one served by hyper (a head over 4 KiB) as the same exact event.
+#[tokio::test]
+async fn a_large_extended_event_is_exact_on_both_subscribe_paths() {
+    let server = start(|_| {}).await;
+    let chan = server.new_channel();
+    let path = chan.strip_prefix(&server.base_url()).unwrap().to_string();
+    let pad = "x".repeat(5000);
+    let mut subs = Vec::new();
+    for extra in [String::new(), format!("x-pad: {pad}\r\n")] {
+        let mut s = tokio::net::TcpStream::connect(server.local_addr())
+            .await
+            .unwrap();
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nhost: x\r\naccept: text/event-stream\r\nx-hookrelay-wire: 1\r\n{extra}\r\n"
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut got = Vec::new();
+        read_into(&mut s, &mut got, b"event: ready").await;
+        subs.push((s, got));
+    }
+    // not UTF-8, several MiB, a length that is no multiple of 3 nor of a piece
+    let body: Vec<u8> = (0..(3usize << 20) + 7)
+        .map(|i| (i * 7 % 256) as u8 | 0x80)
+        .collect();
+    let r = client()
+        .put(format!("{chan}/a?b=1"))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for (s, got) in &mut subs {
+        read_into(s, got, b"\"}\n\n").await;
+        let frames = whole_frames(got);
+        let event = frames.iter().find(|f| f.starts_with("id: ")).unwrap();
+        let data = event.split_once("\ndata: ").unwrap().1;
+        assert!(!data.contains(['\n', '\r']));
+        let d = hookrelay::wire::decode_event(data, usize::MAX).unwrap();
+        assert_eq!(d.request.method, "PUT");
+        assert_eq!(d.request.path, "/a");
+        assert!(d.request.body == body, "the body is exact");
+    }
+    server.shutdown().await;
+}
+
+/// Read `s` into `got` until `want` is in it.
+async fn read_into(s: &mut tokio::net::TcpStream, got: &mut Vec<u8>, want: &[u8]) {
+    let mut buf = vec![0u8; 64 << 10];
+    let mut from = 0;
+    loop {
+        if got[from..].windows(want.len()).any(|w| w == want) {
+            return;
+        }
+        from = got.len().saturating_sub(want.len() - 1).max(from);
+        let n = tokio::time::timeout(WAIT, s.read(&mut buf))
+            .await
+            .expect("in time")
+            .unwrap();
+        assert!(n > 0, "the stream ended early");
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
 /// The SSE frames received whole (`\n\n`-terminated, without it) in the raw bytes of a
 /// chunked HTTP response, which may end in the middle of a chunk.
 fn whole_frames(raw: &[u8]) -> Vec<String> {
