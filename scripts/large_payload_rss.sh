@@ -14,8 +14,9 @@
 #     moves off it. VmRSS / VmHWM of the UI process after each step.
 # serve: `hookrelay serve --ring-len 2` with one subscriber (curl reading the smee shape, then a
 #     `hookrelay forward --no-store` reading the extended shape); a 25 MiB body (JSON, then
-#     random bytes) is published; VmHWM while it is in flight and in the ring, then VmRSS 3 s
-#     after three small events pushed it out of the ring.
+#     random bytes) is published; VmHWM while it is in flight and in the ring (with forward,
+#     once the target has received it), then VmRSS 3 s after three small events pushed it out
+#     of the ring.
 set -euo pipefail
 mode=${1:?usage: $0 ui|serve [path to hookrelay]}
 bin=$(realpath "${2:-target/release/hookrelay}")
@@ -45,7 +46,8 @@ open(os.path.join(w, 'target.py'), 'w').write('''
 import http.server, sys
 class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
-        self.rfile.read(int(self.headers.get("content-length", "0")))
+        n = len(self.rfile.read(int(self.headers.get("content-length", "0"))))
+        with open(sys.argv[1], "a") as f: f.write("%d\\n" % n)
         self.send_response(200); self.send_header("content-length", "2"); self.end_headers()
         self.wfile.write(b"ok")
     def log_message(self, *a): pass
@@ -66,7 +68,7 @@ start_relay() { # $1: extra serve flags; sets relay, relay_pid
 }
 new_channel() { curl -s -D - -o /dev/null "$relay/new" | awk -F': ' 'tolower($1)=="location"{print $2}' | tr -d '\r'; }
 start_target() {
-    python3 -u "$work/target.py" >"$work/target.port" &
+    python3 -u "$work/target.py" "$work/received" >"$work/target.port" &
     pids+=("$!")
     for _ in $(seq 50); do [ -s "$work/target.port" ] && break; sleep 0.1; done
     target="http://127.0.0.1:$(cat "$work/target.port")/hook"
@@ -106,13 +108,31 @@ serve)
                 HOOKRELAY_LOG=warn "$bin" forward "$ch" "$target" --no-tui --no-store >/dev/null 2>&1 &
             fi
             pids+=("$!"); sleep 1.5
-            post "$ch" '{}'; sleep 0.5
+            if [ "$reader" = forward ]; then
+                # subscribed once a small event reaches the target (a loaded machine is slow)
+                for _ in $(seq 40); do
+                    post "$ch" '{}'; sleep 0.5; [ -s "$work/received" ] && break
+                done
+            else
+                post "$ch" '{}'; sleep 0.5
+            fi
             mem "$relay_pid" "serve idle ($reader subscribed)"
-            post "$ch" "@$work/$body"; sleep 1
-            mem "$relay_pid" "$body ($(stat -c %s "$work/$body") bytes) relayed, in the ring"
+            size=$(stat -c %s "$work/$body")
+            post "$ch" "@$work/$body"
+            if [ "$reader" = forward ]; then
+                waited=0 # until the target has the body (at most 60 s)
+                while ! grep -qx "$size" "$work/received" && [ "$waited" -lt 600 ]; do
+                    sleep 0.1; waited=$((waited + 1))
+                done
+                grep -qx "$size" "$work/received" || echo "  the target did not receive the body" >&2
+            else
+                sleep 1
+            fi
+            mem "$relay_pid" "$body ($size bytes) relayed, in the ring"
             for _ in 1 2 3; do post "$ch" '{}'; done; sleep 3
             mem "$relay_pid" "3 s after the ring dropped it"
             kill "$relay_pid" 2>/dev/null || true
+            rm -f "$work/received"
         done
     done
     ;;

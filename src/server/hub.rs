@@ -258,6 +258,7 @@ impl Hub {
             size,
             gseq,
             frames: Mutex::new([None, None]),
+            pin: Mutex::default(),
         });
         let id = event.id.clone();
         stored(&id);

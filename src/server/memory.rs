@@ -5,7 +5,10 @@
 //! - a quarter for request bodies being received (reserved as bytes arrive),
 //! - a quarter for encoded frames queued for subscribers (a frame holds its share until the
 //!   connection has written it or is closed; frames of 64 KiB and more may use three quarters
-//!   of this share, so stuck subscribers of large events cannot starve small ones).
+//!   of this share, so stuck subscribers of large events cannot starve small ones). A large
+//!   event written in pieces (`frame.rs`) holds its body there instead (once, however many
+//!   subscribers it is being written to), and each piece, under 64 KiB, holds its bytes in
+//!   the small frames' quarter while it is queued, like a small frame.
 //!
 //! A subscriber that cannot get room for its next frame within the write timeout is
 //! disconnected (it resumes with `Last-Event-ID`), so RSS stays within the budget plus a fixed
@@ -65,16 +68,18 @@ impl Memory {
         } else {
             (&self.small_frames, self.small_total)
         };
-        // a frame larger than its whole pool takes the whole pool
-        let n = u32::try_from(bytes.clamp(1, cap.max(1))).unwrap_or(u32::MAX);
-        if let Ok(p) = Arc::clone(pool).try_acquire_many_owned(n) {
-            return Some(p);
-        }
-        shed();
-        tokio::time::timeout(wait, Arc::clone(pool).acquire_many_owned(n))
-            .await
-            .ok()?
-            .ok()
+        room(pool, cap, bytes, wait, shed).await
+    }
+
+    /// Room for one piece of a frame written in pieces, in the small frames' pool whatever
+    /// its size (the large pool may be all held by the bodies of the frames being written).
+    pub async fn piece_room(
+        &self,
+        bytes: usize,
+        wait: Duration,
+        shed: impl FnOnce(),
+    ) -> Option<OwnedSemaphorePermit> {
+        room(&self.small_frames, self.small_total, bytes, wait, shed).await
     }
 
     /// Frame bytes in use now (for `/metrics`).
@@ -87,6 +92,26 @@ impl Memory {
     pub fn bodies_in_use(&self) -> usize {
         self.bodies_total - self.bodies.available_permits()
     }
+}
+
+/// Room for `bytes` in `pool` (of `cap` permits): at once, else after `shed`, within `wait`.
+async fn room(
+    pool: &Arc<Semaphore>,
+    cap: usize,
+    bytes: usize,
+    wait: Duration,
+    shed: impl FnOnce(),
+) -> Option<OwnedSemaphorePermit> {
+    // a frame larger than its whole pool takes the whole pool
+    let n = u32::try_from(bytes.clamp(1, cap.max(1))).unwrap_or(u32::MAX);
+    if let Ok(p) = Arc::clone(pool).try_acquire_many_owned(n) {
+        return Some(p);
+    }
+    shed();
+    tokio::time::timeout(wait, Arc::clone(pool).acquire_many_owned(n))
+        .await
+        .ok()?
+        .ok()
 }
 
 /// A frame's bytes that hold their share of the budget until the last copy is dropped.

@@ -109,7 +109,7 @@ impl Metrics {
         );
         registry.register(
             "frame_bytes",
-            "Encoded frame bytes held for subscribers",
+            "Encoded frame bytes held for subscribers, and the bodies of large events being written to them in pieces",
             m.frames.clone(),
         );
         registry.register(

@@ -9,7 +9,7 @@
 //! - every size and queue is bounded (see [`ServerConfig`]).
 //!
 //! Files: `hub.rs` (channels, rings, cursors, ids), `routes.rs` (request routing),
-//! `ingest.rs` (publishing webhooks), `body.rs` (reading bodies within the budgets), `stream.rs` (the SSE response), `page.rs`
+//! `ingest.rs` (publishing webhooks), `body.rs` (reading bodies within the budgets), `stream.rs` (the SSE response), `frame.rs` (an event's SSE frame: whole and shared, or written in pieces), `page.rs`
 //! (the help pages), `listener.rs` (connections: limits, timeouts, TLS, graceful shutdown),
 //! `reply.rs` (the round trip: held senders and replies), `client.rs` (per-address limits), `memory.rs` (the memory budget), `metrics.rs`
 //! (`/metrics`), `auth.rs` (optional subscriber tokens).
@@ -23,6 +23,7 @@ mod auth;
 mod backend;
 mod body;
 mod client;
+mod frame;
 mod hub;
 mod ingest;
 mod listener;
@@ -231,7 +232,7 @@ pub(crate) struct AppState {
     pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// The memory budget's shares.
     pub memory: memory::Memory,
-    /// Slots for encoding large events (see [`stream::LARGE_ENCODES`]).
+    /// Slots for encoding large events (see [`frame::LARGE_ENCODES`]).
     pub encode_slots: Arc<tokio::sync::Semaphore>,
     /// Per-address limits.
     pub clients: Arc<client::Clients>,
@@ -321,7 +322,7 @@ impl RelayServer {
             local_addr,
             shutdown: rx.clone(),
             memory,
-            encode_slots: Arc::new(tokio::sync::Semaphore::new(stream::LARGE_ENCODES)),
+            encode_slots: Arc::new(tokio::sync::Semaphore::new(frame::LARGE_ENCODES)),
             clients: Arc::clone(&clients),
             metrics: metrics::Metrics::new(),
             holds: reply::Holds::new(cfg.hold_limits),

@@ -11,14 +11,8 @@ use bytes::Bytes;
 
 use super::AppState;
 use super::backend::Cursor;
+use super::frame::{Framed, Room, event_frame};
 use super::hub::{Event, Gap};
-use crate::wire;
-
-/// Bodies at least this large are encoded on a blocking thread (JSON parsing of big bodies
-/// must not stall the async workers), at most [`LARGE_ENCODES`] at once per server.
-const BLOCKING_ENCODE_BYTES: usize = 256 * 1024;
-/// How many large events may be encoded at once (bounds the transient memory of encoding).
-pub(crate) const LARGE_ENCODES: usize = 2;
 
 pub(crate) const READY: &[u8] = b"event: ready\ndata: {}\n\n";
 pub(crate) const PING: &[u8] = b"event: ping\ndata: {}\n\n";
@@ -77,6 +71,21 @@ pub(crate) fn response(
                         st.metrics.streamed();
                         yield Ok(frame);
                     }
+                    Framed::Pieces(mut pieces) => {
+                        // a large frame written as it is encoded, never held whole
+                        while let Some(piece) = pieces.next(&Room::of(&st)).await {
+                            match piece {
+                                Ok(piece) => yield Ok(piece),
+                                Err(_) => {
+                                    // mid-line: nothing else can be sent; it resumes with
+                                    // Last-Event-ID from the last whole event
+                                    tracing::debug!("subscriber disconnected: no memory for its frames in time");
+                                    break 'stream;
+                                }
+                            }
+                        }
+                        st.metrics.streamed();
+                    }
                     Framed::Dropped => {
                         sub.rewind(seq);
                         break;
@@ -128,81 +137,4 @@ fn gap_frame(gap: &Gap) -> Bytes {
         "id: {}\nevent: gap\ndata: {}\n\n",
         gap.id, gap.data
     ))
-}
-
-/// What [`event_frame`] made.
-enum Framed {
-    Frame(Bytes),
-    /// The ring dropped the event before it was encoded.
-    Dropped,
-    /// No room in the memory budget within the write timeout.
-    NoRoom,
-}
-
-/// The SSE frame of one event, holding its share of the memory budget.
-async fn event_frame(ev: &Weak<Event>, extended: bool, st: &AppState) -> Framed {
-    let size = match ev.upgrade() {
-        None => return Framed::Dropped,
-        Some(ev) => {
-            if let Some(frame) = cached(&ev, extended) {
-                return Framed::Frame(frame);
-            }
-            frame_capacity(&ev, extended)
-        }
-    };
-    let Some(permit) = st
-        .memory
-        .frame_room(size, st.cfg.timeouts.write, || st.hub.drop_cached_frames())
-        .await
-    else {
-        return Framed::NoRoom;
-    };
-    let Some(ev) = ev.upgrade() else {
-        return Framed::Dropped;
-    };
-    // another subscriber may have encoded it while this one waited for room
-    if let Some(frame) = cached(&ev, extended) {
-        return Framed::Frame(frame);
-    }
-    let text = if ev.request.body.len() < BLOCKING_ENCODE_BYTES {
-        encode_frame(&ev, extended)
-    } else {
-        // Encoding a large JSON body takes several times its size in memory: few at once.
-        let _slot = Arc::clone(&st.encode_slots).acquire_owned().await;
-        if let Some(frame) = cached(&ev, extended) {
-            return Framed::Frame(frame);
-        }
-        let ev2 = Arc::clone(&ev);
-        match tokio::task::spawn_blocking(move || encode_frame(&ev2, extended)).await {
-            Ok(b) => b,
-            Err(_) => encode_frame(&ev, extended),
-        }
-    };
-    let frame = super::memory::accounted(text, permit);
-    if let Ok(mut frames) = ev.frames.lock() {
-        frames[usize::from(extended)] = Some(frame.clone());
-    }
-    Framed::Frame(frame)
-}
-
-fn frame_capacity(ev: &Event, extended: bool) -> usize {
-    wire::encoded_len_hint(&ev.request, extended) + ev.id.len() + 16
-}
-
-/// The frame another subscriber already encoded for this event and shape.
-fn cached(ev: &Event, extended: bool) -> Option<Bytes> {
-    ev.frames.lock().ok()?[usize::from(extended)].clone()
-}
-
-/// Encode one event as an SSE frame (`id:` + one `data:` line), in one allocation.
-fn encode_frame(ev: &Event, extended: bool) -> String {
-    let mut out = String::with_capacity(frame_capacity(ev, extended));
-    out.push_str("id: ");
-    out.push_str(&ev.id);
-    out.push_str("\ndata: ");
-    let start = out.len();
-    wire::encode_event_into(&mut out, &ev.request, ev.received_at_ms, extended);
-    debug_assert!(!out[start..].contains('\n') && !out[start..].contains('\r'));
-    out.push_str("\n\n");
-    out
 }

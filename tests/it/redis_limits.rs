@@ -153,9 +153,14 @@ async fn resuming_subscribers_of_large_events_stay_within_the_memory_budget() {
     // each resumes from the start, reads up to the ready event, then never reads again
     let path = chan.strip_prefix(&relay.url).unwrap().to_string();
     let mut stuck = Vec::new();
-    for _ in 0..SUBSCRIBERS {
-        let s = stuck_subscriber(ATTACKER, relay.addr, &path, "Last-Event-ID: 0-0\r\n").await;
-        stuck.push(s);
+    for i in 0..SUBSCRIBERS {
+        // half of them in the extended shape, whose large frames are written in pieces
+        let extra = if i % 2 == 0 {
+            "Last-Event-ID: 0-0\r\n"
+        } else {
+            "Last-Event-ID: 0-0\r\nX-Hookrelay-Wire: 1\r\n"
+        };
+        stuck.push(stuck_subscriber(ATTACKER, relay.addr, &path, extra).await);
     }
     honest_user_is_served(&relay).await;
     // until the relay has disconnected every stuck subscriber (they cannot keep up), the

@@ -151,9 +151,15 @@ async fn stuck_subscribers_of_large_events_stay_within_the_memory_budget() {
     let mut stuck = Vec::new();
     let mut peak = relay.rss();
     let mut accepted = 0;
-    for _ in 0..16 {
-        // reads up to the ready event, then never again
-        stuck.push(stuck_subscriber(ATTACKER, relay.addr, &path, "").await);
+    for i in 0..16 {
+        // reads up to the ready event, then never again; half of them in the extended shape,
+        // whose large frames are written in pieces
+        let extra = if i % 2 == 0 {
+            ""
+        } else {
+            "X-Hookrelay-Wire: 1\r\n"
+        };
+        stuck.push(stuck_subscriber(ATTACKER, relay.addr, &path, extra).await);
         for _ in 0..3 {
             let r = attacker
                 .post(&chan)

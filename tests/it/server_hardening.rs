@@ -205,12 +205,29 @@ async fn subscriber_tokens_guard_subscribing_not_sending() {
 
 #[tokio::test]
 async fn a_subscriber_that_cannot_keep_up_is_cut_off_and_resumes_with_last_event_id() {
+    cut_off_and_resume(false).await;
+}
+
+/// The same in the extended shape, with events large enough to be written in pieces: the
+/// stream may be cut in the middle of one; the events received whole are exact, and the
+/// subscriber resumes after the last of them.
+#[tokio::test]
+async fn an_extended_subscriber_cut_off_mid_event_resumes_after_its_last_whole_event() {
+    cut_off_and_resume(true).await;
+}
+
+async fn cut_off_and_resume(extended: bool) {
     let server = start(|cfg| {
-        cfg.max_body_bytes = 256 * 1024;
+        cfg.max_body_bytes = 512 * 1024;
         cfg.memory_budget = 4 << 20; // rings 2 MiB
         cfg.timeouts.write = std::time::Duration::from_secs(1);
     })
     .await;
+    let wire = if extended {
+        "x-hookrelay-wire: 1\r\n"
+    } else {
+        ""
+    };
     let chan = server.new_channel();
     let path = chan.strip_prefix(&server.base_url()).unwrap().to_string();
     let c = client();
@@ -220,7 +237,7 @@ async fn a_subscriber_that_cannot_keep_up_is_cut_off_and_resumes_with_last_event
         .unwrap();
     stuck
         .write_all(
-            format!("GET {path} HTTP/1.1\r\nhost: x\r\naccept: text/event-stream\r\n\r\n")
+            format!("GET {path} HTTP/1.1\r\nhost: x\r\naccept: text/event-stream\r\n{wire}\r\n")
                 .as_bytes(),
         )
         .await
@@ -235,8 +252,8 @@ async fn a_subscriber_that_cannot_keep_up_is_cut_off_and_resumes_with_last_event
         assert!(n > 0);
         got.extend_from_slice(&buf[..n]);
     }
-    // 60 events of 200 KiB: far more than the socket buffers and the rings hold
-    let body = format!("{{\"pad\":\"{}\"}}", "x".repeat(200 * 1024));
+    // 60 events of 300 KiB: far more than the socket buffers and the rings hold
+    let body = format!("{{\"pad\":\"{}\"}}", "x".repeat(300 * 1024));
     let mut last = String::new();
     for _ in 0..60 {
         last = post_json(&c, &chan, &body).await;
@@ -253,20 +270,29 @@ async fn a_subscriber_that_cannot_keep_up_is_cut_off_and_resumes_with_last_event
             Err(_) => panic!("the stuck subscriber was never disconnected"),
         }
     }
-    // the last complete event it received
-    let text = String::from_utf8_lossy(&got);
-    let complete: Vec<&str> = text
-        .split("\n\n")
-        .filter(|f| f.contains("\ndata: ") && !f.contains("event: "))
-        .filter_map(|f| f.lines().find_map(|l| l.strip_prefix("id: ")))
-        .collect();
+    // the last complete event it received (every one of them whole and exact)
+    let frames = whole_frames(&got);
+    let mut complete = Vec::new();
+    for f in frames.iter().filter(|f| !f.contains("event: ")) {
+        let (id, data) = f
+            .strip_prefix("id: ")
+            .and_then(|f| f.split_once("\ndata: "))
+            .unwrap_or_else(|| panic!("not an event: {f:.200}"));
+        let ev = hookrelay::wire::decode_event(data, usize::MAX).unwrap();
+        assert_eq!(ev.request.body, body.as_bytes(), "event {id} is exact");
+        complete.push(id);
+    }
     assert!(complete.len() < 60, "it was cut off before the end");
     let seq = |id: &str| id.rsplit_once('-').unwrap().1.parse::<u64>().unwrap();
     let resume_from = complete.last().map_or(0, |id| seq(id));
     // resume: a gap for what the ring dropped, then the rest, ending with the last event
     let epoch = last.rsplit_once('-').unwrap().0.to_string();
     let last_id = format!("{epoch}-{resume_from}");
-    let mut sse = subscribe_ready(&chan, &[("last-event-id", last_id.as_str())]).await;
+    let mut headers = vec![("last-event-id", last_id.as_str())];
+    if extended {
+        headers.push(("x-hookrelay-wire", "1"));
+    }
+    let mut sse = subscribe_ready(&chan, &headers).await;
     let first = sse.next_non_ping().await;
     let mut next = resume_from + 1;
     if first.event.as_deref() == Some("gap") {
@@ -284,7 +310,95 @@ async fn a_subscriber_that_cannot_keep_up_is_cut_off_and_resumes_with_last_event
             Some(next),
             "in order, nothing twice"
         );
+        let d = hookrelay::wire::decode_event(&ev.data, usize::MAX).unwrap();
+        assert_eq!(d.request.body, body.as_bytes());
         next += 1;
     }
     server.shutdown().await;
+}
+
+/// A large event in the extended shape (written in pieces) reaches a subscriber served
+/// directly and one served by hyper (a head over 4 KiB) as the same exact event.
+#[tokio::test]
+async fn a_large_extended_event_is_exact_on_both_subscribe_paths() {
+    let server = start(|_| {}).await;
+    let chan = server.new_channel();
+    let path = chan.strip_prefix(&server.base_url()).unwrap().to_string();
+    let pad = "x".repeat(5000);
+    let mut subs = Vec::new();
+    for extra in [String::new(), format!("x-pad: {pad}\r\n")] {
+        let mut s = tokio::net::TcpStream::connect(server.local_addr())
+            .await
+            .unwrap();
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nhost: x\r\naccept: text/event-stream\r\nx-hookrelay-wire: 1\r\n{extra}\r\n"
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut got = Vec::new();
+        read_into(&mut s, &mut got, b"event: ready").await;
+        subs.push((s, got));
+    }
+    // not UTF-8, several MiB, a length that is no multiple of 3 nor of a piece
+    let body: Vec<u8> = (0..(3usize << 20) + 7)
+        .map(|i| (i * 7 % 256) as u8 | 0x80)
+        .collect();
+    let r = client()
+        .put(format!("{chan}/a?b=1"))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for (s, got) in &mut subs {
+        read_into(s, got, b"\"}\n\n").await;
+        let frames = whole_frames(got);
+        let event = frames.iter().find(|f| f.starts_with("id: ")).unwrap();
+        let data = event.split_once("\ndata: ").unwrap().1;
+        assert!(!data.contains(['\n', '\r']));
+        let d = hookrelay::wire::decode_event(data, usize::MAX).unwrap();
+        assert_eq!(d.request.method, "PUT");
+        assert_eq!(d.request.path, "/a");
+        assert!(d.request.body == body, "the body is exact");
+    }
+    server.shutdown().await;
+}
+
+/// Read `s` into `got` until `want` is in it.
+async fn read_into(s: &mut tokio::net::TcpStream, got: &mut Vec<u8>, want: &[u8]) {
+    let mut buf = vec![0u8; 64 << 10];
+    let mut from = 0;
+    loop {
+        if got[from..].windows(want.len()).any(|w| w == want) {
+            return;
+        }
+        from = got.len().saturating_sub(want.len() - 1).max(from);
+        let n = tokio::time::timeout(WAIT, s.read(&mut buf))
+            .await
+            .expect("in time")
+            .unwrap();
+        assert!(n > 0, "the stream ended early");
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// The SSE frames received whole (`\n\n`-terminated, without it) in the raw bytes of a
+/// chunked HTTP response, which may end in the middle of a chunk.
+fn whole_frames(raw: &[u8]) -> Vec<String> {
+    let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let mut rest = &raw[head_end..];
+    let mut body = Vec::new();
+    while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&rest[..eol]).unwrap();
+        let size = usize::from_str_radix(size, 16).unwrap();
+        let chunk = &rest[eol + 2..];
+        body.extend_from_slice(&chunk[..size.min(chunk.len())]);
+        if size == 0 || chunk.len() < size + 2 {
+            break;
+        }
+        rest = &chunk[size + 2..];
+    }
+    let text = String::from_utf8(body).unwrap();
+    let mut frames: Vec<String> = text.split("\n\n").map(str::to_string).collect();
+    frames.pop(); // after the last `\n\n`: empty, or a frame cut short
+    frames
 }

@@ -1,7 +1,9 @@
 //! One published webhook as the hub keeps it, what a subscriber takes in one step, and the
 //! gaps it is told about.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
+
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::delivery::WebhookRequest;
 
@@ -20,7 +22,13 @@ pub(crate) struct Event {
     /// The encoded SSE frame per shape (`[smee, extended]`), made by the first subscriber that
     /// needs it and shared by the others. Only the newest [`FRAMES_KEPT`] events of a channel
     /// keep theirs (a subscriber far behind encodes again), so cached frames stay bounded.
+    /// Large events in the extended shape are written in pieces and never cached here.
     pub frames: Mutex<[Option<bytes::Bytes>; 2]>,
+    /// While this event is written in pieces (a large event in the extended shape, never held
+    /// whole: `server/frame.rs`), the share of the memory budget its body holds, so that a
+    /// subscriber still writing it after the ring dropped it keeps it accounted. Shared by
+    /// every subscriber writing it; released when the last one is done.
+    pub pin: Mutex<Weak<OwnedSemaphorePermit>>,
 }
 
 /// How many of a channel's newest events keep their encoded frames.
@@ -42,6 +50,7 @@ impl Event {
             request,
             gseq: 0,
             frames: Mutex::new([None, None]),
+            pin: Mutex::new(Weak::new()),
         }
     }
 

@@ -18,14 +18,24 @@ pub fn encode_event(req: &WebhookRequest, received_at_ms: i64, extended: bool) -
 /// About how many bytes [`encode_event`] writes (an upper estimate for ordinary requests, so
 /// the buffer of a large event is allocated once and never copied to grow).
 pub fn encoded_len_hint(req: &WebhookRequest, extended: bool) -> usize {
+    if extended {
+        req.body.len().div_ceil(3) * 4 + extended_head_len_hint(req)
+    } else {
+        req.body.len() + meta_len_hint(req)
+    }
+}
+
+/// About how many bytes [`extended_head_into`] writes (an upper estimate, as
+/// [`encoded_len_hint`]).
+pub fn extended_head_len_hint(req: &WebhookRequest) -> usize {
+    // the headers go twice: flat, and exact in `hookrelay`
+    2 * meta_len_hint(req)
+}
+
+fn meta_len_hint(req: &WebhookRequest) -> usize {
     // JSON escaping of headers can grow them; twice their size covers ordinary values
     let headers: usize = req.headers.iter().map(|(n, v)| n.len() + v.len() + 8).sum();
-    let meta = 2 * (headers + req.query.len()) + req.path.len() + req.method.len() + 256;
-    if extended {
-        req.body.len().div_ceil(3) * 4 + 2 * meta
-    } else {
-        req.body.len() + meta
-    }
+    2 * (headers + req.query.len()) + req.path.len() + req.method.len() + 256
 }
 
 /// [`encode_event`], appending to `out` (e.g. after an SSE `data: ` prefix).
@@ -35,12 +45,43 @@ pub fn encode_event_into(
     received_at_ms: i64,
     extended: bool,
 ) {
+    if extended {
+        extended_head_into(out, req, received_at_ms);
+        push_body_b64(out, &req.body);
+        out.push_str(EXTENDED_END);
+        return;
+    }
     let from = out.len();
-    encode_json_into(out, req, received_at_ms, extended);
+    push_fields(out, req, received_at_ms, false);
+    out.push('}');
     escape_line_separators(out, from);
 }
 
-fn encode_json_into(out: &mut String, req: &WebhookRequest, received_at_ms: i64, extended: bool) {
+/// The extended shape in three parts, so a relay can write a large event as it encodes it:
+/// this head (every field but the body, then `"bodyB":"` opened last), base64 of the body
+/// ([`push_body_b64`], in pieces of any multiple of 3 bytes), then [`EXTENDED_END`]. The
+/// parts concatenated are exactly [`encode_event`]'s extended output. `bodyB` is the last
+/// field, so a client can decode it while the line streams in.
+pub fn extended_head_into(out: &mut String, req: &WebhookRequest, received_at_ms: i64) {
+    let from = out.len();
+    push_fields(out, req, received_at_ms, true);
+    out.push_str(",\"bodyB\":\"");
+    // base64 and the end are plain ASCII: escaping the head covers the whole line
+    escape_line_separators(out, from);
+}
+
+/// What follows the base64 of the body in the extended shape (closes `bodyB` and the object).
+pub const EXTENDED_END: &str = "\"}";
+
+/// Append base64 of a piece of the body to `out` (`bodyB`). Pieces cut at multiples of 3
+/// bytes (all but the last) concatenate to the base64 of the whole body.
+pub fn push_body_b64(out: &mut String, piece: &[u8]) {
+    B64.encode_string(piece, out);
+}
+
+/// The event's fields, the object left open (the smee shape closes it; the extended shape
+/// adds `bodyB` last).
+fn push_fields(out: &mut String, req: &WebhookRequest, received_at_ms: i64, extended: bool) {
     // Flat headers, smee.io style: lower-cased, repeated values joined with ", " (as Node does).
     // Hop-by-hop headers are left out: smee.io's clients turn every key into a header, and
     // undici refuses to send those (smee-client could not deliver chunked webhooks).
@@ -78,9 +119,6 @@ fn encode_json_into(out: &mut String, req: &WebhookRequest, received_at_ms: i64,
     out.push_str(",\"timestamp\":");
     out.push_str(&received_at_ms.to_string());
     if extended {
-        out.push_str(",\"bodyB\":\"");
-        B64.encode_string(&req.body, out);
-        out.push('"');
         let headers: Vec<Value> = req
             .headers
             .iter()
@@ -95,7 +133,6 @@ fn encode_json_into(out: &mut String, req: &WebhookRequest, received_at_ms: i64,
         out.push_str(",\"hookrelay\":");
         out.push_str(&Value::Object(ext).to_string());
     }
-    out.push('}');
 }
 
 fn push_json_str(out: &mut String, s: &str) {

@@ -8,10 +8,13 @@
 //!
 //! ```json
 //! { "content-type": "application/json", ..., "query": {...}, "timestamp": 1795550924656,
-//!   "bodyB": "<base64 of the raw body>",
 //!   "hookrelay": { "v": 1, "method": "PUT", "path": "/sub/path", "query": "a=1&a=2",
-//!                  "headers": [["content-type", "application/json"], ["x-multi", "one"], ["x-multi", "two"]] } }
+//!                  "headers": [["content-type", "application/json"], ["x-multi", "one"], ["x-multi", "two"]] },
+//!   "bodyB": "<base64 of the raw body>" }
 //! ```
+//! `bodyB` is written last, so a relay can write a large event while it encodes it and a
+//! client can decode the body while the line streams in; decoders parse JSON, so readers of
+//! any order keep working.
 //! `bodyB` follows gosmee's precedent (base64 of the raw bytes). `hookrelay.headers` keeps order,
 //! repeats, and headers named `body`, `query` or `timestamp`, which the flat smee shape loses.
 //!
@@ -31,7 +34,10 @@ pub use decode::{
     DecodeError, DecodedEvent, Dialect, MAX_HEADER_BYTES, MAX_HEADERS, MAX_QUERY_BYTES,
     decode_event,
 };
-pub use encode::{encode_event, encode_event_into, encoded_len_hint, query_object};
+pub use encode::{
+    EXTENDED_END, encode_event, encode_event_into, encoded_len_hint, extended_head_into,
+    extended_head_len_hint, push_body_b64, query_object,
+};
 
 /// The request header a subscriber sends to receive the extended event shape.
 pub const WIRE_HEADER: &str = "x-hookrelay-wire";

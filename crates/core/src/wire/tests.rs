@@ -34,6 +34,36 @@ fn extended_round_trip_is_exact() {
 }
 
 #[test]
+fn the_extended_shape_in_parts_is_the_whole_event_with_body_b_last() {
+    let mut r = sample();
+    // a header needing the line-separator escape, and a body that is not UTF-8
+    r.headers.push(("X-Evil".into(), "a\u{2028}b\u{85}".into()));
+    r.body = Bytes::from(
+        (0..100_000u32)
+            .map(|i| (i * 7 % 256) as u8)
+            .collect::<Vec<u8>>(),
+    );
+    let whole = encode_event(&r, 9, true);
+    for piece in [3, 6, 3 * 1024, 99_999, 200_000] {
+        let mut parts = String::new();
+        extended_head_into(&mut parts, &r, 9);
+        assert!(parts.ends_with(",\"bodyB\":\""), "bodyB is opened last");
+        assert!(!parts.contains(['\u{85}', '\u{2028}', '\n', '\r']));
+        for chunk in r.body.chunks(piece) {
+            push_body_b64(&mut parts, chunk);
+        }
+        parts.push_str(EXTENDED_END);
+        assert_eq!(parts, whole, "pieces of {piece} bytes");
+    }
+    let d = decode_event(&whole, usize::MAX).unwrap();
+    assert_eq!(d.request, r);
+    assert_eq!(d.dialect, Dialect::Hookrelay);
+    // an empty body: `"bodyB":""` last
+    r.body = Bytes::new();
+    assert!(encode_event(&r, 9, true).ends_with(",\"bodyB\":\"\"}"));
+}
+
+#[test]
 fn smee_shape_matches_smee_io() {
     let data = encode_event(&sample(), 7, false);
     let v: Value = serde_json::from_str(&data).unwrap();
