@@ -31,6 +31,14 @@ pub(crate) struct Event {
     pub pin: Mutex<Weak<OwnedSemaphorePermit>>,
 }
 
+impl Drop for Event {
+    /// A large body is freed with its event (the ring dropped it and no subscriber still
+    /// writes it): the relay's heaps give its pages back once large events stop coming.
+    fn drop(&mut self) {
+        crate::heap::trim_after(self.request.body.len());
+    }
+}
+
 /// How many of a channel's newest events keep their encoded frames.
 pub(crate) const FRAMES_KEPT: usize = 4;
 
