@@ -276,16 +276,26 @@ fn decode_with(
         (None, Some(_)) => return Err(None),
         (None, None) => None,
         (Some(raw), None) => {
-            let s: &str = serde_json::from_str(raw.get()).map_err(|e| DecodeError::BadField {
+            let bad = |why: String| DecodeError::BadField {
                 field: "bodyB",
-                why: e.to_string(),
-            })?;
+                why,
+            };
+            // Borrowed when it can be (no escapes: base64 needs none), so a large body's text
+            // is not copied; a string with escapes is valid JSON all the same.
+            let owned;
+            let s: &str = match serde_json::from_str(raw.get()) {
+                Ok(s) => s,
+                Err(_) if raw.get().starts_with('"') => {
+                    owned = serde_json::from_str::<String>(raw.get())
+                        .map_err(|e| bad(e.to_string()))?;
+                    &owned
+                }
+                // not serde's message: it would quote the whole value
+                Err(_) => return Err(Some(bad("not a string".into()))),
+            };
             Some(
                 B64.decode(s.as_bytes())
-                    .map_err(|e| DecodeError::BadField {
-                        field: "bodyB",
-                        why: format!("bad base64: {e}"),
-                    })?,
+                    .map_err(|e| bad(format!("bad base64: {e}")))?,
             )
         }
     };

@@ -327,3 +327,20 @@ proptest! {
         same(&s, &cuts, 1 << 20);
     }
 }
+
+#[test]
+fn escapes_inside_the_base64_are_valid_json_and_decode_whole() {
+    let hr = r#""hookrelay":{"v":1,"method":"POST","path":"","query":"","headers":[]}"#;
+    let data = format!(r#"{{"bodyB":"QUJD\/w\u003d\u003d",{hr}}}"#);
+    let d = decode_event(&data, 1 << 20).unwrap();
+    assert_eq!(&d.request.body[..], b"ABC\xff");
+    let (seen, any) = run(&sse(&data), &[20, 21], true, 1 << 20);
+    assert!(!any);
+    assert!(matches!(&seen[0], Seen::Decoded(Ok(d)) if &d.request.body[..] == b"ABC\xff"));
+    // and an error about a value that is not a string does not quote it
+    let e = decode_event(
+        &format!(r#"{{"bodyB":{{"x":"{}"}}}}"#, "y".repeat(500)),
+        1 << 20,
+    );
+    assert!(e.unwrap_err().to_string().len() < 100);
+}
