@@ -104,10 +104,6 @@ pub(crate) struct BodyScan {
     streamed: bool,
 }
 
-fn is_b64(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'+' || b == b'/'
-}
-
 impl BodyScan {
     pub(crate) fn new() -> Self {
         BodyScan {
@@ -260,13 +256,12 @@ impl BodyScan {
     /// Bytes inside the body string: decode the base64 run at their start. Returns how many
     /// bytes were consumed.
     fn body_bytes(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> usize {
+        // The run to decode ends at a quote, an escape or padding; any other byte outside the
+        // alphabet makes its decode fail, and that gives up too.
         let run = if self.padded || self.pending[..self.npend].contains(&b'=') {
             0
         } else {
-            bytes
-                .iter()
-                .position(|&b| !is_b64(b))
-                .unwrap_or(bytes.len())
+            memchr::memchr3(b'"', b'\\', b'=', bytes).unwrap_or(bytes.len())
         };
         let mut chars = &bytes[..run];
         while self.npend > 0 && self.npend < 4 && !chars.is_empty() {
@@ -275,7 +270,7 @@ impl BodyScan {
             chars = &chars[1..];
         }
         if self.npend == 4 && !self.decode_pending() {
-            // cannot happen (four alphabet characters); still, never guess
+            // a byte outside the alphabet
             self.give_up(out);
             out.extend_from_slice(chars);
             return run;
@@ -284,7 +279,7 @@ impl BodyScan {
             let whole = chars.len() / 4 * 4;
             let before = self.body.len();
             if B64.decode_vec(&chars[..whole], &mut self.body).is_err() {
-                // cannot happen either (whole quanta of alphabet characters)
+                // a byte outside the alphabet: put it all back
                 self.body.truncate(before);
                 self.give_up(out);
                 out.extend_from_slice(chars);
