@@ -38,14 +38,22 @@ impl StreamedBody {
     }
 
     /// Put the base64 text back into the data it was cut from: the line as the relay sent it.
+    /// (Given other data than its own, it never panics: the text goes at the end, and that
+    /// line then fails to decode.)
     pub fn restore(self, data: &mut String) {
-        data.insert_str(self.at, &B64.encode(&self.body));
+        let at = if data.is_char_boundary(self.at) {
+            self.at
+        } else {
+            data.len()
+        };
+        data.insert_str(at, &B64.encode(&self.body));
     }
 
     /// [`StreamedBody::restore`] on bytes.
     pub(crate) fn restore_bytes(self, data: &mut Vec<u8>) {
         let text = B64.encode(&self.body);
-        data.splice(self.at..self.at, text.bytes());
+        let at = self.at.min(data.len());
+        data.splice(at..at, text.bytes());
     }
 
     /// The offset moves left by `n` (the line's `data:` prefix was cut off).

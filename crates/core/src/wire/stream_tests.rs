@@ -344,3 +344,20 @@ fn escapes_inside_the_base64_are_valid_json_and_decode_whole() {
     );
     assert!(e.unwrap_err().to_string().len() < 100);
 }
+
+#[test]
+fn a_body_given_with_the_wrong_data_is_never_taken() {
+    let mut p = Parser::new(1 << 20).decode_body_b();
+    let mut out = Vec::new();
+    p.feed(
+        format!("data: {}\n\n", extended(&binary(300))).as_bytes(),
+        &mut out,
+    );
+    let Some(Parsed::Event(e)) = out.pop() else {
+        panic!()
+    };
+    let other = r#"{"x-é":"é","bodyB":"QUJD","query":{}}"#;
+    let d = decode_event_streamed(other, e.body_b.clone(), 1 << 20);
+    assert_ne!(d.map(|d| d.request.body), Ok(Bytes::from(binary(300))));
+    decode_event_streamed("é", e.body_b, 1 << 20).unwrap_err();
+}
