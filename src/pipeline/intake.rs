@@ -58,7 +58,9 @@ pub(crate) async fn run(
         let mut next = Some(first);
         while let Some(ev) = next.take() {
             match ev {
-                SourceEvent::Webhook { id, data } => derive(&ctx, &mut burst, id, &data),
+                SourceEvent::Webhook { id, data, body_b } => {
+                    derive(&ctx, &mut burst, id, &data, body_b)
+                }
                 other => {
                     // keep the order the user sees: what came before is in first
                     if !commit(&ctx, std::mem::take(&mut burst), &memory_queue, &cancel).await {
@@ -101,11 +103,17 @@ async fn pass_on(ctx: &Ctx, ev: SourceEvent) {
 }
 
 /// Decode once, derive once.
-fn derive(ctx: &Ctx, burst: &mut Burst, id: Option<String>, data: &str) {
+fn derive(
+    ctx: &Ctx,
+    burst: &mut Burst,
+    id: Option<String>,
+    data: &str,
+    body_b: Option<wire::StreamedBody>,
+) {
     if id.is_some() {
         burst.cursor.clone_from(&id);
     }
-    let decoded = match wire::decode_event(data, ctx.cfg.max_event_bytes) {
+    let decoded = match wire::decode_event_streamed(data, body_b, ctx.cfg.max_event_bytes) {
         Ok(d) => d,
         Err(e) => {
             burst.problems.push(format!(

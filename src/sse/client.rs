@@ -97,10 +97,12 @@ impl SubscribeConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SourceEvent {
     Conn(ConnState),
-    /// A webhook event: its SSE id and its `data`.
+    /// A webhook event: its SSE id and its `data`, with the `bodyB` decoded while it streamed
+    /// in cut out of it (read both with [`crate::wire::decode_event_streamed`]).
     Webhook {
         id: Option<String>,
         data: String,
+        body_b: Option<crate::wire::StreamedBody>,
     },
     /// The relay announced events it could not deliver (`event: gap`).
     Gap(String),
@@ -165,7 +167,8 @@ pub async fn subscribe(
             return;
         }
     };
-    let mut parser = Parser::new(cfg.max_event_bytes);
+    // a large event's `bodyB` is decoded as it arrives, never held as base64 and bytes at once
+    let mut parser = Parser::new(cfg.max_event_bytes).decode_body_b();
     parser.set_last_event_id(cfg.last_event_id.clone());
     let policy = cfg.backoff();
     let mut backoff = policy.build();
@@ -344,10 +347,11 @@ async fn run_connection(
                     "message" => SourceEvent::Webhook {
                         id: e.id,
                         data: e.data,
+                        body_b: e.body_b,
                     },
-                    "gap" | "reset" => SourceEvent::Gap(e.data),
+                    "gap" | "reset" => SourceEvent::Gap(e.whole_data()),
                     "ready" if cfg.reply => {
-                        SourceEvent::ReplyToken(crate::reply::token_from_ready(&e.data))
+                        SourceEvent::ReplyToken(crate::reply::token_from_ready(&e.whole_data()))
                     }
                     _ => continue, // ready, ping and unknown event types
                 },

@@ -1,7 +1,8 @@
 //! A hostile or broken relay, written here, against the real `hookrelay forward` binary
 //! (`--no-tui --no-store`), all on loopback: a 10 MiB `id:`, events with two million headers,
-//! a redirect to another port, `retry: 0` on a stream that closes at once, and channels that
-//! answer 404 / 401. The client's peak memory (VmHWM) stays under [`MAX_RSS_KIB`], nothing is
+//! a redirect to another port, `retry: 0` on a stream that closes at once, channels that
+//! answer 404 / 401, and multi-MiB binary bodies in extended events cut into odd pieces, some in
+//! forms the client's streaming `bodyB` decode does not expect. The client's peak memory (VmHWM) stays under [`MAX_RSS_KIB`], nothing is
 //! sent anywhere but the target, reconnects follow the backoff, and a wrong channel is an error.
 
 use crate::cli_support;
@@ -145,8 +146,86 @@ async fn hostile(State(h): State<Hostile>, uri: axum::http::Uri, headers: Header
             }
         }
         "/needs-token" => StatusCode::UNAUTHORIZED.into_response(),
+        "/large-bodies" => {
+            // every event cut into pieces of an odd size, so pieces end inside keys, inside
+            // base64 quanta, inside escapes
+            let stream: Vec<u8> = large_body_events().concat();
+            let chunks = stream.chunks(4093).map(Bytes::copy_from_slice).collect();
+            sse(chunks, true)
+        }
         _ => StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+/// A binary body that is not UTF-8, of `len` bytes (`len % 3` decides the base64 padding).
+fn binary_body(len: usize, salt: usize) -> Vec<u8> {
+    (0..len).map(|i| ((i * 31 + salt) % 251) as u8).collect()
+}
+
+/// hookrelay's extended event JSON for `body`, with header `x-seq`.
+fn extended_json(seq: usize, body: &[u8]) -> String {
+    let req = hookrelay::delivery::WebhookRequest {
+        method: "PUT".into(),
+        path: "/up".into(),
+        query: "a=1".into(),
+        headers: vec![
+            ("content-type".into(), "application/octet-stream".into()),
+            ("x-seq".into(), seq.to_string()),
+        ],
+        body: Bytes::from(body.to_vec()),
+    };
+    hookrelay::wire::encode_event(&req, 1, true)
+}
+
+/// The range of `json`'s `bodyB` text (inside the quotes).
+fn body_text(json: &str) -> std::ops::Range<usize> {
+    let from = json.find("\"bodyB\":\"").unwrap() + 9;
+    from..from + json[from..].find('"').unwrap()
+}
+
+/// The bodies [`large_body_events`] sends, by `x-seq` (the event with invalid base64, 3, none).
+fn large_bodies() -> Vec<(usize, Vec<u8>)> {
+    vec![
+        (0, binary_body(6 << 20, 0)),
+        (1, binary_body((3 << 20) + 1, 1)),
+        (2, binary_body((2 << 20) + 2, 2)),
+        (4, b"the last bodyB".to_vec()),
+    ]
+}
+
+/// Extended events with large binary bodies: as hookrelay's relay writes them, with `bodyB`
+/// last, with an escape inside the base64 (valid JSON: the body is the same), with a character
+/// that is not base64 half way (refused), with a second `bodyB` after a large one (the last
+/// counts), then two good events.
+fn large_body_events() -> Vec<Vec<u8>> {
+    let bodies = large_bodies();
+    let event = |id: &str, json: &str| format!("id: {id}\ndata: {json}\n\n").into_bytes();
+    let plain = extended_json(0, &bodies[0].1);
+    let mut last = extended_json(1, &bodies[1].1);
+    let r = body_text(&last);
+    let field = last[r.start - 9..r.end + 1].to_string();
+    last.replace_range(r.start - 10..r.end + 1, "");
+    last.insert_str(last.len() - 1, &format!(",{field}"));
+    let mut escaped = extended_json(2, &bodies[2].1);
+    let r = body_text(&escaped);
+    let slash = r.start + escaped[r.start + r.len() / 2..].find('/').unwrap() + r.len() / 2;
+    escaped.insert(slash, '\\');
+    let mut invalid = extended_json(3, &binary_body(2 << 20, 3));
+    let mid = body_text(&invalid).start + (1 << 20);
+    invalid.replace_range(mid..mid + 1, "!");
+    let mut twice = extended_json(4, &binary_body(2 << 20, 4));
+    let small = extended_json(4, &bodies[3].1);
+    let r = body_text(&small);
+    twice.insert_str(twice.len() - 1, &format!(",\"bodyB\":\"{}\"", &small[r]));
+    vec![
+        event("e-0", &plain),
+        event("e-1", &last),
+        event("e-2", &escaped),
+        event("e-3", &invalid),
+        event("e-4", &twice),
+        good_event(5).into_bytes(),
+        good_event(6).into_bytes(),
+    ]
 }
 
 /// The hostile relay on 127.0.0.1:0; returns its base URL.
@@ -357,4 +436,32 @@ async fn a_404_after_a_successful_connection_is_retried() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(client.child.try_wait().unwrap().is_none(), "forward exited");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_binary_bodies_arrive_exact_whatever_the_form_of_their_event() {
+    let (base, relay) = start_hostile().await;
+    let target = Recorder::start().await;
+    let mut client = forward(&format!("{base}/large-bodies"), &target.url("/hook"));
+    let got = target.wait_for(6, Duration::from_secs(120)).await;
+    assert_eq!(seqs(&got), [0, 1, 2, 4, 5, 6]);
+    for ((seq, body), r) in large_bodies().iter().zip(&got) {
+        assert_eq!(r.body.len(), body.len(), "x-seq {seq}");
+        assert!(r.body.as_ref() == &body[..], "x-seq {seq}: body differs");
+        assert_eq!((r.method.as_str(), r.path.as_str()), ("PUT", "/hook/up"));
+    }
+    client.wait_line(
+        "skipped event e-3: event field `bodyB` is malformed: bad base64",
+        Duration::from_secs(5),
+    );
+    eprintln!(
+        "large bodies: peak RSS {} MiB",
+        peak_rss_kib(client.child.id()) / 1024
+    );
+    assert_eq!(
+        relay.count("/large-bodies"),
+        1,
+        "one connection, no reconnect"
+    );
+    assert_eq!(target.received().len(), 6);
 }

@@ -7,12 +7,16 @@ use crate::common;
 use common::fixture;
 use hookrelay::delivery::BodyOrigin;
 use hookrelay::sse::{Parsed, Parser};
-use hookrelay::wire::{Dialect, decode_event};
+use hookrelay::wire::{Dialect, decode_event, decode_event_streamed};
 
 /// Parse a capture in uneven chunks, as a network would deliver it.
 fn events(name: &str) -> Vec<hookrelay::sse::SseEvent> {
+    events_with(name, Parser::new(64 << 20))
+}
+
+/// [`events`] with the parser `forward` uses (it decodes `bodyB` as the line streams in).
+fn events_with(name: &str, mut p: Parser) -> Vec<hookrelay::sse::SseEvent> {
     let bytes = std::fs::read(fixture(&format!("smee/sse/{name}.sse"))).unwrap();
-    let mut p = Parser::new(64 << 20);
     let mut out = Vec::new();
     for chunk in bytes.chunks(1000) {
         p.feed(chunk, &mut out);
@@ -35,7 +39,16 @@ fn webhook(name: &str) -> hookrelay::wire::DecodedEvent {
     assert_eq!(evs[0].event, "ready", "{name}: smee.io says ready first");
     let msgs: Vec<_> = evs.iter().filter(|e| e.event == "message").collect();
     assert_eq!(msgs.len(), 1, "{name}: one webhook per capture");
-    decode_event(&msgs[0].data, 64 << 20).unwrap()
+    let d = decode_event(&msgs[0].data, 64 << 20).unwrap();
+    // the client's streaming parser reads smee.io's shape as it is
+    let streamed = events_with(name, Parser::new(64 << 20).decode_body_b());
+    let m = streamed.into_iter().find(|e| e.event == "message").unwrap();
+    assert_eq!(m.data, msgs[0].data, "{name}");
+    assert_eq!(
+        decode_event_streamed(&m.data, m.body_b, 64 << 20),
+        Ok(d.clone())
+    );
+    d
 }
 
 fn pairs(q: &str) -> Vec<(String, String)> {
@@ -153,6 +166,23 @@ fn gosmee_server_events_keep_the_raw_body() {
         })
         .unwrap();
     let d = decode_event(&data, 1 << 20).unwrap();
+    // the same through the client's streaming parser, which cuts the body out on the way
+    let mut p = Parser::new(1 << 20).decode_body_b();
+    let mut out = Vec::new();
+    for chunk in bytes.chunks(7) {
+        p.feed(chunk, &mut out);
+    }
+    let e = out
+        .into_iter()
+        .find_map(|e| match e {
+            Parsed::Event(e) if e.body_b.is_some() => Some(e),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        decode_event_streamed(&e.data, e.body_b, 1 << 20),
+        Ok(d.clone())
+    );
     assert_eq!(d.dialect, Dialect::Gosmee);
     assert_eq!(
         &d.request.body[..],

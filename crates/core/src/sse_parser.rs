@@ -8,6 +8,13 @@
 //! `gap` events). The format itself is small; this parser scans each byte once, works on bytes
 //! (so a chunk may split a UTF-8 sequence or a CRLF anywhere) and refuses events over a bound
 //! without losing its place in the stream.
+//!
+//! With [`Parser::decode_body_b`], an event's first `data:` line is scanned as it arrives and
+//! the base64 text of its top-level `bodyB` is decoded into the body instead of being kept
+//! ([`crate::wire::StreamedBody`], read with [`crate::wire::decode_event_streamed`]): a large
+//! extended event costs its body plus small buffers, not its line and then its body as well.
+
+use crate::wire::{BodyScan, StreamedBody};
 
 /// Unused capacity above which a dispatched event's buffer is shrunk to fit.
 const SHRINK_SLACK: usize = 64 * 1024;
@@ -22,9 +29,26 @@ pub const MAX_ID_BYTES: usize = 256;
 pub struct SseEvent {
     /// The event type (`message` when the stream named none).
     pub event: String,
+    /// The data; with [`Parser::decode_body_b`], without the text of a `bodyB` decoded on the
+    /// way (see `body_b`).
     pub data: String,
     /// The last event id in force when this event was dispatched.
     pub id: Option<String>,
+    /// The `bodyB` decoded while the line streamed in, cut out of `data`
+    /// ([`crate::wire::decode_event_streamed`] reads both; [`SseEvent::whole_data`] puts the
+    /// line back together).
+    pub body_b: Option<StreamedBody>,
+}
+
+impl SseEvent {
+    /// The data as the server sent it (the text of a streamed `bodyB` put back).
+    pub fn whole_data(self) -> String {
+        let mut data = self.data;
+        if let Some(b) = self.body_b {
+            b.restore(&mut data);
+        }
+        data
+    }
 }
 
 /// What the parser produced from a chunk.
@@ -57,13 +81,24 @@ pub struct Parser {
     pending_cr: bool,
     data: Vec<u8>,
     event: String,
+    /// The id of the last event dispatched: what a new connection resumes after.
     last_id: Option<String>,
+    /// The id in force for the event being read (the spec's "last event ID buffer"): it becomes
+    /// `last_id` when that event is dispatched, so a connection lost inside a large event
+    /// resumes before it, not after it.
+    id_buffer: Option<String>,
     /// Bytes of the event being accumulated (data, current line), for the bound.
     event_size: usize,
     /// The current event went over the bound: skip to its end.
     skipping: bool,
     limit: usize,
     at_stream_start: bool,
+    /// Decode `bodyB` while the first data line of an event streams in.
+    stream_body_b: bool,
+    /// The scanner of the current line, once it is known to be the first `data:` line.
+    scan: Option<BodyScan>,
+    /// The body decoded from the current event's data line.
+    streamed: Option<StreamedBody>,
 }
 
 impl Parser {
@@ -75,17 +110,32 @@ impl Parser {
             data: Vec::new(),
             event: String::new(),
             last_id: None,
+            id_buffer: None,
             event_size: 0,
             skipping: false,
             limit,
             at_stream_start: true,
+            stream_body_b: false,
+            scan: None,
+            streamed: None,
         }
+    }
+
+    /// Decode the top-level `bodyB` of each event's (first) data line while it streams in (see
+    /// the module's documentation); events carry it in [`SseEvent::body_b`].
+    pub fn decode_body_b(mut self) -> Self {
+        self.stream_body_b = true;
+        self
     }
 
     /// Start a new connection: keep the last event id, drop any partial event.
     pub fn reset_stream(&mut self) {
         let id = self.last_id.take();
-        *self = Parser::new(self.limit);
+        *self = Parser {
+            stream_body_b: self.stream_body_b,
+            ..Parser::new(self.limit)
+        };
+        self.id_buffer.clone_from(&id);
         self.last_id = id;
     }
 
@@ -97,6 +147,7 @@ impl Parser {
     /// Resume after `id` (ignored when longer than [`MAX_ID_BYTES`]).
     pub fn set_last_event_id(&mut self, id: Option<String>) {
         self.last_id = id.filter(|id| id.len() <= MAX_ID_BYTES);
+        self.id_buffer.clone_from(&self.last_id);
     }
 
     /// Parse a chunk, appending what it completes to `out`.
@@ -149,13 +200,34 @@ impl Parser {
             self.skipping = true;
             self.line = Vec::new();
             self.data = Vec::new();
+            self.scan = None;
+            self.streamed = None;
+            return;
+        }
+        if let Some(scan) = &mut self.scan {
+            scan.feed(bytes, &mut self.line);
+            return;
+        }
+        const DATA: &[u8] = b"data:";
+        if self.stream_body_b && self.data.is_empty() && self.line.len() < DATA.len() {
+            // is this the event's first data line? (known once its first five bytes are in)
+            let take = (DATA.len() - self.line.len()).min(bytes.len());
+            self.line.extend_from_slice(&bytes[..take]);
+            if self.line == DATA {
+                let mut scan = BodyScan::new();
+                scan.feed(&bytes[take..], &mut self.line);
+                self.scan = Some(scan);
+                return;
+            }
+            self.line.extend_from_slice(&bytes[take..]);
             return;
         }
         self.line.extend_from_slice(bytes);
     }
 
     fn end_line(&mut self, out: &mut Vec<Parsed>) {
-        let line = std::mem::take(&mut self.line);
+        let mut line = std::mem::take(&mut self.line);
+        let streamed = self.scan.take().and_then(|s| s.end_line(&mut line));
         if line.is_empty() {
             self.dispatch(out);
             return;
@@ -184,7 +256,15 @@ impl Parser {
                     line.drain(..skip);
                     line.push(b'\n');
                     self.data = line;
+                    self.streamed = streamed.map(|mut s| {
+                        s.shift(skip);
+                        s
+                    });
                     return;
+                }
+                if let Some(s) = self.streamed.take() {
+                    // more data lines: the event is read whole
+                    s.restore_bytes(&mut self.data);
                 }
                 self.data.extend_from_slice(value);
                 self.data.push(b'\n');
@@ -194,7 +274,7 @@ impl Parser {
                 out.push(Parsed::IdTooLong { size: value.len() });
             }
             b"id" if !value.contains(&0) => {
-                self.last_id = Some(String::from_utf8_lossy(value).into_owned());
+                self.id_buffer = Some(String::from_utf8_lossy(value).into_owned());
             }
             b"retry" => {
                 if !value.is_empty()
@@ -216,6 +296,8 @@ impl Parser {
         let event = std::mem::take(&mut self.event);
         let mut data = std::mem::take(&mut self.data);
         let size = std::mem::replace(&mut self.event_size, 0);
+        let body_b = self.streamed.take();
+        self.last_id.clone_from(&self.id_buffer);
         if std::mem::replace(&mut self.skipping, false) {
             out.push(Parsed::TooLarge {
                 size,
@@ -242,6 +324,7 @@ impl Parser {
                 },
                 data,
                 id,
+                body_b,
             })),
             Err(_) => out.push(Parsed::BadUtf8 { id }),
         }
@@ -249,152 +332,4 @@ impl Parser {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse_all(chunks: &[&[u8]], limit: usize) -> Vec<Parsed> {
-        let mut p = Parser::new(limit);
-        let mut out = Vec::new();
-        for c in chunks {
-            p.feed(c, &mut out);
-        }
-        out
-    }
-
-    fn ev(event: &str, data: &str, id: Option<&str>) -> Parsed {
-        Parsed::Event(SseEvent {
-            event: event.into(),
-            data: data.into(),
-            id: id.map(Into::into),
-        })
-    }
-
-    #[test]
-    fn smee_stream() {
-        let s = b"id: 0\nevent: ready\ndata: {}\n\nid: 1\ndata: {\"a\":1}\n\nid: 2\nevent: ping\ndata: {}\n\n";
-        assert_eq!(
-            parse_all(&[s], 1024),
-            vec![
-                ev("ready", "{}", Some("0")),
-                ev("message", "{\"a\":1}", Some("1")),
-                ev("ping", "{}", Some("2")),
-            ]
-        );
-    }
-
-    #[test]
-    fn every_split_point_gives_the_same_events() {
-        let s: &[u8] = "\u{feff}: hi\r\nid: é-1\r\ndata: line one\r\ndata:two\r\r\nevent: x\ndata\n\nretry: 1500\n\ndata: 😀\n\n".as_bytes();
-        let whole = parse_all(&[s], 1024);
-        assert_eq!(
-            whole,
-            vec![
-                ev("message", "line one\ntwo", Some("é-1")),
-                ev("x", "", Some("é-1")),
-                Parsed::Retry(1500),
-                ev("message", "😀", Some("é-1")),
-            ]
-        );
-        for i in 0..=s.len() {
-            for j in i..=s.len() {
-                assert_eq!(
-                    parse_all(&[&s[..i], &s[i..j], &s[j..]], 1024),
-                    whole,
-                    "split {i} {j}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn oversized_event_is_skipped_and_the_stream_goes_on() {
-        let big = format!("data: {}\n\n", "x".repeat(100));
-        let s = format!("id: 1\ndata: small\n\n{big}id: 3\ndata: after\n\n");
-        let out = parse_all(&[s.as_bytes()], 50);
-        assert_eq!(out[0], ev("message", "small", Some("1")));
-        assert!(matches!(out[1], Parsed::TooLarge { limit: 50, .. }));
-        assert_eq!(out[2], ev("message", "after", Some("3")));
-        // the same, byte by byte
-        let bytes: Vec<&[u8]> = s.as_bytes().chunks(1).collect();
-        assert_eq!(parse_all(&bytes, 50), out);
-    }
-
-    #[test]
-    fn many_small_lines_do_not_count_toward_the_bound_of_later_events() {
-        let mut s = String::new();
-        for i in 0..100 {
-            s.push_str(&format!("event: ping\nid: {i}\ndata: {{}}\n\n"));
-        }
-        let out = parse_all(&[s.as_bytes()], 40);
-        assert_eq!(out.len(), 100);
-        assert!(out.iter().all(|p| matches!(p, Parsed::Event(_))));
-    }
-
-    #[test]
-    fn an_overlong_id_is_reported_and_never_kept() {
-        let long = "i".repeat(MAX_ID_BYTES + 1);
-        let ok = "k".repeat(MAX_ID_BYTES);
-        let s = format!("id: 1\ndata: a\n\nid: {long}\ndata: b\n\nid: {ok}\ndata: c\n\n");
-        let mut p = Parser::new(1 << 20);
-        let mut out = Vec::new();
-        for c in s.as_bytes().chunks(7) {
-            p.feed(c, &mut out);
-        }
-        assert_eq!(
-            out,
-            vec![
-                ev("message", "a", Some("1")),
-                Parsed::IdTooLong {
-                    size: MAX_ID_BYTES + 1
-                },
-                ev("message", "b", Some("1")),
-                ev("message", "c", Some(&ok)),
-            ]
-        );
-        p.set_last_event_id(Some(long));
-        assert_eq!(p.last_event_id(), None);
-    }
-
-    #[test]
-    fn invalid_utf8_is_reported() {
-        let out = parse_all(&[b"id: 7\ndata: \xff\xfe\n\ndata: ok\n\n"], 1024);
-        assert_eq!(
-            out[0],
-            Parsed::BadUtf8 {
-                id: Some("7".into())
-            }
-        );
-        assert_eq!(out[1], ev("message", "ok", Some("7")));
-    }
-
-    #[test]
-    fn reset_keeps_last_id_and_drops_partial_event() {
-        let mut p = Parser::new(1024);
-        let mut out = Vec::new();
-        p.feed(b"id: 5\ndata: done\n\ndata: half", &mut out);
-        p.reset_stream();
-        p.feed(b"data: next\n\n", &mut out);
-        assert_eq!(
-            out,
-            vec![
-                ev("message", "done", Some("5")),
-                ev("message", "next", Some("5"))
-            ]
-        );
-        assert_eq!(p.last_event_id(), Some("5"));
-    }
-
-    #[test]
-    fn large_event_in_small_chunks_is_linear() {
-        // 4 MiB in 4 KiB chunks: arrives whole, as one event
-        let payload = "y".repeat(4 << 20);
-        let s = format!("data: {payload}\n\n");
-        let mut p = Parser::new(8 << 20);
-        let mut out = Vec::new();
-        for c in s.as_bytes().chunks(4096) {
-            p.feed(c, &mut out);
-        }
-        assert_eq!(out.len(), 1);
-        assert!(matches!(&out[0], Parsed::Event(e) if e.data.len() == 4 << 20));
-    }
-}
+mod tests;

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::{SMEE_FIELDS, WIRE_VERSION};
+use super::{SMEE_FIELDS, StreamedBody, WIRE_VERSION};
 use crate::delivery::{BodyOrigin, Headers, WebhookRequest};
 
 /// An event decoded back into the request it carries.
@@ -187,13 +187,57 @@ fn field<'a>(top: &Top<'a>, name: &str) -> Option<&'a RawValue> {
 /// assert_eq!(d.origin, BodyOrigin::Reserialized { relay: "smee.io".into() });
 /// ```
 pub fn decode_event(data: &str, limit: usize) -> Result<DecodedEvent, DecodeError> {
-    use serde::de::DeserializeSeed as _;
     if data.len() > limit {
         return Err(DecodeError::TooLarge {
             size: data.len(),
             limit,
         });
     }
+    decode_with(data, None).map_err(|e| e.unwrap_or_else(|| unreachable!("no streamed body")))
+}
+
+/// [`decode_event`] for an event whose `bodyB` the SSE parser decoded while the line streamed
+/// in ([`crate::sse_parser::Parser::decode_body_b`]): `data` is the line with `"bodyB":""`
+/// and `streamed` the body cut out of it (`None`: `data` is whole).
+///
+/// The outcome is always what [`decode_event`] gives for the whole line: when the body is not
+/// the `bodyB` value the whole-line decode reads, or the event is refused, the line is put back
+/// together and decoded whole. A relay that sends what the parser does not expect costs memory,
+/// never a wrong body.
+pub fn decode_event_streamed(
+    data: &str,
+    streamed: Option<StreamedBody>,
+    limit: usize,
+) -> Result<DecodedEvent, DecodeError> {
+    let Some(streamed) = streamed else {
+        return decode_event(data, limit);
+    };
+    let text_len = base64::encoded_len(streamed.body.len(), true).unwrap_or(usize::MAX);
+    let size = data.len().saturating_add(text_len);
+    if size > limit {
+        return Err(DecodeError::TooLarge { size, limit });
+    }
+    match decode_with(data, Some(streamed.at)) {
+        Ok(mut d) if d.dialect != Dialect::Smee => {
+            d.request.body = Bytes::from(streamed.body);
+            Ok(d)
+        }
+        _ => {
+            let mut whole = data.to_string();
+            streamed.restore(&mut whole);
+            decode_event(&whole, limit)
+        }
+    }
+}
+
+/// Decode `data`. With `streamed_at`, the top-level `bodyB` must be the empty string at that
+/// offset (the request's body is left empty for the caller to fill); anything else is
+/// `Err(None)`: decode the whole line instead.
+fn decode_with(
+    data: &str,
+    streamed_at: Option<usize>,
+) -> Result<DecodedEvent, Option<DecodeError>> {
+    use serde::de::DeserializeSeed as _;
     // Borrow every value as raw text: the smee `body` must stay exactly as the relay wrote it.
     let mut budget = HeaderBudget::default();
     let mut de = serde_json::Deserializer::from_str(data);
@@ -203,13 +247,13 @@ pub fn decode_event(data: &str, limit: usize) -> Result<DecodedEvent, DecodeErro
     {
         Ok(t) => t,
         Err(e) => {
-            return Err(budget.error_or(|| {
+            return Err(Some(budget.error_or(|| {
                 if serde_json::from_str::<serde::de::IgnoredAny>(data).is_ok() {
                     DecodeError::NotObject
                 } else {
                     DecodeError::NotJson(e.to_string())
                 }
-            }));
+            })));
         }
     };
     let relay_timestamp_ms = field(&top, "timestamp")
@@ -220,21 +264,40 @@ pub fn decode_event(data: &str, limit: usize) -> Result<DecodedEvent, DecodeErro
                 .or_else(|| v.as_f64().map(|f| f as i64))
                 .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
         });
-    let body_b = match field(&top, "bodyB") {
-        Some(raw) => {
-            let s: &str = serde_json::from_str(raw.get()).map_err(|e| DecodeError::BadField {
+    let body_b = match (field(&top, "bodyB"), streamed_at) {
+        (Some(raw), Some(at)) => {
+            // the value read is the very string the parser cut the body out of
+            let offset = raw.get().as_ptr() as usize - data.as_ptr() as usize;
+            if raw.get() != "\"\"" || offset + 1 != at {
+                return Err(None);
+            }
+            Some(Vec::new())
+        }
+        (None, Some(_)) => return Err(None),
+        (None, None) => None,
+        (Some(raw), None) => {
+            let bad = |why: String| DecodeError::BadField {
                 field: "bodyB",
-                why: e.to_string(),
-            })?;
+                why,
+            };
+            // Borrowed when it can be (no escapes: base64 needs none), so a large body's text
+            // is not copied; a string with escapes is valid JSON all the same.
+            let owned;
+            let s: &str = match serde_json::from_str(raw.get()) {
+                Ok(s) => s,
+                Err(_) if raw.get().starts_with('"') => {
+                    owned = serde_json::from_str::<String>(raw.get())
+                        .map_err(|e| bad(e.to_string()))?;
+                    &owned
+                }
+                // not serde's message: it would quote the whole value
+                Err(_) => return Err(Some(bad("not a string".into()))),
+            };
             Some(
                 B64.decode(s.as_bytes())
-                    .map_err(|e| DecodeError::BadField {
-                        field: "bodyB",
-                        why: format!("bad base64: {e}"),
-                    })?,
+                    .map_err(|e| bad(format!("bad base64: {e}")))?,
             )
         }
-        None => None,
     };
 
     if let Some(raw) = field(&top, "hookrelay") {
@@ -244,7 +307,7 @@ pub fn decode_event(data: &str, limit: usize) -> Result<DecodedEvent, DecodeErro
         };
         let ext: Ext = serde_json::from_str(raw.get()).map_err(|e| bad(e.to_string()))?;
         if ext.v != WIRE_VERSION {
-            return Err(bad(format!("unknown version {}", ext.v)));
+            return Err(Some(bad(format!("unknown version {}", ext.v))));
         }
         let mut budget = HeaderBudget::default();
         let mut de = serde_json::Deserializer::from_str(ext.headers.get());
@@ -279,19 +342,19 @@ pub fn decode_event(data: &str, limit: usize) -> Result<DecodedEvent, DecodeErro
         .collect();
     let query = match field(&top, "query") {
         Some(raw) if raw.get().len() > MAX_QUERY_BYTES => {
-            return Err(DecodeError::BadField {
+            return Err(Some(DecodeError::BadField {
                 field: "query",
                 why: format!("over {MAX_QUERY_BYTES} bytes"),
-            });
+            }));
         }
         Some(raw) => match serde_json::from_str::<Value>(raw.get()) {
             Ok(Value::Object(q)) => query_string(&q),
             Ok(Value::Null) => String::new(),
             _ => {
-                return Err(DecodeError::BadField {
+                return Err(Some(DecodeError::BadField {
                     field: "query",
                     why: "not an object".into(),
-                });
+                }));
             }
         },
         None => String::new(),

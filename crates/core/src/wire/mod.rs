@@ -23,16 +23,23 @@
 //! re-serialized).
 
 //!
-//! [`encode`] writes events (the relay); [`decode`] reads them back, bounded (the client).
+//! [`encode`] writes events (the relay); [`decode`] reads them back, bounded (the client);
+//! [`body_stream`] decodes `bodyB` while the event's line streams in (the client's SSE parser),
+//! so a large event is never held as base64 and as bytes at once.
 
+mod body_stream;
 mod decode;
 mod encode;
 #[cfg(test)]
+mod stream_tests;
+#[cfg(test)]
 mod tests;
 
+pub(crate) use body_stream::BodyScan;
+pub use body_stream::StreamedBody;
 pub use decode::{
     DecodeError, DecodedEvent, Dialect, MAX_HEADER_BYTES, MAX_HEADERS, MAX_QUERY_BYTES,
-    decode_event,
+    decode_event, decode_event_streamed,
 };
 pub use encode::{
     EXTENDED_END, encode_event, encode_event_into, encoded_len_hint, extended_head_into,
