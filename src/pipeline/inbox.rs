@@ -48,11 +48,13 @@ impl DiskInbox {
         let thread = std::thread::Builder::new()
             .name("hookrelay-inbox".into())
             .spawn(move || {
-                let store = match Store::open(&file).and_then(|s| {
+                let opened = Store::open(&file).and_then(|mut s| {
                     // the forward job appends and reads small windows: a small cache suffices
                     s.set_cache_kib(1024)?;
-                    Ok(s)
-                }) {
+                    let log = s.defer_checkpoints()?;
+                    Ok((s, log))
+                });
+                let (store, log) = match opened {
                     Ok(s) => {
                         let _ = opened_tx.send(Ok(()));
                         s
@@ -62,7 +64,23 @@ impl DiskInbox {
                         return;
                     }
                 };
-                while let Some(job) = rx.blocking_recv() {
+                loop {
+                    let job = match rx.try_recv() {
+                        Ok(job) => job,
+                        Err(mpsc::error::TryRecvError::Disconnected) => break,
+                        Err(mpsc::error::TryRecvError::Empty) => {
+                            // nothing waits: copy the log into the file now, off the path of
+                            // the next delivery (a failure is retried at the next idle
+                            // moment, and a commit past the hard bound checkpoints anyway)
+                            if let Err(e) = store.checkpoint_if_behind(&log) {
+                                tracing::debug!(error = %e, "store checkpoint failed");
+                            }
+                            match rx.blocking_recv() {
+                                Some(job) => job,
+                                None => break,
+                            }
+                        }
+                    };
                     job(&store);
                 }
             })

@@ -12,6 +12,7 @@
 //! order, so a delivery reads back byte for byte as it was received. Secrets are not part of the
 //! model and are never stored.
 
+mod checkpoint;
 mod inbox;
 mod lease;
 mod path;
@@ -31,6 +32,7 @@ use crate::delivery::{Attempt, Delivery};
 use crate::slack::SlackResult;
 use crate::verify::Verification;
 
+pub use checkpoint::LogPages;
 pub use inbox::InboxItem;
 pub use lease::{LeaseError, SenderLease, lease_path};
 pub use path::{
