@@ -109,12 +109,15 @@ pub(crate) async fn read_body(
         reserved: 0,
     };
     let started = tokio::time::Instant::now();
-    // One frame (the usual case) is kept as is; more are gathered in one buffer (its capacity
-    // is only address space until written, so the declared length may size it).
-    let mut single: Option<Bytes> = None;
+    // The body is copied into a buffer of its own, even when it came in one frame: a frame is
+    // a slice of hyper's connection read buffer (8 KiB and more), and an event in the ring
+    // holding that slice would keep the whole buffer alive (unaccounted: the ring counts the
+    // body's length) and make hyper allocate a fresh one for the connection's next request.
+    // The buffer's capacity is only address space until written, so the declared length
+    // (already within the limit) may size it.
     let mut buf = BytesMut::new();
     loop {
-        let have = single.as_ref().map_or(buf.len(), Bytes::len);
+        let have = buf.len();
         let min_rate = rules.min_rate.max(1) as u64;
         let deadline = started + rules.grace + Duration::from_millis(have as u64 * 1000 / min_rate);
         let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
@@ -130,18 +133,13 @@ pub(crate) async fn read_body(
             return Err(BodyError::TooLarge(limit));
         }
         reserve(budget, &mut held, len, limit, rules.wait).await?;
-        if have == 0 && single.is_none() {
-            single = Some(data);
-        } else {
-            if let Some(first) = single.take() {
-                let want = declared.map_or(0, |n| n as usize);
-                buf.reserve(want.max(len));
-                buf.extend_from_slice(&first);
-            }
-            buf.extend_from_slice(&data);
+        if buf.capacity() == 0 {
+            let want = declared.map_or(0, |n| n as usize);
+            buf.reserve(want.max(len));
         }
+        buf.extend_from_slice(&data);
     }
-    Ok((single.unwrap_or_else(|| buf.freeze()), held))
+    Ok((buf.freeze(), held))
 }
 
 /// Hold `n` bytes in all (taking only what is not held yet): first the client's own limit

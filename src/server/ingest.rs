@@ -95,8 +95,7 @@ pub(crate) async fn ingest(
         Ok(id) => {
             st.metrics.accepted();
             tracing::debug!(id, size, "webhook published");
-            let json = serde_json::json!({"ok": true, "channel": channel, "id": id});
-            let mut r = Response::new(Body::from(json.to_string()));
+            let mut r = Response::new(Body::from(accepted_json(&channel, &id)));
             let h = r.headers_mut();
             h.insert(
                 header::CONTENT_TYPE,
@@ -126,6 +125,23 @@ pub(crate) async fn ingest(
     }
 }
 
+/// The answer to an accepted webhook, `{"ok":true,"channel":…,"id":…}`, serialized straight
+/// into one buffer (no JSON tree per webhook).
+fn accepted_json(channel: &str, id: &str) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct Accepted<'a> {
+        ok: bool,
+        channel: &'a str,
+        id: &'a str,
+    }
+    let answer = Accepted {
+        ok: true,
+        channel,
+        id,
+    };
+    serde_json::to_vec(&answer).expect("strings serialize")
+}
+
 /// Hold the sender until its answer comes, the reply timeout passes (`504`) or the relay
 /// shuts down (`503`).
 async fn wait_for_reply(
@@ -143,5 +159,18 @@ async fn wait_for_reply(
         _ = super::listener::stopped(&mut shutdown) => {
             text(StatusCode::SERVICE_UNAVAILABLE, "the relay is shutting down; retry shortly\n")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_accepted_answer_is_the_documented_json() {
+        let v: serde_json::Value =
+            serde_json::from_slice(&super::accepted_json("ab_c", "e1-7")).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"ok": true, "channel": "ab_c", "id": "e1-7"})
+        );
     }
 }

@@ -22,6 +22,7 @@
 mod auth;
 mod backend;
 mod body;
+mod chunked;
 mod client;
 mod frame;
 mod hub;

@@ -169,9 +169,19 @@ async fn route(st: &Arc<AppState>, client: IpAddr, req: Request) -> (&'static st
 /// paths to the servers behind the subscribers, so they are refused rather than relayed.
 fn has_dot_segment(path: &str) -> bool {
     path.split('/').any(|seg| {
-        let lower = seg.to_ascii_lowercase();
-        let dots = lower.replace("%2e", ".");
-        dots == "." || dots == ".."
+        // count the dots, `.` or `%2e` in any case; anything else is a name
+        let (mut rest, mut dots) = (seg.as_bytes(), 0);
+        while !rest.is_empty() {
+            if rest[0] == b'.' {
+                rest = &rest[1..];
+            } else if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case(b"%2e") {
+                rest = &rest[3..];
+            } else {
+                return false;
+            }
+            dots += 1;
+        }
+        dots == 1 || dots == 2
     })
 }
 
@@ -372,4 +382,27 @@ fn base_url(st: &AppState, headers: &HeaderMap) -> String {
         })
         .unwrap_or_else(|| st.local_addr.to_string());
     format!("{proto}://{host}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dot_segments_are_found_also_percent_encoded() {
+        for bad in ["/.", "/..", "/a/../b", "/%2e", "/%2E%2e/x", "/.%2e", "/a/."] {
+            assert!(super::has_dot_segment(bad), "{bad}");
+        }
+        for ok in [
+            "",
+            "/",
+            "/a.b",
+            "/...",
+            "/%2e%2e%2e",
+            "/.x",
+            "/%2ex",
+            "/%2",
+            "/a//b",
+        ] {
+            assert!(!super::has_dot_segment(ok), "{ok}");
+        }
+    }
 }

@@ -14,7 +14,6 @@
 //! within [`HEAD_MAX`] bytes, a channel path); anything else, and anything this code does not
 //! parse, is hyper's, so hyper stays the one HTTP implementation for everything unusual.
 
-use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -27,9 +26,10 @@ use axum::http::{HeaderName, HeaderValue, Method, Request, Response, Version, he
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::FutureExt;
 use http_body_util::BodyExt;
-use hyper::body::Frame;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tower_service::Service;
+
+use super::chunked::Chunks;
 
 /// Longest request head read here; a longer one goes to hyper.
 const HEAD_MAX: usize = 4096;
@@ -217,81 +217,31 @@ where
         };
         let mut out = Chunks::default();
         let mut ended = !out.add(first);
-        // gather the frames that are ready into one write, as hyper does
-        while !ended && out.remaining() < WRITE_GATHER {
+        // Gather the frames that are ready into one write, as hyper does. When none is ready
+        // after the first, let the runtime run the other tasks that are ready once (the
+        // senders whose requests have arrived): what they publish meanwhile goes out in the
+        // same write. Under load that is several frames per write (and one wake-up of the
+        // subscriber) instead of one each; when the relay is idle, nothing else is ready and
+        // the write is not delayed.
+        let mut yielded = false;
+        while !ended && out.len() < WRITE_GATHER {
             match body.frame().now_or_never() {
-                None => break,
                 Some(f) => ended = !out.add(f),
+                None if !yielded => {
+                    yielded = true;
+                    tokio::task::yield_now().await;
+                }
+                None => break,
             }
         }
         if ended {
-            out.parts.push_back(Bytes::from_static(b"0\r\n\r\n"));
+            out.push_small(b"0\r\n\r\n");
         }
+        out.seal();
         io.write_all_buf(&mut out).await?;
         io.flush().await?;
         if ended {
             return Ok(());
-        }
-    }
-}
-
-/// Frames as chunks of the chunked encoding, written with vectored writes. The frames
-/// themselves are not copied: each holds its share of the memory budget until written.
-#[derive(Default)]
-struct Chunks {
-    parts: VecDeque<Bytes>,
-}
-
-impl Chunks {
-    /// Add one frame; false at the end of the stream (or on its error).
-    fn add(&mut self, frame: Option<Result<Frame<Bytes>, axum::Error>>) -> bool {
-        let data = match frame {
-            Some(Ok(f)) => match f.into_data() {
-                Ok(d) => d,
-                Err(_) => return true, // trailers: none are sent
-            },
-            Some(Err(e)) => {
-                tracing::debug!(error = %e, "subscriber stream failed");
-                return false;
-            }
-            None => return false,
-        };
-        if !data.is_empty() {
-            self.parts
-                .push_back(Bytes::from(format!("{:x}\r\n", data.len())));
-            self.parts.push_back(data);
-            self.parts.push_back(Bytes::from_static(b"\r\n"));
-        }
-        true
-    }
-}
-
-impl Buf for Chunks {
-    fn remaining(&self) -> usize {
-        self.parts.iter().map(Bytes::len).sum()
-    }
-
-    fn chunk(&self) -> &[u8] {
-        self.parts.front().map_or(&[], |b| &b[..])
-    }
-
-    fn chunks_vectored<'a>(&'a self, dst: &mut [io::IoSlice<'a>]) -> usize {
-        let n = dst.len().min(self.parts.len());
-        for (slot, part) in dst.iter_mut().zip(&self.parts) {
-            *slot = io::IoSlice::new(part);
-        }
-        n
-    }
-
-    fn advance(&mut self, mut cnt: usize) {
-        while cnt > 0 {
-            let front = self.parts.front_mut().expect("advance within remaining");
-            if cnt < front.len() {
-                front.advance(cnt);
-                return;
-            }
-            cnt -= front.len();
-            self.parts.pop_front();
         }
     }
 }
@@ -411,21 +361,5 @@ mod tests {
         let mut two = sub.to_vec();
         two.extend_from_slice(sub);
         assert_eq!(kind(&two), "other");
-    }
-
-    #[test]
-    fn chunks() {
-        let mut out = Chunks::default();
-        let frame = Frame::data(Bytes::from_static(b"0123456789abcdefg"));
-        assert!(out.add(Some(Ok(frame))));
-        assert!(!out.add(None));
-        assert_eq!(out.remaining(), 23);
-        let mut flat = Vec::new();
-        while out.has_remaining() {
-            let c = out.chunk().to_vec();
-            out.advance(c.len().min(3));
-            flat.extend_from_slice(&c[..c.len().min(3)]);
-        }
-        assert_eq!(&flat[..], b"11\r\n0123456789abcdefg\r\n");
     }
 }
