@@ -21,6 +21,12 @@ use crate::store::{SenderLease, Store, StoreError};
 
 type Job = Box<dyn FnOnce(&Store) + Send>;
 
+/// How long the store's thread waits with nothing to do before it checkpoints the log
+/// ([`Store::checkpoint_if_behind`]). Not at once: the next step of a delivery (the feed
+/// reading it back, its outcome) usually follows within milliseconds, and would wait behind
+/// the copy and its sync.
+const CHECKPOINT_QUIET: Duration = Duration::from_millis(200);
+
 /// The store's one connection for the forward job, on its own thread. Cheap to clone; the
 /// thread ends (after running what is queued) when every clone is dropped.
 #[derive(Clone)]
@@ -64,24 +70,33 @@ impl DiskInbox {
                         return;
                     }
                 };
+                // a timer for the quiet period before a checkpoint (this thread is not on the
+                // forward job's runtime)
+                let timer = tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build();
                 loop {
-                    let job = match rx.try_recv() {
-                        Ok(job) => job,
-                        Err(mpsc::error::TryRecvError::Disconnected) => break,
-                        Err(mpsc::error::TryRecvError::Empty) => {
-                            // nothing waits: copy the log into the file now, off the path of
-                            // the next delivery (a failure is retried at the next idle
-                            // moment, and a commit past the hard bound checkpoints anyway)
+                    let next = match &timer {
+                        Ok(timer) if store.is_behind(&log) => {
+                            // the timeout's timer is made inside the runtime it needs
+                            timer.block_on(async {
+                                tokio::time::timeout(CHECKPOINT_QUIET, rx.recv()).await
+                            })
+                        }
+                        _ => Ok(rx.blocking_recv()),
+                    };
+                    match next {
+                        Ok(Some(job)) => job(&store),
+                        Ok(None) => break,
+                        // quiet for a while: copy the log into the file now, off the path of
+                        // the deliveries (a failure is retried at the next quiet moment, and a
+                        // commit past the hard bound checkpoints anyway)
+                        Err(_quiet) => {
                             if let Err(e) = store.checkpoint_if_behind(&log) {
                                 tracing::debug!(error = %e, "store checkpoint failed");
                             }
-                            match rx.blocking_recv() {
-                                Some(job) => job,
-                                None => break,
-                            }
                         }
-                    };
-                    job(&store);
+                    }
                 }
             })
             .map_err(|source| StoreError::Io {

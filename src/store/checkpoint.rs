@@ -3,7 +3,7 @@
 //! SQLite checkpoints in the commit that takes the log past 1,000 pages (4 MiB), so every
 //! fourth 1 MB webhook waited for four of them to be copied and the file synced before it was
 //! forwarded: 75–95 ms on the test machine, where a commit takes a few. The forward job's
-//! writer instead checkpoints when it has nothing else to do and the log holds
+//! writer instead checkpoints when it has had nothing to do for a moment and the log holds
 //! [`IDLE_PAGES`] or more; a commit checkpoints only past [`HARD_PAGES`], so the log stays
 //! bounded under a load that never pauses. Commits are as durable as before: a committed
 //! delivery is in the log, and the log is part of the database.
@@ -48,11 +48,16 @@ impl Store {
         Ok(pages)
     }
 
+    /// Whether the log holds [`IDLE_PAGES`] or more (a checkpoint is worth it).
+    pub fn is_behind(&self, pages: &LogPages) -> bool {
+        pages.get() >= IDLE_PAGES
+    }
+
     /// Checkpoint when the log holds [`IDLE_PAGES`] or more; returns whether it did. Passive:
     /// it never waits for readers (a reader's snapshot keeps its pages in the log until the
     /// next one).
     pub fn checkpoint_if_behind(&self, pages: &LogPages) -> Result<bool, StoreError> {
-        if pages.get() < IDLE_PAGES {
+        if !self.is_behind(pages) {
             return Ok(false);
         }
         self.conn
