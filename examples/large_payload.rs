@@ -25,7 +25,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use hookrelay::bench::mem_kib;
+use hookrelay::proc_mem::mem_kib;
 use hookrelay::server::{RelayServer, ServerConfig};
 use tokio::sync::watch;
 

@@ -63,13 +63,7 @@ impl Drop for Server {
 }
 
 fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0.0);
-    kib / 1024.0
+    hookrelay::proc_mem::kib(pid, "VmRSS:").unwrap_or(0) as f64 / 1024.0
 }
 
 fn start_hookrelay(bin: &std::path::Path) -> Server {

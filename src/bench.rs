@@ -18,6 +18,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use futures_util::StreamExt;
 
+use crate::proc_mem::{RssParts, mem_kib};
 use crate::server::{RelayServer, ServerConfig};
 
 /// Benchmark sizes (the peers were measured with 200 / 5 / 1000).
@@ -91,53 +92,6 @@ async fn wait_for(s: &Shared, seq: i64, timeout: Duration) -> Option<Instant> {
             return None;
         }
     }
-}
-
-/// A process's resident memory now and its high-water mark, in KiB (VmRSS, VmHWM); zeros when
-/// /proc cannot tell.
-pub fn mem_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-/// The largest anonymous (heap, stacks) and file-backed (the binary's and libraries' pages)
-/// resident memory seen, in KiB: VmHWM says only their largest sum.
-#[derive(Default)]
-struct RssParts {
-    anon: std::sync::atomic::AtomicU64,
-    file: std::sync::atomic::AtomicU64,
-}
-
-/// Sample a process's RssAnon and RssFile every few milliseconds until it is gone or `parts`
-/// is dropped by everyone else.
-fn sample_rss_parts(pid: u32, parts: Arc<RssParts>) {
-    use std::sync::atomic::Ordering::Relaxed;
-    tokio::spawn(async move {
-        let path = format!("/proc/{pid}/status");
-        let mut tick = tokio::time::interval(Duration::from_millis(2));
-        while Arc::strong_count(&parts) > 1 {
-            tick.tick().await;
-            let Ok(status) = tokio::fs::read_to_string(&path).await else {
-                return;
-            };
-            for line in status.lines() {
-                let kib = || line.split_whitespace().nth(1)?.parse::<u64>().ok();
-                if line.starts_with("RssAnon:") {
-                    parts.anon.fetch_max(kib().unwrap_or(0), Relaxed);
-                } else if line.starts_with("RssFile:") {
-                    parts.file.fetch_max(kib().unwrap_or(0), Relaxed);
-                }
-            }
-        }
-    });
 }
 
 fn pctl(sorted: &[f64], p: f64) -> f64 {
@@ -390,8 +344,7 @@ async fn run_once(
     let first_delivery = started.elapsed();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (idle_rss, _) = mem_kib(pid);
-    let parts = Arc::new(RssParts::default());
-    sample_rss_parts(pid, parts.clone());
+    let parts = RssParts::sample(pid);
 
     let mut lat = Vec::new();
     let mut floor = Vec::new();
@@ -472,10 +425,7 @@ async fn run_once(
             .map(|t| (*t - t_burst).as_secs_f64() * 1000.0);
         (firsts.len(), order.len() - firsts.len(), inv, last)
     };
-    let (anon_peak, file_peak) = {
-        use std::sync::atomic::Ordering::Relaxed;
-        (parts.anon.load(Relaxed), parts.file.load(Relaxed))
-    };
+    let (anon_peak, file_peak) = parts.peaks();
     drop(parts);
     let _ = child.kill().await;
     server.shutdown().await;

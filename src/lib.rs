@@ -33,7 +33,8 @@
 //! - [`port`]: Port payloads, their summaries and property diffs as text.
 //! - [`slack`]: Slack incoming-webhook notifications.
 //! - [`private_files`]: owner-only files, directories and temporary files.
-//! - [`heap`]: freed memory given back to the OS after large payloads (glibc's malloc).
+//! - [`heap`]: when freed memory goes back to the OS (glibc's malloc: thresholds, arenas, trims).
+//! - [`proc_mem`]: a process's resident memory from /proc, for benchmarks and memory tests.
 //!
 //! The faces:
 //! - [`human`]: times, sizes and verdict words as a person reads them.
@@ -59,6 +60,7 @@ pub mod logline;
 pub mod pipeline;
 pub mod port;
 pub mod private_files;
+pub mod proc_mem;
 pub mod server;
 pub mod slack;
 pub mod sse;

@@ -264,15 +264,7 @@ async fn sigterm_mid_burst_then_restart_delivers_everything_in_order() {
 
 /// VmHWM (peak resident set) and VmRSS of a process, in KiB.
 fn memory_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
+    let field = |name| hookrelay::proc_mem::kib(pid, name).expect(name);
     (field("VmHWM:"), field("VmRSS:"))
 }
 

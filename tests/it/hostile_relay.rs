@@ -244,12 +244,7 @@ fn forward(channel: &str, target: &str) -> Proc {
 
 /// The process's peak resident set (VmHWM), in KiB.
 fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .expect("VmHWM in /proc/PID/status");
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    hookrelay::proc_mem::kib(pid, "VmHWM:").expect("VmHWM in /proc/PID/status")
 }
 
 /// The `x-seq` of each request, in arrival order.

@@ -109,13 +109,7 @@ async fn one_channel_quota_per_sender_across_instances() {
 
 /// The peak resident set size of process `pid` (`VmHWM`), in bytes.
 fn peak_rss(pid: u32) -> usize {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib: usize = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .expect("VmHWM");
-    kib * 1024
+    hookrelay::proc_mem::kib(pid, "VmHWM:").expect("VmHWM") as usize * 1024
 }
 
 /// Subscribers resuming from the start of a channel of large events, which never read what

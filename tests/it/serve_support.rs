@@ -77,13 +77,7 @@ impl Serve {
 
     /// The process's resident set size in bytes.
     pub fn rss(&self) -> usize {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
-        let kib: usize = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .expect("VmRSS");
-        kib * 1024
+        hookrelay::proc_mem::kib(self.pid(), "VmRSS:").expect("VmRSS") as usize * 1024
     }
 
     /// Everything the relay logged so far.
