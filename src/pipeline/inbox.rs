@@ -77,7 +77,7 @@ impl DiskInbox {
                     .build();
                 loop {
                     let next = match &timer {
-                        Ok(timer) if store.is_behind(&log) => {
+                        Ok(timer) if log.is_behind() => {
                             // the timeout's timer is made inside the runtime it needs
                             timer.block_on(async {
                                 tokio::time::timeout(CHECKPOINT_QUIET, rx.recv()).await

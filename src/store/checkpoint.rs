@@ -27,6 +27,11 @@ impl LogPages {
     pub fn get(&self) -> i32 {
         self.0.load(Ordering::Relaxed)
     }
+
+    /// Whether the log holds [`IDLE_PAGES`] or more (a checkpoint is worth it).
+    pub fn is_behind(&self) -> bool {
+        self.get() >= IDLE_PAGES
+    }
 }
 
 impl Store {
@@ -48,16 +53,11 @@ impl Store {
         Ok(pages)
     }
 
-    /// Whether the log holds [`IDLE_PAGES`] or more (a checkpoint is worth it).
-    pub fn is_behind(&self, pages: &LogPages) -> bool {
-        pages.get() >= IDLE_PAGES
-    }
-
     /// Checkpoint when the log holds [`IDLE_PAGES`] or more; returns whether it did. Passive:
     /// it never waits for readers (a reader's snapshot keeps its pages in the log until the
     /// next one).
     pub fn checkpoint_if_behind(&self, pages: &LogPages) -> Result<bool, StoreError> {
-        if !self.is_behind(pages) {
+        if !pages.is_behind() {
             return Ok(false);
         }
         self.conn
