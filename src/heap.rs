@@ -19,7 +19,8 @@
 //! reused only by allocations in that arena, so each of the forward job's threads (two async
 //! workers, the store's thread, blocking helpers) kept its own few MiB of a 1 MB event's
 //! copies. One arena for the client's handful of threads took `hookrelay bench`'s store-on
-//! peak from 23.4 to 17.3–18.4 MiB (anonymous memory 12 → 6–7 MiB), with the same latency. The
+//! peak from 23.4 to 17.3–18.4 MiB (anonymous memory 12 → 6–7 MiB); its 1 MB latency moved
+//! within this machine's noise (14–31 ms against 19–20). The
 //! relay (`serve`) keeps glibc's arenas: many connections on both workers allocate at once.
 //!
 //! So [`init`] fixes both thresholds at [`WARM_LIMIT`] (blocks below it come from a heap and
