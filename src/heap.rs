@@ -20,8 +20,8 @@
 //! workers, the store's thread, blocking helpers) kept its own few MiB of a 1 MB event's
 //! copies. One arena for the client's handful of threads took `hookrelay bench`'s store-on
 //! peak from 23.4 to 17.3–18.4 MiB (anonymous memory 12 → 6–7 MiB); its 1 MB latency moved
-//! within this machine's noise (14–31 ms against 19–20). The
-//! relay (`serve`) keeps glibc's arenas: many connections on both workers allocate at once.
+//! within this machine's noise (14–31 ms against 19–20). The relay (`serve`) keeps glibc's
+//! arenas: many connections on both workers allocate at once.
 //!
 //! So [`init`] fixes both thresholds at [`WARM_LIMIT`] (blocks below it come from a heap and
 //! are reused while events keep coming; larger ones get their own mapping, unmapped when
