@@ -13,19 +13,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::Ctx;
 use crate::delivery::Delivery;
 use crate::store::{SenderLease, Store, StoreError};
 
 type Job = Box<dyn FnOnce(&Store) + Send>;
-
-/// How long the store's thread waits with nothing to do before it checkpoints the log
-/// ([`Store::checkpoint_if_behind`]). Not at once: the next step of a delivery (the feed
-/// reading it back, its outcome) usually follows within milliseconds, and would wait behind
-/// the copy and its sync.
-const CHECKPOINT_QUIET: Duration = Duration::from_millis(200);
 
 /// The store's one connection for the forward job, on its own thread. Cheap to clone; the
 /// thread ends (after running what is queued) when every clone is dropped.
@@ -57,10 +52,11 @@ impl DiskInbox {
                 let opened = Store::open(&file).and_then(|mut s| {
                     // the forward job appends and reads small windows: a small cache suffices
                     s.set_cache_kib(1024)?;
-                    let log = s.defer_checkpoints()?;
-                    Ok((s, log))
+                    // the log is copied into the file on another thread, never in a commit
+                    let checkpointer = s.checkpoint_in_background()?;
+                    Ok((s, checkpointer))
                 });
-                let (store, log) = match opened {
+                let (store, checkpointer) = match opened {
                     Ok(s) => {
                         let _ = opened_tx.send(Ok(()));
                         s
@@ -70,34 +66,11 @@ impl DiskInbox {
                         return;
                     }
                 };
-                // a timer for the quiet period before a checkpoint (this thread is not on the
-                // forward job's runtime)
-                let timer = tokio::runtime::Builder::new_current_thread()
-                    .enable_time()
-                    .build();
-                loop {
-                    let next = match &timer {
-                        Ok(timer) if log.is_behind() => {
-                            // the timeout's timer is made inside the runtime it needs
-                            timer.block_on(async {
-                                tokio::time::timeout(CHECKPOINT_QUIET, rx.recv()).await
-                            })
-                        }
-                        _ => Ok(rx.blocking_recv()),
-                    };
-                    match next {
-                        Ok(Some(job)) => job(&store),
-                        Ok(None) => break,
-                        // quiet for a while: copy the log into the file now, off the path of
-                        // the deliveries (a failure is retried at the next quiet moment, and a
-                        // commit past the hard bound checkpoints anyway)
-                        Err(_quiet) => {
-                            if let Err(e) = store.checkpoint_if_behind(&log) {
-                                tracing::debug!(error = %e, "store checkpoint failed");
-                            }
-                        }
-                    }
+                while let Some(job) = rx.blocking_recv() {
+                    job(&store);
                 }
+                // stop copying first: the writer, closing, copies what is left
+                drop(checkpointer);
             })
             .map_err(|source| StoreError::Io {
                 path: path.to_path_buf(),
@@ -138,22 +111,32 @@ impl DiskInbox {
     }
 }
 
-/// Stage 2 → 3 (with a store): read pending deliveries of `channel` in order, one window at a
-/// time, into the workers' queue; wait for `wake` when there are none.
-pub async fn feed(
+/// Stage 2 → 3 (with a store): read pending deliveries of the job's channel in order, one
+/// window at a time, into the workers' queue; wait for intake's wake-up when there are none.
+/// Bodies intake still holds are taken from it ([`FreshBodies`](super::fresh_bodies)), not
+/// read back.
+pub(crate) async fn feed(
+    ctx: Arc<Ctx>,
     disk: DiskInbox,
-    channel: String,
-    window: (usize, u64),
-    wake: Arc<Notify>,
     jobs: mpsc::Sender<Delivery>,
     problems: mpsc::Sender<String>,
     cancel: CancellationToken,
 ) {
     let mut after = 0i64;
     loop {
-        let ch = channel.clone();
+        let (c, ch) = (ctx.clone(), ctx.cfg.channel_url.clone());
         let read = disk
-            .call(move |s| s.pending_window(Some(&ch), after, window.0, window.1))
+            .call(move |s| {
+                let (n, bytes) = (c.cfg.window, c.cfg.window_bytes);
+                let items =
+                    s.pending_window_lent(Some(&ch), after, n, bytes, |id| c.fresh.take(id));
+                if items.as_ref().is_ok_and(Vec::is_empty) {
+                    // nothing pending: a body still lent belongs to a delivery that left the
+                    // inbox another way (on this thread, so no commit comes in between)
+                    c.fresh.clear();
+                }
+                items
+            })
             .await;
         let items = match read {
             Err(InboxGone) => return,
@@ -171,7 +154,7 @@ pub async fn feed(
         if items.is_empty() {
             tokio::select! {
                 _ = cancel.cancelled() => return,
-                _ = wake.notified() => continue,
+                _ = ctx.wake.notified() => continue,
             }
         }
         for item in items {

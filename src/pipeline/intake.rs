@@ -177,8 +177,16 @@ async fn commit(
         let mut reported = None::<std::time::Instant>;
         loop {
             let (ds, cur, ch) = (deliveries.clone(), cursor.clone(), channel.clone());
+            let fresh = ctx.fresh.clone();
             let done = disk
-                .call(move |s| s.commit_intake(&ds, cur.as_deref().map(|c| (ch.as_str(), c))))
+                .call(move |s| {
+                    s.commit_intake(&ds, cur.as_deref().map(|c| (ch.as_str(), c)))?;
+                    // lent on the store's thread, before the feed's next read can run
+                    for d in ds.iter().filter(|d| d.state == DeliveryState::Pending) {
+                        fresh.keep(&d.id, &d.request.body);
+                    }
+                    Ok::<_, crate::store::StoreError>(())
+                })
                 .await;
             match done {
                 Err(_) => return false,

@@ -12,6 +12,7 @@
 //! mid-attempt are sent again first, then every pending one in arrival order.
 
 pub mod config;
+mod fresh_bodies;
 pub mod inbox;
 pub mod intake;
 pub mod outcomes;
@@ -47,6 +48,8 @@ pub(crate) struct Ctx {
     out: Outcomes,
     /// Intake committed new pending deliveries: the feeder reads the store again.
     wake: Arc<Notify>,
+    /// The bodies of those deliveries, lent to the feeder (it need not read them back).
+    fresh: Arc<fresh_bodies::FreshBodies>,
     /// Without a store: deliveries queued and not yet settled.
     open: AtomicUsize,
     /// With `--reply`: posts the dev server's answers back to the relay.
@@ -230,6 +233,7 @@ pub async fn start(cfg: ForwardConfig) -> Result<Pipeline, StoreError> {
         disk,
         out,
         wake: Arc::new(Notify::new()),
+        fresh: Default::default(),
         open: AtomicUsize::new(0),
         replier,
     });
@@ -255,10 +259,8 @@ pub async fn start(cfg: ForwardConfig) -> Result<Pipeline, StoreError> {
         Some(disk) => {
             let (ptx, prx) = mpsc::channel(64);
             tasks.push(tokio::spawn(inbox::feed(
+                ctx.clone(),
                 disk.clone(),
-                ctx.cfg.channel_url.clone(),
-                (ctx.cfg.window, ctx.cfg.window_bytes),
-                ctx.wake.clone(),
                 job_tx,
                 ptx,
                 cancel.clone(),

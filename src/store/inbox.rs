@@ -4,6 +4,7 @@
 //! Order is insertion order (`rowid`): rows are only ever appended, and pruning removes the
 //! oldest, so a later delivery always has a larger rowid.
 
+use bytes::Bytes;
 use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError, rows};
@@ -93,6 +94,19 @@ impl Store {
         limit: usize,
         max_bytes: u64,
     ) -> Result<Vec<InboxItem>, StoreError> {
+        self.pending_window_lent(channel, after_seq, limit, max_bytes, |_| None)
+    }
+
+    /// [`Store::pending_window`], taking each body from `lent` when it has it (bodies the
+    /// caller still holds need not be read back).
+    pub fn pending_window_lent(
+        &self,
+        channel: Option<&str>,
+        after_seq: i64,
+        limit: usize,
+        max_bytes: u64,
+        mut lent: impl FnMut(&str) -> Option<Bytes>,
+    ) -> Result<Vec<InboxItem>, StoreError> {
         let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
         let picked: Vec<(i64, String, i64)> = match channel {
             Some(c) => self
@@ -126,7 +140,7 @@ impl Store {
             }
             out.push(InboxItem {
                 seq,
-                delivery: rows::load_delivery(&self.conn, &id)?,
+                delivery: rows::load_delivery_with(&self.conn, &id, &mut lent)?,
             });
         }
         Ok(out)

@@ -32,7 +32,7 @@ use crate::delivery::{Attempt, Delivery};
 use crate::slack::SlackResult;
 use crate::verify::Verification;
 
-pub use checkpoint::LogPages;
+pub use checkpoint::Checkpointer;
 pub use inbox::InboxItem;
 pub use lease::{LeaseError, SenderLease, lease_path};
 pub use path::{

@@ -6,6 +6,7 @@ use rusqlite::{Connection, Row, params};
 use serde::de::DeserializeOwned;
 
 use super::StoreError;
+use super::schema::BODY_PART;
 use crate::delivery::{
     Attempt, AttemptOutcome, Delivery, DeliveryState, ErrorKind, Headers, SentRequest,
     WebhookRequest, event_label,
@@ -64,15 +65,33 @@ pub(super) fn insert_delivery(conn: &Connection, d: &Delivery) -> Result<(), Sto
     insert_body(conn, &d.id, &r.body)
 }
 
-/// A delivery's body, in its own table (written once: state changes do not rewrite it).
-/// Bound as a parameter: SQLite copies it into the row it builds (2 MiB of transient memory for
-/// a 1 MB body). Its incremental blob writes were tried and are worse: the row is first written
-/// with zeros, and with the forward job's small page cache every page then went to the log
-/// twice.
+/// A delivery's body, in parts of at most [`BODY_PART`] bytes in their own table (written once:
+/// state changes do not rewrite it; in parts, so SQLite's two copies of each bound value stay
+/// small; see migration 7). An empty body has no parts. Incremental blob writes were tried
+/// instead and are worse: the row is first written with zeros, and with the forward job's small
+/// page cache every page then went to the log twice.
 fn insert_body(conn: &Connection, id: &str, body: &[u8]) -> Result<(), StoreError> {
-    conn.prepare_cached("INSERT INTO bodies (delivery_id, body) VALUES (?1, ?2)")?
-        .execute(params![id, body])?;
+    let mut insert = conn
+        .prepare_cached("INSERT INTO body_parts (delivery_id, part, bytes) VALUES (?1, ?2, ?3)")?;
+    for (part, bytes) in body.chunks(BODY_PART).enumerate() {
+        insert.execute(params![id, part as i64, bytes])?;
+    }
     Ok(())
+}
+
+/// A delivery's body: its parts joined in order. `size` (the row's `body_size`) sizes the buffer
+/// once; a store edited by hand that disagrees only costs a reallocation.
+pub(super) fn load_body(conn: &Connection, id: &str, size: i64) -> Result<Bytes, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT bytes FROM body_parts WHERE delivery_id = ?1 ORDER BY part")?;
+    let mut rows = stmt.query([id])?;
+    let mut body = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    while let Some(row) = rows.next()? {
+        // borrowed from SQLite's row, copied once into the body
+        let part = row.get_ref(0)?;
+        body.extend_from_slice(part.as_blob().map_err(rusqlite::Error::from)?);
+    }
+    Ok(Bytes::from(body))
 }
 
 /// The state a delivery is stored with: a delivery that already carries attempts (an import, a
@@ -148,15 +167,24 @@ pub(super) fn insert_attempt(
     Ok(())
 }
 
-/// One delivery row (attempts not loaded).
+/// One delivery row with its body (attempts not loaded).
 pub(super) fn load_delivery(conn: &Connection, id: &str) -> Result<Delivery, StoreError> {
+    load_delivery_with(conn, id, |_| None)
+}
+
+/// One delivery row (attempts not loaded); its body is `lent(id)` when that has it, else read
+/// from the store.
+pub(super) fn load_delivery_with(
+    conn: &Connection,
+    id: &str,
+    lent: impl FnOnce(&str) -> Option<Bytes>,
+) -> Result<Delivery, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT d.id, d.channel, d.relay_event_id, d.received_at_ms, d.method, d.path, d.query,
-                d.headers, b.body, d.origin, d.verification, d.slack, d.state, d.state_reason,
-                d.event, d.summary
-         FROM deliveries d LEFT JOIN bodies b ON b.delivery_id = d.id WHERE d.id = ?1",
+        "SELECT id, channel, relay_event_id, received_at_ms, method, path, query, headers,
+                body_size, origin, verification, slack, state, state_reason, event, summary
+         FROM deliveries WHERE id = ?1",
     )?;
-    let (mut d, headers, origin, verification, slack) = stmt
+    let (mut d, size, (headers, origin, verification, slack)) = stmt
         .query_row([id], |row| {
             let d = Delivery {
                 id: row.get(0)?,
@@ -168,7 +196,7 @@ pub(super) fn load_delivery(conn: &Connection, id: &str) -> Result<Delivery, Sto
                     path: row.get(5)?,
                     query: row.get(6)?,
                     headers: Headers::new(),
-                    body: Bytes::from(row.get::<_, Option<Vec<u8>>>(8)?.unwrap_or_default()),
+                    body: Bytes::new(),
                 },
                 origin: Default::default(),
                 verification: None,
@@ -181,7 +209,7 @@ pub(super) fn load_delivery(conn: &Connection, id: &str) -> Result<Delivery, Sto
             };
             let json: (String, String, Option<String>, Option<String>) =
                 (row.get(7)?, row.get(9)?, row.get(10)?, row.get(11)?);
-            Ok((d, json.0, json.1, json.2, json.3))
+            Ok((d, row.get::<_, i64>(8)?, json))
         })
         .map_err(|e| match e {
             rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound(id.to_string()),
@@ -191,6 +219,10 @@ pub(super) fn load_delivery(conn: &Connection, id: &str) -> Result<Delivery, Sto
     d.origin = from_json("body origin", &origin)?;
     d.verification = from_json_opt("verification", verification)?;
     d.slack = from_json_opt("Slack result", slack)?;
+    d.request.body = match lent(id) {
+        Some(body) => body,
+        None => load_body(conn, id, size)?,
+    };
     Ok(d)
 }
 

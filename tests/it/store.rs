@@ -124,9 +124,9 @@ fn attempts_link_to_their_delivery_and_go_with_it() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(rows, [("d3".to_string(), 1)]);
-    // their bodies (a table of their own since v6) go with them
+    // their bodies (a table of their own since v6, in parts since v7) go with them
     let bodies: Vec<String> = raw
-        .prepare("SELECT delivery_id FROM bodies")
+        .prepare("SELECT DISTINCT delivery_id FROM body_parts")
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()
@@ -362,11 +362,11 @@ fn an_empty_file_is_migrated_to_the_current_version() {
     std::fs::write(&path, b"").unwrap();
     let store = Store::open(&path).unwrap();
     assert_eq!(store.schema_version().unwrap(), schema::CURRENT_VERSION);
-    assert_eq!(schema::CURRENT_VERSION, 6);
+    assert_eq!(schema::CURRENT_VERSION, 7);
     assert!(store.list(&ListFilter::default(), 10).unwrap().is_empty());
     // Opening again does not migrate twice.
     drop(store);
-    assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 6);
+    assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 7);
 }
 
 #[test]
@@ -423,4 +423,40 @@ fn a_store_from_a_newer_hookrelay_is_refused() {
         }
         other => panic!("expected TooNew, got {:?}", other.map(|_| ())),
     }
+}
+
+#[test]
+fn a_body_larger_than_a_part_is_stored_in_parts_and_reads_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sqlite");
+    let part = schema::BODY_PART;
+    // two and a half parts of bytes that do not repeat at a part's length, and exactly one part
+    let big: Vec<u8> = (0..part * 5 / 2).map(|i| (i % 251) as u8).collect();
+    let one: Vec<u8> = (0..part).map(|i| (i % 241) as u8).collect();
+    let store = Store::open(&path).unwrap();
+    for (id, body) in [("bigbody01", &big), ("onepart01", &one)] {
+        let d = delivery(id, 1, request("POST", "/", &[], body));
+        store.insert_delivery(&d).unwrap();
+    }
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let parts: Vec<(String, i64, i64)> = raw
+        .prepare("SELECT delivery_id, part, length(bytes) FROM body_parts ORDER BY 1, 2")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let p = part as i64;
+    let owned = |id: &str, n: i64, len: i64| (id.to_string(), n, len);
+    assert_eq!(
+        parts,
+        [
+            owned("bigbody01", 0, p),
+            owned("bigbody01", 1, p),
+            owned("bigbody01", 2, p / 2),
+            owned("onepart01", 0, p),
+        ]
+    );
+    assert_eq!(&store.get("bigbody01").unwrap().request.body[..], &big[..]);
+    assert_eq!(&store.get("onepart01").unwrap().request.body[..], &one[..]);
 }

@@ -1,6 +1,7 @@
 //! The store as the forward job's inbox: the v2 → v3 migration makes never-attempted deliveries
 //! pending, a burst and the channel's cursor commit together, pending windows come in arrival
-//! order and are bounded, interrupted deliveries are recorded as such and go back to pending.
+//! order and are bounded and need not read back a body the caller still holds, interrupted
+//! deliveries are recorded as such and go back to pending.
 
 use crate::common;
 
@@ -138,4 +139,35 @@ fn interrupted_deliveries_are_recorded_and_go_back_to_pending_first() {
         store.count_state(None, DeliveryState::Delivered).unwrap(),
         1
     );
+}
+
+#[test]
+fn a_window_takes_lent_bodies_and_reads_the_others_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.sqlite")).unwrap();
+    let burst: Vec<_> = ["d0", "d1"]
+        .iter()
+        .map(|id| delivery(id, 1, request("POST", "", &[], id.as_bytes())))
+        .collect();
+    store.commit_intake(&burst, None).unwrap();
+    let lent = bytes::Bytes::from_static(b"the caller's own buffer");
+    let mut asked = Vec::new();
+    let w = store
+        .pending_window_lent(Some(CH), 0, 10, u64::MAX, |id| {
+            asked.push(id.to_string());
+            (id == "d1").then(|| lent.clone())
+        })
+        .unwrap();
+    assert_eq!(asked, ["d0", "d1"]);
+    assert_eq!(
+        &w[0].delivery.request.body[..],
+        b"d0",
+        "read back from the store"
+    );
+    assert_eq!(
+        w[1].delivery.request.body.as_ptr(),
+        lent.as_ptr(),
+        "not read back"
+    );
+    assert_eq!(w[1].delivery.request.body.len(), lent.len());
 }
