@@ -1,6 +1,6 @@
 //! `hookrelay bench`: the figures the peer clients were measured by (docs/benchmarks.md), measured for hookrelay on
 //! loopback. One process holds the relay (hookrelay's own server), a target that timestamps
-//! arrivals, a raw SSE observer (the relay's floor) and the sender; the client under test is the
+//! arrivals, a raw SSE observer (the relay's floor, during the small events) and the sender; the client under test is the
 //! real `hookrelay forward` binary in its own process, so its memory is its own.
 //!
 //! Phases, as the peers were measured: sequential small events (each waits for delivery),
@@ -258,7 +258,10 @@ async fn run_once(
         .tcp_nodelay(true)
         .build()?;
     let raw_seen: Arc<Mutex<HashMap<i64, Instant>>> = Default::default();
-    {
+    // The observer measures the relay's floor for the small events only, and is gone before
+    // the 1 MB events: reading one into a JSON tree took a millisecond or two of the two cores
+    // the client measured shares with the relay and this process.
+    let observer = {
         let resp = http
             .get(&channel)
             .header("accept", "text/event-stream")
@@ -282,8 +285,8 @@ async fn run_once(
                     }
                 }
             }
-        });
-    }
+        })
+    };
 
     let exe = match &a.client {
         Some(p) => p.clone(),
@@ -358,6 +361,8 @@ async fn run_once(
             floor.push((*r - t0).as_secs_f64() * 1000.0);
         }
     }
+    // its connection closes: the relay stops writing to it
+    observer.abort();
     let mut big_lat = Vec::new();
     let pad = "y".repeat(1_000_000 - 60);
     for j in 0..a.big as i64 {
