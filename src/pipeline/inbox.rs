@@ -102,12 +102,21 @@ impl DiskInbox {
         &self,
         f: impl FnOnce(&Store) -> R + Send + 'static,
     ) -> Result<R, InboxGone> {
+        self.queue(f).await?.await.map_err(|_| InboxGone)
+    }
+
+    /// Queue `f` on the store's thread; its result comes on the receiver. The thread runs jobs
+    /// in the order they were queued, so whatever is queued after this one sees what it did.
+    pub async fn queue<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> R + Send + 'static,
+    ) -> Result<oneshot::Receiver<R>, InboxGone> {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |s| {
             let _ = tx.send(f(s));
         });
         self.jobs.send(job).await.map_err(|_| InboxGone)?;
-        rx.await.map_err(|_| InboxGone)
+        Ok(rx)
     }
 }
 

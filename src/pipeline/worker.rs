@@ -22,6 +22,9 @@ use crate::delivery::{Attempt, AttemptOutcome, Delivery, DeliveryState};
 
 pub type Queue = Arc<tokio::sync::Mutex<mpsc::Receiver<Delivery>>>;
 
+/// A queued state change's answer from the store's thread.
+type Marking = tokio::sync::oneshot::Receiver<Result<(), crate::store::StoreError>>;
+
 pub(crate) async fn run(ctx: Arc<Ctx>, queue: Queue, cancel: CancellationToken) {
     loop {
         let next = {
@@ -77,17 +80,21 @@ async fn deliver(ctx: &Ctx, d: Delivery, cancel: &CancellationToken) {
         ctx.reply(&d.id, d.relay_event_id.as_deref(), outcome).await;
         return;
     }
-    ctx.set_state(&d.id, DeliveryState::Delivering, None).await;
+    // Queued, not waited for: the first attempt goes out while the store's thread records it,
+    // and the attempt's outcome, queued later, is recorded after it.
+    let mut marking = Some(ctx.mark_delivering(&d.id).await);
     let started = Instant::now();
     let mut delays = Backoff::FORWARD.delays();
     let mut tries = 0u32;
     loop {
         tries += 1;
+        let send = ctx.forwarder.send(&ctx.cfg.target, &d.request, &[], false);
+        let marked = ctx.marked(&d.id, marking.take());
         let attempt = tokio::select! {
             biased;
             // stays `delivering`: the next start records it as interrupted and sends it again
             _ = cancel.cancelled() => return,
-            a = ctx.forwarder.send(&ctx.cfg.target, &d.request, &[], false) => a,
+            (_, a) = async { tokio::join!(marked, send) } => a,
         };
         let verdict = judge(
             &attempt,
@@ -141,6 +148,26 @@ async fn deliver(ctx: &Ctx, d: Delivery, cancel: &CancellationToken) {
 
 impl Ctx {
     /// Move a delivery to `state` on disk (a no-op without a store).
+    /// Queue `id`'s move to `delivering` on the store's thread (see [`Ctx::marked`]).
+    async fn mark_delivering(&self, id: &str) -> Option<Marking> {
+        let disk = self.disk.as_ref()?;
+        let id = id.to_string();
+        disk.queue(move |s| s.set_state(&id, DeliveryState::Delivering, None))
+            .await
+            .ok()
+    }
+
+    /// Wait for a queued move to `delivering` (if any) and report its failure.
+    async fn marked(&self, id: &str, marking: Option<Option<Marking>>) {
+        if let Some(Some(rx)) = marking
+            && let Ok(Err(e)) = rx.await
+        {
+            self.out
+                .problem(format!("store: cannot mark {id} delivering: {e}"))
+                .await;
+        }
+    }
+
     pub(super) async fn set_state(&self, id: &str, state: DeliveryState, reason: Option<String>) {
         let Some(disk) = &self.disk else { return };
         let id2 = id.to_string();
