@@ -205,6 +205,7 @@ fn copy_in_commit(shared: &Shared, wal: &mut rusqlite::hooks::Wal, pages: c_int)
 
 /// The checkpointer's loop: wait until the log is worth copying, copy, repeat.
 fn run(store: &Store, shared: &Shared) {
+    lower_priority();
     let mut log = shared.lock();
     loop {
         if log.stop {
@@ -251,6 +252,24 @@ fn run(store: &Store, shared: &Shared) {
         shared.changed.notify_all();
     }
 }
+
+/// The copy can wait for the deliveries: this thread runs at a lower priority (nice 10) than
+/// the forward job's, so on a small machine a copy takes the CPU they leave. Linux schedules
+/// threads one by one, and `setpriority` of a thread's id sets that thread's nice value.
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // SAFETY: gettid and setpriority take and return plain integers.
+    let failed = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10) != 0
+    };
+    if failed {
+        tracing::debug!("store checkpointer: could not lower its priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
 
 #[cfg(test)]
 mod tests {
@@ -364,6 +383,40 @@ mod tests {
             store.get("big00007").unwrap().request.body[..],
             vec![7u8; 1 << 20][..]
         );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_checkpointer_runs_at_a_lower_priority() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.sqlite")).unwrap();
+        let _cp = store.checkpoint_in_background().unwrap();
+        // the thread lowers its own priority first thing: wait for it to show in /proc
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let nice = std::fs::read_dir("/proc/self/task")
+                .unwrap()
+                .find_map(|task| {
+                    let dir = task.ok()?.path();
+                    let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+                    // thread names are cut to 15 bytes
+                    if comm.trim_end() != "hookrelay-check" {
+                        return None;
+                    }
+                    let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+                    // the fields after the parenthesised name: state is 3rd, nice the 19th
+                    let rest = &stat[stat.rfind(')')? + 2..];
+                    rest.split(' ').nth(16)?.parse::<i32>().ok()
+                });
+            if nice == Some(10) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the checkpointer's nice value: {nice:?}"
+            );
+            std::thread::yield_now();
+        }
     }
 
     #[test]
