@@ -289,6 +289,15 @@ mod tests {
         d
     }
 
+    /// A store on a new file, with its checkpointer.
+    fn opened() -> (tempfile::TempDir, std::path::PathBuf, Store, Checkpointer) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        let mut store = Store::open(&path).unwrap();
+        let cp = store.checkpoint_in_background().unwrap();
+        (dir, path, store, cp)
+    }
+
     /// Whether `id` can be read from the database file alone (the log left behind).
     fn in_file(dir: &std::path::Path, path: &std::path::Path, id: &str) -> bool {
         let copy = dir.join("file-only.sqlite");
@@ -301,10 +310,7 @@ mod tests {
 
     #[test]
     fn the_checkpointer_copies_the_log_once_the_writer_is_quiet_and_commits_never_do() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.sqlite");
-        let mut store = Store::open(&path).unwrap();
-        let cp = store.checkpoint_in_background().unwrap();
+        let (dir, path, store, cp) = opened();
         store
             .insert_delivery(&delivery("small0001", b"x".to_vec()))
             .unwrap();
@@ -338,10 +344,7 @@ mod tests {
 
     #[test]
     fn past_soon_pages_the_checkpointer_copies_without_waiting_for_quiet() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.sqlite");
-        let mut store = Store::open(&path).unwrap();
-        let cp = store.checkpoint_in_background().unwrap();
+        let (dir, path, store, cp) = opened();
         let mut i = 0;
         while cp.log_pages() < SOON_PAGES {
             assert!(i < 20, "the log did not grow");
@@ -359,10 +362,7 @@ mod tests {
 
     #[test]
     fn commits_past_the_hard_bound_succeed_while_the_checkpointer_copies() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.sqlite");
-        let mut store = Store::open(&path).unwrap();
-        let cp = store.checkpoint_in_background().unwrap();
+        let (_dir, _path, store, cp) = opened();
         // 1 MB commits back to back: the checkpointer copies all along, and the log passes
         // HARD_PAGES, where the writer's own checkpoint finds the checkpointer busy. Each
         // commit must still say it happened (once it said "SQL logic error" and intake, told
@@ -388,9 +388,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn the_checkpointer_runs_at_a_lower_priority() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("s.sqlite")).unwrap();
-        let _cp = store.checkpoint_in_background().unwrap();
+        let (_dir, _path, _store, _cp) = opened();
         // the thread lowers its own priority first thing: wait for it to show in /proc
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
