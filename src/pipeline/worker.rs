@@ -82,7 +82,7 @@ async fn deliver(ctx: &Ctx, d: Delivery, cancel: &CancellationToken) {
     }
     // Queued, not waited for: the first attempt goes out while the store's thread records it,
     // and the attempt's outcome, queued later, is recorded after it.
-    let mut marking = Some(ctx.mark_delivering(&d.id).await);
+    let mut marking = ctx.mark_delivering(&d.id).await;
     let started = Instant::now();
     let mut delays = Backoff::FORWARD.delays();
     let mut tries = 0u32;
@@ -158,8 +158,8 @@ impl Ctx {
     }
 
     /// Wait for a queued move to `delivering` (if any) and report its failure.
-    async fn marked(&self, id: &str, marking: Option<Option<Marking>>) {
-        if let Some(Some(rx)) = marking
+    async fn marked(&self, id: &str, marking: Option<Marking>) {
+        if let Some(rx) = marking
             && let Ok(Err(e)) = rx.await
         {
             self.out

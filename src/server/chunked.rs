@@ -2,6 +2,7 @@
 //! vectored write (`sse_conn.rs` writes them).
 
 use std::collections::VecDeque;
+use std::fmt::Write as _;
 use std::io;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -43,16 +44,7 @@ impl Chunks {
             fresh.extend_from_slice(&self.lines); // the previous chunk's end, if any
             self.lines = fresh;
         }
-        let mut digits = [0u8; 16];
-        let mut n = data.len();
-        let mut at = digits.len();
-        while n > 0 {
-            at -= 1;
-            digits[at] = b"0123456789abcdef"[n % 16];
-            n /= 16;
-        }
-        self.lines.extend_from_slice(&digits[at..]);
-        self.lines.extend_from_slice(b"\r\n");
+        write!(self.lines, "{:x}\r\n", data.len()).expect("a BytesMut grows");
         self.parts.push_back(self.lines.split().freeze());
         self.parts.push_back(data);
         self.lines.extend_from_slice(b"\r\n"); // this chunk's end, written before what follows
@@ -66,7 +58,7 @@ impl Chunks {
 
     /// Bytes gathered so far.
     pub(super) fn len(&self) -> usize {
-        self.parts.iter().map(Bytes::len).sum::<usize>() + self.lines.len()
+        self.remaining() + self.lines.len()
     }
 
     /// Move the last chunk line into the parts to write (before writing).

@@ -59,11 +59,8 @@ pub(crate) async fn event_frame(ev: &Weak<Event>, extended: bool, st: &AppState)
             frame_capacity(&ev, extended)
         }
     };
-    let Some(permit) = st
-        .memory
-        .frame_room(size, st.cfg.timeouts.write, || st.hub.drop_cached_frames())
-        .await
-    else {
+    let room = Room::of(st);
+    let Some(permit) = room.memory.frame_room(size, room.wait, &room.shed).await else {
         return Framed::NoRoom;
     };
     let Some(ev) = ev.upgrade() else {
@@ -106,14 +103,20 @@ fn cached(ev: &Event, extended: bool) -> Option<Bytes> {
 /// Encode one event as an SSE frame (`id:` + one `data:` line), in one allocation.
 fn encode_frame(ev: &Event, extended: bool) -> String {
     let mut out = String::with_capacity(frame_capacity(ev, extended));
-    out.push_str("id: ");
-    out.push_str(&ev.id);
-    out.push_str("\ndata: ");
-    let start = out.len();
+    let start = push_frame_start(&mut out, ev);
     wire::encode_event_into(&mut out, &ev.request, ev.received_at_ms, extended);
     debug_assert!(!out[start..].contains('\n') && !out[start..].contains('\r'));
     out.push_str("\n\n");
     out
+}
+
+/// Start an event's frame: its `id:` line and the `data: ` prefix. Returns where the data
+/// starts.
+fn push_frame_start(out: &mut String, ev: &Event) -> usize {
+    out.push_str("id: ");
+    out.push_str(&ev.id);
+    out.push_str("\ndata: ");
+    out.len()
 }
 
 /// Where frames and pieces get their room: the budget, how long they may wait for it, and
@@ -209,10 +212,7 @@ impl Pieces {
         let mut out = String::with_capacity(capacity);
         match self.at {
             None => {
-                out.push_str("id: ");
-                out.push_str(&self.ev.id);
-                out.push_str("\ndata: ");
-                let start = out.len();
+                let start = push_frame_start(&mut out, &self.ev);
                 wire::extended_head_into(&mut out, &self.ev.request, self.ev.received_at_ms);
                 debug_assert!(!out[start..].contains(['\n', '\r']));
                 self.at = Some(0);

@@ -231,17 +231,18 @@ fn run(store: &Store, shared: &Shared) {
         let copied = store.checkpoint_passive();
         log = shared.lock();
         log.copying = false;
-        if copied.is_ok() {
-            log.copies += 1;
-        }
         match copied {
-            // nothing was committed meanwhile: the writer starts the log over at its next commit
-            Ok(true) if log.commits == commits => log.pages = 0,
-            // commits came during the copy: what they added is copied at the next turn
-            Ok(_) => {
+            // Commits during the copy: what they added is copied at the next turn. None: all
+            // of it copied, the writer starts the log over at its next commit; or a reader
+            // kept part of it, tried again after the next commit.
+            Ok(all) => {
+                log.copies += 1;
                 if log.commits == commits {
-                    // a reader kept part of the log: try again after the next commit
-                    log.pages = log.pages.min(IDLE_PAGES - 1);
+                    log.pages = if all {
+                        0
+                    } else {
+                        log.pages.min(IDLE_PAGES - 1)
+                    };
                 }
             }
             Err(e) => {

@@ -3,6 +3,7 @@
 //! - [`Store`] (this file): open, insert, update, look up by id prefix, prune.
 //! - [`schema`]: the tables and the versioned migrations.
 //! - [`query`]: `list` / `count` with [`ListFilter`], newest first, without bodies.
+//! - `checkpoint`: the forward job's log copied into the file on a thread of its own.
 //! - `inbox`: the forward job's inbox (states, the channel cursor, pending windows).
 //! - `replies`: what a replied delivery's sender was answered (`forward --reply`).
 //! - [`writer`]: the one writer task the relay sends to through a bounded queue.
