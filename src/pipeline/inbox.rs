@@ -17,16 +17,16 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::Ctx;
-use crate::delivery::Delivery;
+use super::jobs::Job;
 use crate::store::{SenderLease, Store, StoreError};
 
-type Job = Box<dyn FnOnce(&Store) + Send>;
+type StoreJob = Box<dyn FnOnce(&Store) + Send>;
 
 /// The store's one connection for the forward job, on its own thread. Cheap to clone; the
 /// thread ends (after running what is queued) when every clone is dropped.
 #[derive(Clone)]
 pub struct DiskInbox {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<StoreJob>,
     path: PathBuf,
     /// This job is the store's one sender while any clone lives.
     _lease: Arc<SenderLease>,
@@ -43,7 +43,7 @@ impl DiskInbox {
     /// Refused while another process sends from the same store ([`SenderLease`]).
     pub async fn open(path: &Path) -> Result<(DiskInbox, std::thread::JoinHandle<()>), StoreError> {
         let lease = Arc::new(SenderLease::take(path)?);
-        let (jobs, mut rx) = mpsc::channel::<Job>(64);
+        let (jobs, mut rx) = mpsc::channel::<StoreJob>(64);
         let (opened_tx, opened) = oneshot::channel();
         let file = path.to_path_buf();
         let thread = std::thread::Builder::new()
@@ -112,7 +112,7 @@ impl DiskInbox {
         f: impl FnOnce(&Store) -> R + Send + 'static,
     ) -> Result<oneshot::Receiver<R>, InboxGone> {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |s| {
+        let job: StoreJob = Box::new(move |s| {
             let _ = tx.send(f(s));
         });
         self.jobs.send(job).await.map_err(|_| InboxGone)?;
@@ -127,12 +127,13 @@ impl DiskInbox {
 pub(crate) async fn feed(
     ctx: Arc<Ctx>,
     disk: DiskInbox,
-    jobs: mpsc::Sender<Delivery>,
+    jobs: mpsc::Sender<Job>,
     problems: mpsc::Sender<String>,
     cancel: CancellationToken,
 ) {
     let mut after = 0i64;
     loop {
+        let seen = ctx.handoff.as_ref().map(|h| h.wake_count());
         let (c, ch) = (ctx.clone(), ctx.cfg.channel_url.clone());
         let read = disk
             .call(move |s| {
@@ -161,6 +162,9 @@ pub(crate) async fn feed(
             Ok(Ok(items)) => items,
         };
         if items.is_empty() {
+            if let (Some(h), Some(seen)) = (&ctx.handoff, seen) {
+                h.drained(seen);
+            }
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = ctx.wake.notified() => continue,
@@ -170,7 +174,7 @@ pub(crate) async fn feed(
             after = item.seq;
             tokio::select! {
                 _ = cancel.cancelled() => return,
-                sent = jobs.send(item.delivery) => if sent.is_err() { return },
+                sent = jobs.send(item.delivery.into()) => if sent.is_err() { return },
             }
         }
     }

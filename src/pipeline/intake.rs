@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::Ctx;
+use super::jobs::Job;
 use crate::backoff::Backoff;
 use crate::delivery::{Delivery, DeliveryState, event_label, now_ms};
 use crate::events::AppEvent;
@@ -17,6 +18,9 @@ use crate::port::PortEvent;
 use crate::sse::SourceEvent;
 use crate::verify::VerifyMode;
 use crate::wire;
+
+/// Answers a handed delivery's worker once intake has saved it.
+type Saved = tokio::sync::oneshot::Sender<Result<(), crate::store::StoreError>>;
 
 /// Events committed together at most (one transaction per burst keeps up with the relay).
 const MAX_BURST: usize = 256;
@@ -46,7 +50,7 @@ impl Burst {
 pub(crate) async fn run(
     ctx: Arc<Ctx>,
     mut src: mpsc::Receiver<SourceEvent>,
-    memory_queue: Option<mpsc::Sender<Delivery>>,
+    memory_queue: Option<mpsc::Sender<Job>>,
     cancel: CancellationToken,
 ) {
     loop {
@@ -154,16 +158,36 @@ pub fn held_reason(d: &Delivery) -> String {
     }
 }
 
+/// The burst's first pending delivery goes straight to an idle worker when nothing waits ahead
+/// of it ([`handoff`](super::handoff)): it is saved `delivering`, and the returned sender says
+/// when it is saved (and reported received). Its index in the burst, and that sender.
+fn hand_first(ctx: &Ctx, burst: &mut Burst) -> Option<(usize, Saved)> {
+    let h = ctx.handoff.as_ref().filter(|h| h.is_clear())?;
+    let k = burst
+        .received
+        .iter()
+        .position(|r| r.delivery.state == DeliveryState::Pending)?;
+    let d = &mut burst.received[k].delivery;
+    let (saved, on_saved) = tokio::sync::oneshot::channel();
+    d.state = DeliveryState::Delivering;
+    if !h.hand(d.clone(), on_saved) {
+        d.state = DeliveryState::Pending;
+        return None;
+    }
+    Some((k, saved))
+}
+
 /// Put a burst in the inbox, then tell the consumers. False when the job is stopping.
 async fn commit(
     ctx: &Ctx,
-    burst: Burst,
-    memory_queue: &Option<mpsc::Sender<Delivery>>,
+    mut burst: Burst,
+    memory_queue: &Option<mpsc::Sender<Job>>,
     cancel: &CancellationToken,
 ) -> bool {
     if burst.is_empty() {
         return true;
     }
+    let mut handed = hand_first(ctx, &mut burst);
     if let Some(disk) = &ctx.disk {
         let deliveries: Vec<Delivery> = burst.received.iter().map(|r| r.delivery.clone()).collect();
         let cursor = burst.cursor.clone();
@@ -227,7 +251,7 @@ async fn commit(
         .map(|r| r.delivery.request.body.len())
         .max()
         .unwrap_or(0);
-    for r in burst.received {
+    for (k, r) in burst.received.into_iter().enumerate() {
         let span = super::trace::delivery_span(&r.delivery.id);
         async {
             tracing::debug!(
@@ -251,17 +275,24 @@ async fn commit(
         }
         .instrument(span)
         .await;
+        if let Some((_, saved)) = handed.take_if(|(at, _)| *at == k) {
+            // saved, and said received: the worker may record its attempt
+            let _ = saved.send(Ok(()));
+        }
         if let Some(q) = memory_queue
             && r.delivery.state == DeliveryState::Pending
         {
             ctx.open.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
             tokio::select! {
                 _ = cancel.cancelled() => return false,
-                sent = q.send(r.delivery) => if sent.is_err() { return false },
+                sent = q.send(r.delivery.into()) => if sent.is_err() { return false },
             }
         }
     }
     if any_pending {
+        if let Some(h) = &ctx.handoff {
+            h.woke_feeder();
+        }
         ctx.wake.notify_one();
     }
     // the burst, its copies and its parsed Port events are dropped by now

@@ -2,9 +2,12 @@
 //!
 //! 1. [`intake`]: the subscription's events, decoded and derived once (label, Port event,
 //!    verdict), committed to the inbox a burst at a time with the channel's cursor.
-//! 2. [`inbox`]: the store (or, with `--no-store`, a bounded queue). Every delivery is on disk,
-//!    `pending`, before anything else happens to it; the backlog waits there, not in memory.
-//! 3. [`worker`]: pending deliveries in order, forwarded, retried, settled (delivered / failed).
+//! 2. [`inbox`]: the store (or, with `--no-store`, a bounded queue). Every delivery is on disk
+//!    before the target sees it; the backlog waits there, not in memory. When nothing waits
+//!    ahead of a delivery, intake hands it to an idle worker with its commit (`handoff.rs`),
+//!    instead of waking the feeder to read it back.
+//! 3. [`worker`]: pending deliveries in order from the workers' queue ([`jobs`]), forwarded,
+//!    retried, settled (delivered / failed).
 //! 4. [`outcomes`]: typed events for the log, the UI and Slack.
 //!
 //! [`ForwardConfig`] says how it runs. Restarting on the same store and channel resumes: the
@@ -13,8 +16,10 @@
 
 pub mod config;
 mod fresh_bodies;
+mod handoff;
 pub mod inbox;
 pub mod intake;
+pub mod jobs;
 pub mod outcomes;
 pub mod reply;
 pub(crate) mod trace;
@@ -50,6 +55,8 @@ pub(crate) struct Ctx {
     wake: Arc<Notify>,
     /// The bodies of those deliveries, lent to the feeder (it need not read them back).
     fresh: Arc<fresh_bodies::FreshBodies>,
+    /// With a store: intake's shortcut to an idle worker.
+    handoff: Option<handoff::Handoff>,
     /// Without a store: deliveries queued and not yet settled.
     open: AtomicUsize,
     /// With `--reply`: posts the dev server's answers back to the relay.
@@ -227,9 +234,20 @@ pub async fn start(cfg: ForwardConfig) -> Result<Pipeline, StoreError> {
         .reply
         .then(|| reply::Replier::new(&cfg.channel_url))
         .flatten();
+    // 3. the workers' queue: small with a store (the backlog stays on disk), the inbox itself
+    // without one
+    let queue_len = if disk.is_some() {
+        concurrency
+    } else {
+        cfg.memory_queue.max(1)
+    };
+    let (job_tx, job_rx) = mpsc::channel(queue_len);
     let ctx = Arc::new(Ctx {
         cfg,
         forwarder,
+        handoff: disk
+            .is_some()
+            .then(|| handoff::Handoff::new(job_tx.clone())),
         disk,
         out,
         wake: Arc::new(Notify::new()),
@@ -237,16 +255,7 @@ pub async fn start(cfg: ForwardConfig) -> Result<Pipeline, StoreError> {
         open: AtomicUsize::new(0),
         replier,
     });
-
-    // 3. the workers' queue: small with a store (the backlog stays on disk), the inbox itself
-    // without one
-    let queue_len = if ctx.disk.is_some() {
-        concurrency
-    } else {
-        ctx.cfg.memory_queue.max(1)
-    };
-    let (job_tx, job_rx) = mpsc::channel(queue_len);
-    let queue: worker::Queue = Arc::new(tokio::sync::Mutex::new(job_rx));
+    let queue: jobs::Queue = Arc::new(tokio::sync::Mutex::new(job_rx));
     for _ in 0..concurrency {
         tasks.push(tokio::spawn(worker::run(
             ctx.clone(),

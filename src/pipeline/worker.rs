@@ -12,18 +12,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::Ctx;
+use super::jobs::{Job, Marking, Queue};
 use crate::backoff::Backoff;
 use crate::delivery::{Attempt, AttemptOutcome, Delivery, DeliveryState};
-
-pub type Queue = Arc<tokio::sync::Mutex<mpsc::Receiver<Delivery>>>;
-
-/// A queued state change's answer from the store's thread.
-type Marking = tokio::sync::oneshot::Receiver<Result<(), crate::store::StoreError>>;
 
 pub(crate) async fn run(ctx: Arc<Ctx>, queue: Queue, cancel: CancellationToken) {
     loop {
@@ -34,10 +29,14 @@ pub(crate) async fn run(ctx: Arc<Ctx>, queue: Queue, cancel: CancellationToken) 
                 d = q.recv() => d,
             }
         };
-        let Some(d) = next else { return };
+        let Some(Job { delivery: d, saved }) = next else {
+            return;
+        };
+        let busy = ctx.handoff.as_ref().map(|h| h.busy());
         let span = super::trace::delivery_span(&d.id);
         let size = d.request.body.len();
-        deliver(&ctx, d, &cancel).instrument(span).await;
+        deliver(&ctx, d, saved, &cancel).instrument(span).await;
+        drop(busy);
         crate::heap::trim_after(size); // the delivery and its copies are gone
     }
 }
@@ -70,9 +69,10 @@ pub fn judge(a: &Attempt, time_left: bool, retry_for: std::time::Duration) -> Ve
     }
 }
 
-async fn deliver(ctx: &Ctx, d: Delivery, cancel: &CancellationToken) {
-    // deliveries left pending by an earlier run are held here if this run is strict
-    if !ctx.cfg.verify_mode.forwards(d.verification.as_ref()) {
+async fn deliver(ctx: &Ctx, d: Delivery, saved: Option<Marking>, cancel: &CancellationToken) {
+    // deliveries left pending by an earlier run are held here if this run is strict (a handed
+    // delivery was judged by intake, in this run)
+    if saved.is_none() && !ctx.cfg.verify_mode.forwards(d.verification.as_ref()) {
         let reason = super::intake::held_reason(&d);
         ctx.settle(&d.id, None, DeliveryState::Held, Some(reason.clone()))
             .await;
@@ -80,16 +80,32 @@ async fn deliver(ctx: &Ctx, d: Delivery, cancel: &CancellationToken) {
         ctx.reply(&d.id, d.relay_event_id.as_deref(), outcome).await;
         return;
     }
-    // Queued, not waited for: the first attempt goes out while the store's thread records it,
-    // and the attempt's outcome, queued later, is recorded after it.
-    let mut marking = ctx.mark_delivering(&d.id).await;
+    // A delivery handed over by intake is on disk once its commit is done: the target sees
+    // nothing the store does not have. One read from the inbox is on disk (`pending`): its
+    // move to `delivering` is queued, not waited for, the first attempt goes out while the
+    // store's thread records it, and the attempt's outcome, queued later, is recorded after it.
+    let mut marking = match saved {
+        Some(saved) => {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return,
+                saved = ctx.marked(&d.id, saved) => if !saved { return },
+            }
+            None
+        }
+        None => ctx.mark_delivering(&d.id).await,
+    };
     let started = Instant::now();
     let mut delays = Backoff::FORWARD.delays();
     let mut tries = 0u32;
     loop {
         tries += 1;
         let send = ctx.forwarder.send(&ctx.cfg.target, &d.request, &[], false);
-        let marked = ctx.marked(&d.id, marking.take());
+        let marked = async {
+            if let Some(m) = marking.take() {
+                ctx.marked(&d.id, m).await;
+            }
+        };
         let attempt = tokio::select! {
             biased;
             // stays `delivering`: the next start records it as interrupted and sends it again
@@ -147,7 +163,6 @@ async fn deliver(ctx: &Ctx, d: Delivery, cancel: &CancellationToken) {
 }
 
 impl Ctx {
-    /// Move a delivery to `state` on disk (a no-op without a store).
     /// Queue `id`'s move to `delivering` on the store's thread (see [`Ctx::marked`]).
     async fn mark_delivering(&self, id: &str) -> Option<Marking> {
         let disk = self.disk.as_ref()?;
@@ -157,17 +172,22 @@ impl Ctx {
             .ok()
     }
 
-    /// Wait for a queued move to `delivering` (if any) and report its failure.
-    async fn marked(&self, id: &str, marking: Option<Marking>) {
-        if let Some(rx) = marking
-            && let Ok(Err(e)) = rx.await
-        {
-            self.out
-                .problem(format!("store: cannot mark {id} delivering: {e}"))
-                .await;
+    /// Wait for a queued move to `delivering` (or a handed delivery's commit) and report its
+    /// failure. False when the store never answered (its thread is gone, or intake stopped).
+    async fn marked(&self, id: &str, marking: Marking) -> bool {
+        match marking.await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                self.out
+                    .problem(format!("store: cannot mark {id} delivering: {e}"))
+                    .await;
+                true
+            }
+            Err(_) => false,
         }
     }
 
+    /// Move a delivery to `state` on disk (a no-op without a store).
     pub(super) async fn set_state(&self, id: &str, state: DeliveryState, reason: Option<String>) {
         let Some(disk) = &self.disk else { return };
         let id2 = id.to_string();

@@ -64,3 +64,4 @@ mod verify_props;
 mod verify_smee;
 mod verify_unsigned_bytes;
 mod verify_vectors;
+mod write_ahead;
