@@ -88,7 +88,13 @@ async fn deliver(ctx: &Ctx, d: Delivery, saved: Option<Marking>, cancel: &Cancel
         Some(saved) => {
             tokio::select! {
                 biased;
-                _ = cancel.cancelled() => return,
+                _ = cancel.cancelled() => {
+                    // nothing went out: still to do. The store runs jobs in order and intake
+                    // queues the commit as it hands the delivery over, so this lands after it
+                    // (if the commit never comes, there is nothing to move)
+                    ctx.set_state(&d.id, DeliveryState::Pending, None).await;
+                    return;
+                }
                 saved = ctx.marked(&d.id, saved) => if !saved { return },
             }
             None

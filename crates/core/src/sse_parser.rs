@@ -214,7 +214,7 @@ impl Parser {
             let take = (DATA.len() - self.line.len()).min(bytes.len());
             self.line.extend_from_slice(&bytes[..take]);
             if self.line == DATA {
-                let mut scan = BodyScan::new();
+                let mut scan = BodyScan::new(self.limit);
                 scan.feed(&bytes[take..], &mut self.line);
                 self.scan = Some(scan);
                 return;

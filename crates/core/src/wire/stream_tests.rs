@@ -282,6 +282,53 @@ fn a_large_body_is_never_kept_as_text() {
     assert_eq!(e.whole_data(), extended(&body));
 }
 
+/// The scanner's buffer while `line` streams in (16 KiB at a time, all but its last bytes),
+/// and the body it gives at the end.
+fn scanned(line: &str, limit: usize) -> (usize, StreamedBody) {
+    let (most, last) = line.as_bytes().split_at(line.len() - 4);
+    let mut scan = BodyScan::new(limit);
+    let mut out = Vec::new();
+    for c in most.chunks(16 * 1024) {
+        scan.feed(c, &mut out);
+    }
+    let capacity = scan.capacity();
+    scan.feed(last, &mut out);
+    (capacity, scan.end_line(&mut out).unwrap())
+}
+
+#[test]
+fn the_senders_content_length_sizes_the_body_up_front() {
+    let body = binary(1_000_000);
+    let mut req = request(body.clone());
+    req.headers
+        .push(("Content-Length".into(), body.len().to_string()));
+    let (capacity, b) = scanned(&encode_event(&req, 5, true), 8 << 20);
+    assert_eq!(b.body(), &body[..]);
+    assert_eq!(capacity, body.len(), "one buffer of the body's size");
+
+    // without it the buffer grows by doubling on the way (what the hint saves)
+    let (capacity, b) = scanned(&extended(&body), 8 << 20);
+    assert_eq!(b.body(), &body[..]);
+    assert!(capacity > body.len() + 64 * 1024, "{capacity}");
+
+    // a hint that lies (too large, or not a number) decodes the same body, a large one is
+    // bounded by the limit, and the buffer is cut back to the body at the end
+    for claimed in ["900000000", "12x", "-1", "", "1e6"] {
+        let mut req = request(binary(70_000));
+        req.headers.push(("content-length".into(), claimed.into()));
+        let (capacity, b) = scanned(&encode_event(&req, 5, true), 1 << 20);
+        assert!(capacity <= 1 << 20, "claimed {claimed:?}: {capacity}");
+        assert_eq!(b.body(), &binary(70_000)[..], "claimed {claimed:?}");
+        assert!(
+            b.body.capacity() < 70_000 + 64 * 1024,
+            "claimed {claimed:?}"
+        );
+    }
+    // a nested key of that name is not the sender's header
+    let line = r#"{"x":{"content-length":"999999"},"bodyB":"QUJDREVG"}"#;
+    assert!(scanned(line, 1 << 20).0 < 1000);
+}
+
 #[test]
 fn other_events_are_given_whole() {
     let s = b"event: gap\ndata: {\"bodyB\":\"QUJD\",\"n\":1}\n\n";
