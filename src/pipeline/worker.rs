@@ -80,10 +80,11 @@ async fn deliver(ctx: &Ctx, d: Delivery, saved: Option<Marking>, cancel: &Cancel
         ctx.reply(&d.id, d.relay_event_id.as_deref(), outcome).await;
         return;
     }
-    // A delivery handed over by intake is on disk once its commit is done: the target sees
-    // nothing the store does not have. One read from the inbox is on disk (`pending`): its
-    // move to `delivering` is queued, not waited for, the first attempt goes out while the
-    // store's thread records it, and the attempt's outcome, queued later, is recorded after it.
+    // A delivery handed over by intake is on disk once its commit is done, and nothing goes
+    // out before: the target sees nothing the store does not have. One read from the inbox is
+    // on disk already (`pending`): its move to `delivering` is queued, not waited for, the
+    // first attempt goes out while the store's thread records it, and the attempt's outcome,
+    // queued later, is recorded after it.
     let mut marking = match saved {
         Some(saved) => {
             tokio::select! {
