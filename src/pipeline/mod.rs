@@ -8,7 +8,9 @@
 //!    instead of waking the feeder to read it back.
 //! 3. [`worker`]: pending deliveries in order from the workers' queue ([`jobs`]), forwarded,
 //!    retried, settled (delivered / failed).
-//! 4. [`outcomes`]: typed events for the log, the UI and Slack.
+//! 4. [`outcomes`]: typed events for the log, the UI and Slack. With a store, a worker's
+//!    outcomes are written on the store's thread while it goes on to the next delivery, and
+//!    told once written, in order (`recorder.rs`).
 //!
 //! [`ForwardConfig`] says how it runs. Restarting on the same store and channel resumes: the
 //! subscription asks the relay for what came after the saved cursor, deliveries cut off
@@ -21,6 +23,7 @@ pub mod inbox;
 pub mod intake;
 pub mod jobs;
 pub mod outcomes;
+mod recorder;
 pub mod reply;
 pub(crate) mod trace;
 pub mod worker;
@@ -57,6 +60,8 @@ pub(crate) struct Ctx {
     fresh: Arc<fresh_bodies::FreshBodies>,
     /// With a store: intake's shortcut to an idle worker.
     handoff: Option<handoff::Handoff>,
+    /// With a store: where the workers' outcomes wait for their writes to be told.
+    recorder: Option<mpsc::Sender<recorder::Record>>,
     /// Without a store: deliveries queued and not yet settled.
     open: AtomicUsize,
     /// With `--reply`: posts the dev server's answers back to the relay.
@@ -242,12 +247,14 @@ pub async fn start(cfg: ForwardConfig) -> Result<Pipeline, StoreError> {
         cfg.memory_queue.max(1)
     };
     let (job_tx, job_rx) = mpsc::channel(queue_len);
+    let (record_tx, record_rx) = mpsc::channel(recorder::BEHIND);
     let ctx = Arc::new(Ctx {
         cfg,
         forwarder,
         handoff: disk
             .is_some()
             .then(|| handoff::Handoff::new(job_tx.clone())),
+        recorder: disk.is_some().then_some(record_tx),
         disk,
         out,
         wake: Arc::new(Notify::new()),
@@ -256,6 +263,13 @@ pub async fn start(cfg: ForwardConfig) -> Result<Pipeline, StoreError> {
         replier,
     });
     let queue: jobs::Queue = Arc::new(tokio::sync::Mutex::new(job_rx));
+    if ctx.recorder.is_some() {
+        tasks.push(tokio::spawn(recorder::run(
+            ctx.clone(),
+            record_rx,
+            cancel.clone(),
+        )));
+    }
     for _ in 0..concurrency {
         tasks.push(tokio::spawn(worker::run(
             ctx.clone(),

@@ -9,7 +9,6 @@
 //! interrupted and sends it again first.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
@@ -17,6 +16,7 @@ use tracing::Instrument;
 
 use super::Ctx;
 use super::jobs::{Job, Marking, Queue};
+use super::recorder::Settled;
 use crate::backoff::Backoff;
 use crate::delivery::{Attempt, AttemptOutcome, Delivery, DeliveryState};
 
@@ -74,8 +74,15 @@ async fn deliver(ctx: &Ctx, d: Delivery, saved: Option<Marking>, cancel: &Cancel
     // delivery was judged by intake, in this run)
     if saved.is_none() && !ctx.cfg.verify_mode.forwards(d.verification.as_ref()) {
         let reason = super::intake::held_reason(&d);
-        ctx.settle(&d.id, None, DeliveryState::Held, Some(reason.clone()))
-            .await;
+        ctx.settle(Settled {
+            id: d.id.clone(),
+            attempt: None,
+            state: DeliveryState::Held,
+            reason: Some(reason.clone()),
+            marking: None,
+            then: None,
+        })
+        .await;
         let outcome = crate::reply::ReplyOutcome::Held { reason };
         ctx.reply(&d.id, d.relay_event_id.as_deref(), outcome).await;
         return;
@@ -84,7 +91,7 @@ async fn deliver(ctx: &Ctx, d: Delivery, saved: Option<Marking>, cancel: &Cancel
     // out before: the target sees nothing the store does not have. One read from the inbox is
     // on disk already (`pending`): its move to `delivering` is queued, not waited for, the
     // first attempt goes out while the store's thread records it, and the attempt's outcome,
-    // queued later, is recorded after it.
+    // queued later, is recorded after it (the recorder reports a failed move).
     let mut marking = match saved {
         Some(saved) => {
             tokio::select! {
@@ -108,16 +115,11 @@ async fn deliver(ctx: &Ctx, d: Delivery, saved: Option<Marking>, cancel: &Cancel
     loop {
         tries += 1;
         let send = ctx.forwarder.send(&ctx.cfg.target, &d.request, &[], false);
-        let marked = async {
-            if let Some(m) = marking.take() {
-                ctx.marked(&d.id, m).await;
-            }
-        };
         let attempt = tokio::select! {
             biased;
             // stays `delivering`: the next start records it as interrupted and sends it again
             _ = cancel.cancelled() => return,
-            (_, a) = async { tokio::join!(marked, send) } => a,
+            a = send => a,
         };
         let verdict = judge(
             &attempt,
@@ -135,29 +137,38 @@ async fn deliver(ctx: &Ctx, d: Delivery, saved: Option<Marking>, cancel: &Cancel
             Verdict::Retry => (DeliveryState::Delivering, None),
             Verdict::Failed(why) => (DeliveryState::Failed, Some(why.clone())),
         };
+        let mut settled = Settled {
+            id: d.id.clone(),
+            attempt: None,
+            state,
+            reason,
+            marking: marking.take(),
+            then: None,
+        };
         if verdict != Verdict::Retry {
             if ctx.replies() {
                 // the delivery settled: its sender (if held) gets the target's answer while the
                 // outcome is being saved (the sender does not wait for the store)
                 let outcome = super::reply::outcome_of(&attempt, ctx.cfg.max_response_body);
+                settled.attempt = Some(attempt);
                 tokio::join!(
-                    ctx.settle(&d.id, Some(attempt), state, reason),
+                    ctx.settle(settled),
                     ctx.reply(&d.id, d.relay_event_id.as_deref(), outcome),
                 );
             } else {
-                ctx.settle(&d.id, Some(attempt), state, reason).await;
+                settled.attempt = Some(attempt);
+                ctx.settle(settled).await;
             }
             return;
         }
-        ctx.settle(&d.id, Some(attempt), state, reason).await;
         let wait = delays.next().unwrap_or(Backoff::FORWARD.max);
-        ctx.out
-            .emit(crate::events::AppEvent::Retrying {
-                id: d.id.clone(),
-                tries,
-                next_in_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-            })
-            .await;
+        settled.attempt = Some(attempt);
+        settled.then = Some(crate::events::AppEvent::Retrying {
+            id: d.id.clone(),
+            tries,
+            next_in_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+        });
+        ctx.settle(settled).await;
         tokio::select! {
             _ = cancel.cancelled() => {
                 // the last attempt finished: nothing is in flight, it is simply still to do
@@ -181,7 +192,7 @@ impl Ctx {
 
     /// Wait for a queued move to `delivering` (or a handed delivery's commit) and report its
     /// failure. False when the store never answered (its thread is gone, or intake stopped).
-    async fn marked(&self, id: &str, marking: Marking) -> bool {
+    pub(super) async fn marked(&self, id: &str, marking: Marking) -> bool {
         match marking.await {
             Ok(Ok(())) => true,
             Ok(Err(e)) => {
@@ -206,43 +217,6 @@ impl Ctx {
             self.out
                 .problem(format!("store: cannot mark {id} {state}: {e}"))
                 .await;
-        }
-    }
-
-    /// Record an attempt (if any) and the state it leads to, then tell the consumers.
-    pub(super) async fn settle(
-        &self,
-        id: &str,
-        attempt: Option<Attempt>,
-        state: DeliveryState,
-        reason: Option<String>,
-    ) {
-        if let Some(disk) = &self.disk {
-            let (id2, a, r) = (id.to_string(), attempt.clone(), reason.clone());
-            let saved = disk
-                .call(move |s| match &a {
-                    Some(a) => s.record_attempt(&id2, a, state, r.as_deref()),
-                    None => s.set_state(&id2, state, r.as_deref()),
-                })
-                .await;
-            if let Ok(Err(e)) = saved {
-                self.out
-                    .problem(format!("store: the outcome of {id} was not saved: {e}"))
-                    .await;
-            }
-        }
-        if let Some(a) = attempt {
-            self.out.attempt(id, a).await;
-        }
-        if state != DeliveryState::Delivering {
-            if self.disk.is_none() {
-                self.open.fetch_sub(1, Ordering::AcqRel);
-            }
-            match &reason {
-                Some(why) => tracing::warn!(%state, reason = %why, "delivery settled"),
-                None => tracing::debug!(%state, "delivery settled"),
-            }
-            self.out.state(id, state, reason).await;
         }
     }
 }

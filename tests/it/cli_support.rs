@@ -93,6 +93,20 @@ impl Proc {
         wait_on(&self.lines, &mut self.seen, pred, timeout, "stdout")
     }
 
+    /// Every stdout line that arrives within `d`: a bounded wait, for what must not come.
+    pub fn lines_within(&mut self, d: Duration) -> Vec<String> {
+        let end = Instant::now() + d;
+        let mut got = Vec::new();
+        while let Ok(l) = self
+            .lines
+            .recv_timeout(end.saturating_duration_since(Instant::now()))
+        {
+            self.seen.push(l.clone());
+            got.push(l);
+        }
+        got
+    }
+
     /// Wait for a stdout line containing `needle`.
     pub fn wait_line(&mut self, needle: &str, timeout: Duration) -> String {
         self.wait_line_where(|l| l.contains(needle), timeout)

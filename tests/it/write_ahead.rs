@@ -1,9 +1,10 @@
-//! Saved before the target sees it: whichever way a delivery reaches the worker (handed over by
-//! intake with its commit when the worker is idle, or read back from the inbox), the target
-//! receives nothing the store does not already hold. The target itself looks in the store (its
-//! own read-only connection) at the moment each request arrives; the test holds the store's
-//! write lock for a while, so a delivery sent before its commit would arrive while it cannot be
-//! on disk. Real binaries (`hookrelay serve`, `hookrelay forward`), a real store file.
+//! What is on disk, and when. Saved before the target sees it: whichever way a delivery
+//! reaches the worker (handed over by intake with its commit when the worker is idle, or read
+//! back from the inbox), the target receives nothing the store does not already hold. Written
+//! before it is told: an attempt's line in the log comes once the attempt is in the store
+//! (the worker goes on meanwhile). The target itself looks in the store (its own connection)
+//! as requests arrive, and holds the store's write lock where a wrong order would show. Real
+//! binaries (`hookrelay serve`, `hookrelay forward`), a real store file.
 
 use crate::cli_support;
 use crate::common;
@@ -24,6 +25,51 @@ struct Looking {
     store: PathBuf,
     seen: Arc<Mutex<Vec<(usize, bool)>>>,
     arrived: Arc<Notify>,
+    /// The target takes the store's write lock before it answers this one, and keeps it here.
+    lock_at: Option<usize>,
+    lock: Arc<Mutex<Option<rusqlite::Connection>>>,
+}
+
+impl Looking {
+    fn new(store: PathBuf, lock_at: Option<usize>) -> Looking {
+        Looking {
+            store,
+            seen: Default::default(),
+            arrived: Default::default(),
+            lock_at,
+            lock: Default::default(),
+        }
+    }
+
+    /// Serve it on loopback; its URL.
+    async fn start(&self) -> String {
+        let app = Router::new()
+            .fallback(looking_handler)
+            .with_state(self.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        url
+    }
+}
+
+/// Does the store hold an attempt of the delivery with this `x-seq`?
+fn attempted(store: &std::path::Path, seq: usize) -> bool {
+    let conn =
+        rusqlite::Connection::open_with_flags(store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    let needle = format!(r#"["x-seq","{seq}"]"#);
+    conn.query_row(
+        "SELECT count(*) FROM attempts a JOIN deliveries d ON a.delivery_id = d.id
+         WHERE instr(d.headers, ?1) > 0",
+        [needle],
+        |r| r.get::<_, i64>(0),
+    )
+    .unwrap()
+        > 0
 }
 
 /// Does the store hold a delivery with this `x-seq` (committed, as another connection sees it)?
@@ -49,9 +95,19 @@ async fn looking_handler(State(s): State<Looking>, headers: HeaderMap, _body: by
         .and_then(|v| v.parse().ok())
         .unwrap_or(usize::MAX);
     let store = s.store.clone();
-    let present = tokio::task::spawn_blocking(move || stored(&store, seq))
-        .await
-        .unwrap();
+    let lock = (s.lock_at == Some(seq)).then(|| s.lock.clone());
+    let present = tokio::task::spawn_blocking(move || {
+        let present = stored(&store, seq);
+        if let Some(lock) = lock {
+            let conn = rusqlite::Connection::open(&store).unwrap();
+            conn.busy_timeout(Duration::from_secs(5)).unwrap();
+            conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+            *lock.lock().unwrap() = Some(conn);
+        }
+        present
+    })
+    .await
+    .unwrap();
     s.seen.lock().unwrap().push((seq, present));
     s.arrived.notify_waiters();
 }
@@ -88,19 +144,8 @@ async fn the_target_never_sees_a_delivery_the_store_does_not_have() {
     let store_path = dir.path().join("ahead.sqlite");
     let (_relay, base) = serve();
     let channel = format!("{base}/write-ahead");
-    let target = Looking {
-        store: store_path.clone(),
-        seen: Default::default(),
-        arrived: Default::default(),
-    };
-    let app = Router::new()
-        .fallback(looking_handler)
-        .with_state(target.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let target = Looking::new(store_path.clone(), None);
+    let url = target.start().await;
     let mut client = forward(&channel, &url, &store_path, &["--no-tui"]);
     let http = common::http();
 
@@ -140,4 +185,46 @@ async fn the_target_never_sees_a_delivery_the_store_does_not_have() {
         unsaved.is_empty(),
         "the target saw {unsaved:?} before the store had them"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_is_told_once_it_is_in_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_path = dir.path().join("told.sqlite");
+    let (_relay, base) = serve();
+    let channel = format!("{base}/told-when-written");
+    // the target answers the fourth only once it holds the store's write lock
+    let target = Looking::new(store_path.clone(), Some(3));
+    let url = target.start().await;
+    let mut client = forward(&channel, &url, &store_path, &["--no-tui"]);
+    let http = common::http();
+    for seq in 0..3 {
+        post(&http, &channel, seq, 100).await;
+        client.wait_line("\"type\":\"attempt\"", Duration::from_secs(30));
+        assert!(
+            attempted(&store_path, seq),
+            "attempt {seq} told, not stored"
+        );
+    }
+    post(&http, &channel, 3, 100).await;
+    let seen = target.wait_for(4, Duration::from_secs(30)).await;
+    assert_eq!(seen.len(), 4, "the target got {seen:?}");
+    // its outcome cannot be written while the lock is held: nothing may be told of it (a
+    // bounded wait for a non-event, far below the client's 2 s busy timeout)
+    let early = client.lines_within(Duration::from_millis(700));
+    assert!(
+        !early.iter().any(|l| l.contains("\"type\":\"attempt\"")),
+        "told before it was written: {early:?}"
+    );
+    let lock = target
+        .lock
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the target took the lock");
+    lock.execute_batch("COMMIT").unwrap();
+    drop(lock);
+    client.wait_line("\"type\":\"attempt\"", Duration::from_secs(30));
+    assert!(attempted(&store_path, 3), "attempt 3 told, not stored");
+    client.kill9();
 }
