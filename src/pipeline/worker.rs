@@ -1,8 +1,10 @@
-//! Stage 3, the worker: takes deliveries from the inbox in order, marks each `delivering` (on
-//! disk, before the target sees it), forwards it, retries what may succeed later (refused,
-//! reset, timeout, 502/503/504) with the shared backoff for `--retry-for`, records every
-//! attempt, and settles the delivery as delivered or failed (with the reason). An event that
-//! cannot be built into a request fails at once and the queue moves on.
+//! Stage 3, the worker: takes deliveries from the workers' queue in order, marks each
+//! `delivering` (queued on the store's thread as its first attempt goes out; intake's commit
+//! did it for a delivery handed over), forwards it, retries what may succeed later (refused,
+//! reset, timeout, 502/503/504) with the shared backoff for `--retry-for`, and settles the
+//! delivery as delivered or failed (with the reason); every attempt and state is written and
+//! told by the recorder. An event that cannot be built into a request fails at once and the
+//! queue moves on.
 //!
 //! Every wait races the cancellation token: quitting never waits out a target's timeout. A
 //! delivery cut off mid-attempt stays `delivering`, and the next start records that attempt as
