@@ -55,37 +55,28 @@ impl Looking {
     }
 }
 
-/// Does the store hold an attempt of the delivery with this `x-seq`?
-fn attempted(store: &std::path::Path, seq: usize) -> bool {
+/// How many rows `sql` counts for the delivery with this `x-seq` (`?1`: its header as stored),
+/// read with a connection of its own (what is committed).
+fn count_for(store: &std::path::Path, seq: usize, sql: &str) -> i64 {
     let conn =
         rusqlite::Connection::open_with_flags(store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .unwrap();
     conn.busy_timeout(Duration::from_secs(5)).unwrap();
     let needle = format!(r#"["x-seq","{seq}"]"#);
-    conn.query_row(
-        "SELECT count(*) FROM attempts a JOIN deliveries d ON a.delivery_id = d.id
-         WHERE instr(d.headers, ?1) > 0",
-        [needle],
-        |r| r.get::<_, i64>(0),
-    )
-    .unwrap()
-        > 0
+    conn.query_row(sql, [needle], |r| r.get(0)).unwrap()
 }
 
-/// Does the store hold a delivery with this `x-seq` (committed, as another connection sees it)?
+/// Does the store hold the delivery with this `x-seq`?
 fn stored(store: &std::path::Path, seq: usize) -> bool {
-    let conn =
-        rusqlite::Connection::open_with_flags(store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
-    conn.busy_timeout(Duration::from_secs(5)).unwrap();
-    let needle = format!(r#"["x-seq","{seq}"]"#);
-    conn.query_row(
-        "SELECT count(*) FROM deliveries WHERE instr(headers, ?1) > 0",
-        [needle],
-        |r| r.get::<_, i64>(0),
-    )
-    .unwrap()
-        == 1
+    let sql = "SELECT count(*) FROM deliveries WHERE instr(headers, ?1) > 0";
+    count_for(store, seq, sql) == 1
+}
+
+/// Does the store hold an attempt of the delivery with this `x-seq`?
+fn attempted(store: &std::path::Path, seq: usize) -> bool {
+    let sql = "SELECT count(*) FROM attempts a JOIN deliveries d ON a.delivery_id = d.id
+               WHERE instr(d.headers, ?1) > 0";
+    count_for(store, seq, sql) > 0
 }
 
 async fn looking_handler(State(s): State<Looking>, headers: HeaderMap, _body: bytes::Bytes) {
