@@ -1,5 +1,5 @@
 //! The workers' queue (between stages 2 and 3): what the feeder, or intake's shortcut
-//! ([`handoff`](super::handoff)), puts on it, and what a worker takes.
+//! (`handoff.rs`), puts on it, and what a worker takes.
 
 use std::sync::Arc;
 
