@@ -42,7 +42,7 @@
 //! - [`logline`]: the plain and JSON log of a forward job.
 //! - [`export`]: a stored delivery as a curl command, JSON or HAR.
 //! - [`tui`]: the terminal UI.
-//! - [`cli`]: the command line; [`demo`]: `hookrelay demo`; [`bench`]: `hookrelay bench`.
+//! - [`cli`]: the command line; [`demo`]: `hookrelay demo`; [`bench`](mod@bench): `hookrelay bench`.
 
 pub mod backoff;
 pub mod bench;

@@ -11,7 +11,7 @@ use crate::verify::{Scheme, Secrets, Verifier, VerifyMode};
 #[derive(Debug, Args, Clone)]
 pub struct SecretOpts {
     /// A signing secret, `SCHEME=SECRET` (repeatable). Schemes: port, port-ocean, github,
-    /// scalr, stripe, standard-webhooks (svix). Prefer HOOKRELAY_<SCHEME>_SECRET or
+    /// scalr, stripe, standard-webhooks (svix). Prefer `HOOKRELAY_<SCHEME>_SECRET` or
     /// --secrets-file: other local users can read a command line (ps).
     #[arg(long = "secret", value_name = "SCHEME=SECRET")]
     pub secrets: Vec<String>,

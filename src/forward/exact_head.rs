@@ -4,7 +4,7 @@
 //! `X-Other`, `X-Multi` goes out as `x-multi`, `x-multi`, `x-other`); its case map is private
 //! (hyperium/hyper#2695), so no request can ask it for another order. Instead, the forwarder
 //! names the order it wants in one private header, [`ORDER_HEADER`], and the connection under
-//! hyper ([`ExactHead`]) rewrites each head it writes: the same request line and the same header
+//! hyper (`ExactHead`) rewrites each head it writes: the same request line and the same header
 //! lines, value bytes untouched, only renamed to the sender's case and reordered, with the
 //! private header taken out. Headers hyper added (`host`, `content-length`) keep their place
 //! around them. The request's body is passed through unread: its length is the head's

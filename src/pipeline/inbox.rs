@@ -2,7 +2,7 @@
 //!
 //! With a store, the inbox IS the store: [`DiskInbox`] owns the SQLite connection on a dedicated
 //! thread (never SQLite on the async runtime); intake commits each burst there with the
-//! channel's cursor, and [`feed`] reads pending deliveries back in arrival order, one bounded
+//! channel's cursor, and `feed` reads pending deliveries back in arrival order, one bounded
 //! window at a time, so a backlog of any length waits on disk, not in memory.
 //!
 //! Without a store (`--no-store`) the inbox is the bounded queue between intake and the workers:

@@ -1,6 +1,6 @@
 //! Port payloads (getport.io) and their property diffs (issue 5).
 //!
-//! Three shapes are understood (Port's docs: https://docs.port.io/actions-and-automations/setup-backend/webhook/ and
+//! Three shapes are understood (Port's docs: <https://docs.port.io/actions-and-automations/setup-backend/webhook/> and
 //! the samples in tests/fixtures/port/):
 //! - changelog events: `{action, resourceType, status, trigger, context{blueprint, entity}, diff}`;
 //! - automation trigger data: `{event{action, resourceType, trigger,

@@ -1,7 +1,8 @@
 //! Slack's answers to a webhook post, in words a person understands.
 //!
 //! Slack answers `200` with the body `ok` on success and otherwise a non-200 status with a
-//! plain-text error code as the whole body (https://api.slack.com/changelog/2016-05-17-changes-to-errors-for-incoming-webhooks).
+//! plain-text error code as the whole body
+//! (<https://api.slack.com/changelog/2016-05-17-changes-to-errors-for-incoming-webhooks>).
 
 use super::SlackResult;
 

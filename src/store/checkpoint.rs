@@ -116,7 +116,7 @@ impl Drop for Checkpointer {
 
 impl Store {
     /// Take checkpoints off this connection's commits (see the module): from now on a commit
-    /// checkpoints only past [`HARD_PAGES`], and the returned thread, on a connection of its
+    /// checkpoints only past `HARD_PAGES`, and the returned thread, on a connection of its
     /// own, does the rest until it is dropped. A store in memory has no log; its checkpointer
     /// does nothing.
     pub fn checkpoint_in_background(&mut self) -> Result<Checkpointer, StoreError> {

@@ -6,8 +6,8 @@
 //! - `checkpoint`: the forward job's log copied into the file on a thread of its own.
 //! - `inbox`: the forward job's inbox (states, the channel cursor, pending windows).
 //! - `replies`: what a replied delivery's sender was answered (`forward --reply`).
-//! - [`writer`]: the one writer task the relay sends to through a bounded queue.
-//! - [`path`]: where the store lives by default.
+//! - `writer`: the one writer task the relay sends to through a bounded queue.
+//! - `path`: where the store lives by default.
 //!
 //! Bodies are stored as BLOBs and headers as a JSON array of `[name, value]` pairs in arrival
 //! order, so a delivery reads back byte for byte as it was received. Secrets are not part of the

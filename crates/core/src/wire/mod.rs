@@ -23,8 +23,8 @@
 //! re-serialized).
 
 //!
-//! [`encode`] writes events (the relay); [`decode`] reads them back, bounded (the client);
-//! [`body_stream`] decodes `bodyB` while the event's line streams in (the client's SSE parser),
+//! `encode.rs` writes events (the relay); `decode.rs` reads them back, bounded (the client);
+//! `body_stream.rs` decodes `bodyB` while the event's line streams in (the client's SSE parser),
 //! so a large event is never held as base64 and as bytes at once.
 
 mod body_stream;
