@@ -139,38 +139,35 @@ async fn deliver(ctx: &Ctx, d: Delivery, saved: Option<Marking>, cancel: &Cancel
             Verdict::Retry => (DeliveryState::Delivering, None),
             Verdict::Failed(why) => (DeliveryState::Failed, Some(why.clone())),
         };
-        let mut settled = Settled {
+        // a retry is announced after its attempt, once that is written
+        let wait =
+            (verdict == Verdict::Retry).then(|| delays.next().unwrap_or(Backoff::FORWARD.max));
+        // the delivery settled: its sender (if held) gets the target's answer while the
+        // outcome is being saved (the sender does not wait for the store)
+        let reply = (wait.is_none() && ctx.replies())
+            .then(|| super::reply::outcome_of(&attempt, ctx.cfg.max_response_body));
+        let settled = Settled {
             id: d.id.clone(),
-            attempt: None,
+            attempt: Some(attempt),
             state,
             reason,
             marking: marking.take(),
-            then: None,
+            then: wait.map(|wait| crate::events::AppEvent::Retrying {
+                id: d.id.clone(),
+                tries,
+                next_in_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            }),
         };
-        if verdict != Verdict::Retry {
-            if ctx.replies() {
-                // the delivery settled: its sender (if held) gets the target's answer while the
-                // outcome is being saved (the sender does not wait for the store)
-                let outcome = super::reply::outcome_of(&attempt, ctx.cfg.max_response_body);
-                settled.attempt = Some(attempt);
+        match reply {
+            Some(outcome) => {
                 tokio::join!(
                     ctx.settle(settled),
                     ctx.reply(&d.id, d.relay_event_id.as_deref(), outcome),
                 );
-            } else {
-                settled.attempt = Some(attempt);
-                ctx.settle(settled).await;
             }
-            return;
+            None => ctx.settle(settled).await,
         }
-        let wait = delays.next().unwrap_or(Backoff::FORWARD.max);
-        settled.attempt = Some(attempt);
-        settled.then = Some(crate::events::AppEvent::Retrying {
-            id: d.id.clone(),
-            tries,
-            next_in_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-        });
-        ctx.settle(settled).await;
+        let Some(wait) = wait else { return };
         tokio::select! {
             _ = cancel.cancelled() => {
                 // the last attempt finished: nothing is in flight, it is simply still to do
