@@ -68,6 +68,17 @@ impl Shared {
         // a panic elsewhere while holding it leaves plain numbers behind: still usable
         self.log.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Wait for a change (or `timeout`), as [`Shared::lock`] does poisoned or not.
+    fn wait<'a>(&self, log: MutexGuard<'a, Log>, timeout: Option<Duration>) -> MutexGuard<'a, Log> {
+        match timeout {
+            None => self.changed.wait(log).unwrap_or_else(|p| p.into_inner()),
+            Some(t) => {
+                let waited = self.changed.wait_timeout(log, t);
+                waited.unwrap_or_else(|p| p.into_inner()).0
+            }
+        }
+    }
 }
 
 /// The thread that checkpoints a store's log (see the module). Stops and joins when dropped.
@@ -98,7 +109,7 @@ impl Checkpointer {
             if left.is_zero() {
                 return false;
             }
-            log = self.shared.changed.wait_timeout(log, left).unwrap().0;
+            log = self.shared.wait(log, Some(left));
         }
         true
     }
@@ -191,7 +202,7 @@ fn copy_in_commit(shared: &Shared, wal: &mut rusqlite::hooks::Wal, pages: c_int)
     let mut log = shared.lock();
     log.writer_copying = true;
     while log.copying {
-        log = shared.changed.wait(log).unwrap_or_else(|p| p.into_inner());
+        log = shared.wait(log, None);
     }
     drop(log);
     // Never an error from here: SQLite would return it from a COMMIT that has happened, and
@@ -212,16 +223,12 @@ fn run(store: &Store, shared: &Shared) {
             return;
         }
         if log.pages < IDLE_PAGES || log.writer_copying {
-            log = shared.changed.wait(log).unwrap_or_else(|p| p.into_inner());
+            log = shared.wait(log, None);
             continue;
         }
         let quiet_for = log.last_commit.elapsed();
         if log.pages < SOON_PAGES && quiet_for < QUIET {
-            log = shared
-                .changed
-                .wait_timeout(log, QUIET - quiet_for)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            log = shared.wait(log, Some(QUIET - quiet_for));
             continue;
         }
         let commits = log.commits;
