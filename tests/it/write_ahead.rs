@@ -16,7 +16,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use cli_support::{forward, serve};
+use cli_support::{Proc, forward, serve};
 use tokio::sync::Notify;
 
 /// What the target saw: each request's `x-seq`, and whether the store had it at that moment.
@@ -90,10 +90,7 @@ async fn looking_handler(State(s): State<Looking>, headers: HeaderMap, _body: by
     let present = tokio::task::spawn_blocking(move || {
         let present = stored(&store, seq);
         if let Some(lock) = lock {
-            let conn = rusqlite::Connection::open(&store).unwrap();
-            conn.busy_timeout(Duration::from_secs(5)).unwrap();
-            conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-            *lock.lock().unwrap() = Some(conn);
+            *lock.lock().unwrap() = Some(write_lock(&store));
         }
         present
     })
@@ -117,46 +114,83 @@ impl Looking {
     }
 }
 
-async fn post(http: &reqwest::Client, channel: &str, seq: usize, pad: usize) {
-    let r = http
-        .post(channel)
-        .header("content-type", "application/json")
-        .header("x-seq", seq.to_string())
-        .body(format!(r#"{{"seq":{seq},"pad":"{}"}}"#, "p".repeat(pad)))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "the relay took {seq}");
+/// The store's write lock, held until the connection commits (or is dropped).
+fn write_lock(store: &std::path::Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(store).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+    conn
+}
+
+/// A relay, the looking target and `hookrelay forward` on a store of its own, on channel `name`.
+/// Fields drop in order: the client and the relay end before the store's directory goes.
+struct Run {
+    client: Proc,
+    _relay: Proc,
+    target: Looking,
+    channel: String,
+    http: reqwest::Client,
+    store: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Run {
+    async fn start(name: &str, lock_at: Option<usize>) -> Run {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join(format!("{name}.sqlite"));
+        let (relay, base) = serve();
+        let channel = format!("{base}/{name}");
+        let target = Looking::new(store.clone(), lock_at);
+        let url = target.start().await;
+        let client = forward(&channel, &url, &store, &["--no-tui"]);
+        Run {
+            _dir: dir,
+            store,
+            _relay: relay,
+            channel,
+            target,
+            client,
+            http: common::http(),
+        }
+    }
+
+    /// Post event `seq` with a body of about `pad` bytes; the relay takes it.
+    async fn post(&self, seq: usize, pad: usize) {
+        let r = self
+            .http
+            .post(&self.channel)
+            .header("content-type", "application/json")
+            .header("x-seq", seq.to_string())
+            .body(format!(r#"{{"seq":{seq},"pad":"{}"}}"#, "p".repeat(pad)))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "the relay took {seq}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_target_never_sees_a_delivery_the_store_does_not_have() {
-    let dir = tempfile::tempdir().unwrap();
-    let store_path = dir.path().join("ahead.sqlite");
-    let (_relay, base) = serve();
-    let channel = format!("{base}/write-ahead");
-    let target = Looking::new(store_path.clone(), None);
-    let url = target.start().await;
-    let mut client = forward(&channel, &url, &store_path, &["--no-tui"]);
-    let http = common::http();
+    let mut run = Run::start("write-ahead", None).await;
+    let target = run.target.clone();
 
     // one at a time: the worker is idle each time, so intake hands each one over
     for seq in 0..20 {
         let pad = if seq % 5 == 4 { 1_000_000 } else { 100 };
-        post(&http, &channel, seq, pad).await;
+        run.post(seq, pad).await;
         let seen = target.wait_for(seq + 1, Duration::from_secs(30)).await;
         assert_eq!(seen.len(), seq + 1, "the target got {seen:?}");
         // its attempt is recorded: the worker is idle again before the next one comes
-        client.wait_line("\"type\":\"attempt\"", Duration::from_secs(30));
+        run.client
+            .wait_line("\"type\":\"attempt\"", Duration::from_secs(30));
     }
 
     // the store's write lock held elsewhere: the next commit waits for it, and so must the
     // target (the idle worker gets the first delivery handed over, the second comes the usual
     // way)
-    let lock = rusqlite::Connection::open(&store_path).unwrap();
-    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
-    post(&http, &channel, 20, 1_000_000).await;
-    post(&http, &channel, 21, 100).await;
+    let lock = write_lock(&run.store);
+    run.post(20, 1_000_000).await;
+    run.post(21, 100).await;
     // a non-event: a bounded wait (far below the client's 2 s busy timeout)
     let early = target.wait_for(21, Duration::from_millis(700)).await;
     assert_eq!(
@@ -167,7 +201,7 @@ async fn the_target_never_sees_a_delivery_the_store_does_not_have() {
     lock.execute_batch("COMMIT").unwrap();
     drop(lock);
     let seen = target.wait_for(22, Duration::from_secs(30)).await;
-    client.kill9();
+    run.client.kill9();
 
     let seqs: Vec<usize> = seen.iter().map(|(s, _)| *s).collect();
     assert_eq!(seqs, (0..22).collect::<Vec<_>>(), "in order, once each");
@@ -180,34 +214,26 @@ async fn the_target_never_sees_a_delivery_the_store_does_not_have() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_attempt_is_told_once_it_is_in_the_store() {
-    let dir = tempfile::tempdir().unwrap();
-    let store_path = dir.path().join("told.sqlite");
-    let (_relay, base) = serve();
-    let channel = format!("{base}/told-when-written");
     // the target answers the fourth only once it holds the store's write lock
-    let target = Looking::new(store_path.clone(), Some(3));
-    let url = target.start().await;
-    let mut client = forward(&channel, &url, &store_path, &["--no-tui"]);
-    let http = common::http();
+    let mut run = Run::start("told-when-written", Some(3)).await;
     for seq in 0..3 {
-        post(&http, &channel, seq, 100).await;
-        client.wait_line("\"type\":\"attempt\"", Duration::from_secs(30));
-        assert!(
-            attempted(&store_path, seq),
-            "attempt {seq} told, not stored"
-        );
+        run.post(seq, 100).await;
+        run.client
+            .wait_line("\"type\":\"attempt\"", Duration::from_secs(30));
+        assert!(attempted(&run.store, seq), "attempt {seq} told, not stored");
     }
-    post(&http, &channel, 3, 100).await;
-    let seen = target.wait_for(4, Duration::from_secs(30)).await;
+    run.post(3, 100).await;
+    let seen = run.target.wait_for(4, Duration::from_secs(30)).await;
     assert_eq!(seen.len(), 4, "the target got {seen:?}");
     // its outcome cannot be written while the lock is held: nothing may be told of it (a
     // bounded wait for a non-event, far below the client's 2 s busy timeout)
-    let early = client.lines_within(Duration::from_millis(700));
+    let early = run.client.lines_within(Duration::from_millis(700));
     assert!(
         !early.iter().any(|l| l.contains("\"type\":\"attempt\"")),
         "told before it was written: {early:?}"
     );
-    let lock = target
+    let lock = run
+        .target
         .lock
         .lock()
         .unwrap()
@@ -215,7 +241,8 @@ async fn an_attempt_is_told_once_it_is_in_the_store() {
         .expect("the target took the lock");
     lock.execute_batch("COMMIT").unwrap();
     drop(lock);
-    client.wait_line("\"type\":\"attempt\"", Duration::from_secs(30));
-    assert!(attempted(&store_path, 3), "attempt 3 told, not stored");
-    client.kill9();
+    run.client
+        .wait_line("\"type\":\"attempt\"", Duration::from_secs(30));
+    assert!(attempted(&run.store, 3), "attempt 3 told, not stored");
+    run.client.kill9();
 }
